@@ -1,0 +1,114 @@
+//! Configuration values with their defaults. Loading (flags > env > file > defaults)
+//! lives in the binary; this module only says what the settings are.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything `gantry serve` can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Socket address the HTTP server binds.
+    pub listen: String,
+    /// Directory for the SQLite database, uploads and outputs.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/gantry.db`.
+    pub database_url: Option<String>,
+    /// Log output: `text` or `json`.
+    pub log_format: LogFormat,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:3000".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            log_format: LogFormat::Text,
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in force: the configured one, or the SQLite file in the data dir.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("gantry.db").display()),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body for JSON routes, in bytes.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS; empty disables CORS headers, `*` allows any origin.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// Token lifetimes and secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of access tokens (JWT), in seconds.
+    pub access_ttl_secs: i64,
+    /// Lifetime of refresh tokens, in seconds.
+    pub refresh_ttl_secs: i64,
+    /// HMAC secret for access tokens. When absent a random one is generated once and
+    /// kept in the database, so every node sharing the database agrees on it.
+    pub jwt_secret: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 3600,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            jwt_secret: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_database_is_sqlite_inside_the_data_dir() {
+        let config = Config {
+            data_dir: "/tmp/x".into(),
+            ..Config::default()
+        };
+        assert_eq!(config.effective_database_url(), "sqlite:///tmp/x/gantry.db");
+        let config = Config {
+            database_url: Some("postgres://h/db".into()),
+            ..config
+        };
+        assert_eq!(config.effective_database_url(), "postgres://h/db");
+    }
+}

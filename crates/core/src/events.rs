@@ -1,0 +1,78 @@
+//! The one typed event stream every part of Gantry publishes to; WebSocket hubs,
+//! workflow triggers and the audit log subscribe to it.
+
+use crate::identity::{Role, UserId};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// Something that happened. Each variant is one state change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A user account was created.
+    UserCreated {
+        user_id: UserId,
+        username: String,
+        role: Role,
+    },
+    /// A user's profile, role or password changed.
+    UserUpdated { user_id: UserId },
+    /// A session (access + refresh token family) was revoked.
+    SessionRevoked { user_id: UserId, session_id: String },
+}
+
+/// A published event with its time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Fan-out of events to any number of subscribers. Slow subscribers lose the oldest
+/// events (they see `RecvError::Lagged`) instead of slowing publishers down.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Envelope>,
+}
+
+impl EventBus {
+    /// A bus that buffers up to `capacity` events per subscriber.
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Self { sender }
+    }
+
+    /// Publishes an event; having no subscribers is fine.
+    pub fn publish(&self, at_ms: i64, event: Event) {
+        let _ = self.sender.send(Envelope { at_ms, event });
+    }
+
+    /// A new subscription that sees events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn subscribers_see_events_published_after_they_subscribe() {
+        let bus = EventBus::new(8);
+        bus.publish(1, Event::UserUpdated { user_id: 1 });
+        let mut rx = bus.subscribe();
+        bus.publish(2, Event::UserUpdated { user_id: 2 });
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.at_ms, 2);
+        assert_eq!(got.event, Event::UserUpdated { user_id: 2 });
+    }
+}

@@ -1,0 +1,10 @@
+//! Gantry's shared domain vocabulary. Nothing in this crate performs I/O.
+
+pub mod clock;
+pub mod config;
+pub mod events;
+pub mod identity;
+pub mod ids;
+
+pub use clock::{Clock, SystemClock};
+pub use identity::{Dialect, Role, UserId};

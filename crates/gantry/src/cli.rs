@@ -1,0 +1,171 @@
+//! The `gantry` command line: `serve`, `user add|passwd|list|role`, `migrate`.
+
+use crate::settings::{ServeArgs, StorageArgs, serve_config, storage_config};
+use clap::{Parser, Subcommand};
+use gantry_core::Role;
+use gantry_core::config::LogFormat;
+use gantry_core::events::EventBus;
+use std::io::BufRead;
+
+/// Gantry: one self-hosted server for ComfyUI fleets, generation sales, virtual
+/// machines and workflow automation.
+#[derive(Debug, Parser)]
+#[command(name = "gantry", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password comes from GANTRY_USER_PASSWORD, or stdin with
+    /// --password-stdin, or is generated and printed.
+    Add {
+        username: String,
+        #[arg(long, default_value = "user", value_parser = ["user", "admin"])]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (ends their sessions). Password sources as for `add`.
+    Passwd {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's role.
+    Role {
+        username: String,
+        #[arg(value_parser = ["user", "admin"])]
+        role: String,
+    },
+    /// List users.
+    List,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(serve) => {
+            let config = serve_config(&cli.storage, &serve)?;
+            init_logging(config.log_format);
+            let running = crate::start(config, serve.admin_password.clone()).await?;
+            running.wait_for_signal_then_stop().await
+        }
+        Command::Migrate => {
+            let config = storage_config(&cli.storage)?;
+            crate::open_database(&config).await?.close().await;
+            println!(
+                "migrations applied to {}",
+                crate::redact(&config.effective_database_url())
+            );
+            Ok(())
+        }
+        Command::User(command) => {
+            let config = storage_config(&cli.storage)?;
+            let db = crate::open_database(&config).await?;
+            let accounts = crate::open_accounts(&db, &config, &EventBus::default()).await?;
+            let result = user_command(&accounts, command).await;
+            db.close().await;
+            result
+        }
+    }
+}
+
+async fn user_command(
+    accounts: &gantry_accounts::Accounts,
+    command: UserCommand,
+) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let (password, generated) = password_from(password_stdin)?;
+            let user = accounts.create_user(&username, &password, role).await?;
+            println!("created {} (id {}, {})", user.username, user.id, user.role);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin,
+        } => {
+            let (password, generated) = password_from(password_stdin)?;
+            accounts.set_password(&username, &password).await?;
+            println!("password of {username} changed; their sessions were ended");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::Role { username, role } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let user = accounts.user_by_username(&username).await?;
+            accounts.set_role_unchecked(user.id, role).await?;
+            println!("{username} is now {role}");
+        }
+        UserCommand::List => {
+            let mut offset = 0;
+            println!("{:<8} {:<32} {:<6} created", "id", "username", "role");
+            loop {
+                let (users, total) = accounts.list_users(500, offset).await?;
+                for u in &users {
+                    println!(
+                        "{:<8} {:<32} {:<6} {}",
+                        u.id,
+                        u.username,
+                        u.role,
+                        gantry_core::clock::iso_millis(u.created_at)
+                    );
+                }
+                offset += users.len() as i64;
+                if users.is_empty() || offset >= total {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The password to use: GANTRY_USER_PASSWORD, one line of stdin, or a generated one.
+fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false));
+    }
+    if let Ok(password) = std::env::var("GANTRY_USER_PASSWORD") {
+        return Ok((password, false));
+    }
+    Ok((
+        gantry_accounts::secrets::random_token("")[..20].to_owned(),
+        true,
+    ))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

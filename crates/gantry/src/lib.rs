@@ -1,0 +1,166 @@
+//! Wiring: builds every context from a [`Config`], serves the HTTP router, and stops
+//! cleanly. The `gantry` binary and the integration tests both start Gantry through here.
+
+pub mod cli;
+pub mod settings;
+
+use anyhow::Context as _;
+use gantry_accounts::Accounts;
+use gantry_core::config::Config;
+use gantry_core::events::EventBus;
+use gantry_core::{Clock, SystemClock};
+use gantry_http::AppState;
+use gantry_store::Db;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Opens the database named by `config` and applies migrations.
+pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
+    let url = config.effective_database_url();
+    let db = Db::connect(&url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&url)))?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+/// Opens the accounts context on `db`.
+pub async fn open_accounts(
+    db: &Db,
+    config: &Config,
+    events: &EventBus,
+) -> anyhow::Result<Accounts> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(Accounts::open(db.clone(), clock, events.clone(), &config.auth).await?)
+}
+
+/// A running Gantry server.
+pub struct Running {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    db: Db,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting requests, lets running ones finish, and closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.server.await.context("server task")??;
+        self.db.close().await;
+        Ok(())
+    }
+
+    /// Waits until the server stops on its own (it does not, unless it fails).
+    pub async fn wait_for_signal_then_stop(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+/// Starts Gantry: storage, contexts, the first admin, the HTTP server.
+/// `admin_password` is used only when no admin exists yet.
+pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let db = open_database(&config).await?;
+    let events = EventBus::default();
+    let accounts = open_accounts(&db, &config, &events).await?;
+    if let Some(generated) = accounts.ensure_admin(admin_password).await? {
+        tracing::warn!(
+            username = "admin",
+            password = %generated,
+            "created the first admin with a random password; it is shown only this once — change it with `gantry user passwd admin`"
+        );
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state = AppState {
+        db: db.clone(),
+        accounts,
+        events,
+        started_at_ms: clock.now_ms(),
+        clock,
+    };
+    let app = gantry_http::router(state, &config.http);
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact(&config.effective_database_url()), "gantry listening");
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
+    });
+    Ok(Running {
+        addr,
+        stop,
+        server,
+        db,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+}
+
+/// A database URL with any password hidden, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            super::redact("sqlite://./data/gantry.db"),
+            "sqlite://./data/gantry.db"
+        );
+    }
+}

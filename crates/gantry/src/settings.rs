@@ -1,0 +1,156 @@
+//! Configuration loading: flags > environment > TOML file > defaults. Clap resolves
+//! flags and environment variables; this module lays them over the file and defaults.
+
+use anyhow::Context as _;
+use clap::Args;
+use gantry_core::config::{Config, LogFormat};
+use std::path::{Path, PathBuf};
+
+/// Where the database lives; shared by every subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StorageArgs {
+    /// TOML configuration file (keys as in README's configuration table).
+    #[arg(long, env = "GANTRY_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database, uploads and outputs [default: ./data].
+    #[arg(long, env = "GANTRY_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite://…` or `postgres://…` [default: sqlite://<data-dir>/gantry.db].
+    #[arg(
+        long,
+        env = "GANTRY_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+/// Settings of `gantry serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 0.0.0.0:3000].
+    #[arg(long, env = "GANTRY_LISTEN")]
+    pub listen: Option<String>,
+    /// Log format: text or json [default: text]. Log levels come from RUST_LOG.
+    #[arg(long, env = "GANTRY_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// Largest JSON request body, in bytes [default: 2097152].
+    #[arg(long, env = "GANTRY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Origin allowed by CORS; repeat or comma-separate, `*` for any [default: none].
+    #[arg(
+        long = "cors-origin",
+        env = "GANTRY_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Option<Vec<String>>,
+    /// Access token lifetime in seconds [default: 3600].
+    #[arg(long, env = "GANTRY_ACCESS_TTL_SECS")]
+    pub access_ttl_secs: Option<i64>,
+    /// Refresh token lifetime in seconds [default: 2592000].
+    #[arg(long, env = "GANTRY_REFRESH_TTL_SECS")]
+    pub refresh_ttl_secs: Option<i64>,
+    /// HMAC secret for access tokens, ≥ 32 characters [default: generated once, kept in the database].
+    #[arg(long, env = "GANTRY_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Password for the `admin` user created on first start; without it a random one is logged once.
+    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+}
+
+/// Reads the TOML file if one is named, or the defaults.
+fn base(file: Option<&Path>) -> anyhow::Result<Config> {
+    let Some(path) = file else {
+        return Ok(Config::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The configuration for commands that only need storage.
+pub fn storage_config(storage: &StorageArgs) -> anyhow::Result<Config> {
+    let mut config = base(storage.config.as_deref())?;
+    if let Some(dir) = &storage.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(url) = &storage.database_url {
+        config.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+/// The configuration for `gantry serve`.
+pub fn serve_config(storage: &StorageArgs, serve: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = storage_config(storage)?;
+    if let Some(listen) = &serve.listen {
+        config.listen = listen.clone();
+    }
+    if let Some(format) = &serve.log_format {
+        config.log_format = if format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
+    }
+    if let Some(bytes) = serve.max_body_bytes {
+        config.http.max_body_bytes = bytes;
+    }
+    if let Some(origins) = &serve.cors_origins {
+        config.http.cors_origins = origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+    }
+    if let Some(ttl) = serve.access_ttl_secs {
+        config.auth.access_ttl_secs = ttl;
+    }
+    if let Some(ttl) = serve.refresh_ttl_secs {
+        config.auth.refresh_ttl_secs = ttl;
+    }
+    if let Some(secret) = &serve.jwt_secret {
+        config.auth.jwt_secret = Some(secret.clone());
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gantry.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/srv/gantry\"\n[auth]\naccess_ttl_secs = 60\n").unwrap();
+        let storage = StorageArgs {
+            config: Some(file),
+            ..StorageArgs::default()
+        };
+        let serve = ServeArgs {
+            listen: Some("127.0.0.1:5000".into()),
+            ..ServeArgs::default()
+        };
+        let config = serve_config(&storage, &serve).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:5000");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/gantry"));
+        assert_eq!(config.auth.access_ttl_secs, 60);
+        assert_eq!(
+            config.auth.refresh_ttl_secs,
+            Config::default().auth.refresh_ttl_secs
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gantry.toml");
+        std::fs::write(&file, "lisen = \"typo\"\n").unwrap();
+        let storage = StorageArgs {
+            config: Some(file),
+            ..StorageArgs::default()
+        };
+        assert!(storage_config(&storage).is_err());
+    }
+}

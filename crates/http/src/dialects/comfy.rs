@@ -1,0 +1,106 @@
+//! comfy-manager dialect (`/api`, envelope `{code: 200, data}`).
+
+use crate::envelope::{ApiResult, ComfyManager, Failure, Reply};
+use crate::error::{ApiError, ErrorKind};
+use crate::extract::{Auth, Body};
+use crate::state::AppState;
+use axum::extract::State;
+use gantry_accounts::PasswordInput;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// comfy-manager's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(health))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct LoginUser {
+    id: i64,
+    username: String,
+    role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct LoginResponse {
+    token: String,
+    expires_in: i64,
+    user: LoginUser,
+}
+
+/// Log in with a username and password; answers an access token.
+#[utoipa::path(post, path = "/api/auth/login", tag = "comfy-manager", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
+async fn login(
+    State(state): State<AppState>,
+    Body(req, ..): Body<ComfyManager, LoginRequest>,
+) -> ApiResult<ComfyManager, LoginResponse> {
+    let issued = state
+        .accounts
+        .login(
+            &req.username,
+            PasswordInput::Plain(req.password),
+            gantry_core::Dialect::ComfyManager,
+            None,
+        )
+        .await?;
+    Ok(Reply::ok(LoginResponse {
+        token: issued.access_token,
+        expires_in: issued.expires_in,
+        user: LoginUser {
+            id: issued.user.id,
+            username: issued.user.username,
+            role: issued.user.role.to_string(),
+        },
+    }))
+}
+
+/// The caller (a Gantry addition: lets clients check their token).
+#[utoipa::path(get, path = "/api/auth/me", tag = "comfy-manager", security(("bearer" = [])),
+    responses((status = 200, body = LoginUser), (status = 401, description = "missing, invalid or expired token")))]
+async fn me(Auth(caller, ..): Auth<ComfyManager>) -> ApiResult<ComfyManager, LoginUser> {
+    Ok(Reply::ok(LoginUser {
+        id: caller.user_id,
+        username: caller.username,
+        role: caller.role.to_string(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+    database: &'static str,
+    redis: &'static str,
+}
+
+/// Liveness and dependencies (no authentication). Redis is not used: `"disabled"`.
+#[utoipa::path(get, path = "/api/health", tag = "comfy-manager",
+    responses((status = 200, body = Health), (status = 503, description = "database unreachable")))]
+async fn health(State(state): State<AppState>) -> ApiResult<ComfyManager, Health> {
+    match state.db.ping().await {
+        Ok(()) => Ok(Reply::ok(Health {
+            status: "ok",
+            database: "ok",
+            redis: "disabled",
+        })),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            Err(Failure::new(ApiError::new(
+                ErrorKind::Unavailable,
+                "database unreachable",
+            )))
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! star-graph dialect (`/api/v1`, envelope `{code, message, data, timestamp, requestId}`).
+
+mod admin;
+mod auth;
+mod users;
+
+use crate::state::AppState;
+use gantry_accounts::UserRecord;
+use gantry_core::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+/// star-graph's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(admin::routes())
+}
+
+/// star-graph's spelling of a role.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "ADMIN",
+        Role::User => "USER",
+    }
+}
+
+/// A user as star-graph shows one.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct UserView {
+    id: i64,
+    username: String,
+    nickname: String,
+    email: Option<String>,
+    phone: Option<String>,
+    avatar: Option<String>,
+    role: &'static str,
+    create_time: String,
+    update_time: String,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(user: UserRecord) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            nickname: user.nickname,
+            email: user.email,
+            phone: user.phone,
+            avatar: user.avatar,
+            role: role_name(user.role),
+            create_time: gantry_core::clock::iso_seconds(user.created_at),
+            update_time: gantry_core::clock::iso_seconds(user.updated_at),
+        }
+    }
+}
+
+/// star-graph paging: `page` from 1, `pageSize` default 20.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+struct PageRequest {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+impl PageRequest {
+    /// (page, page size, offset) with defaults and bounds applied.
+    fn resolve(&self) -> (i64, i64, i64) {
+        let page = self.page.unwrap_or(1).max(1);
+        let size = self.page_size.unwrap_or(20).clamp(1, 100);
+        (page, size, (page - 1) * size)
+    }
+}
+
+/// star-graph's page shape.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Page<T> {
+    content: Vec<T>,
+    total_elements: i64,
+    total_pages: i64,
+    page: i64,
+    page_size: i64,
+}
+
+impl<T> Page<T> {
+    fn new(content: Vec<T>, total: i64, page: i64, page_size: i64) -> Self {
+        Self {
+            content,
+            total_elements: total,
+            total_pages: (total + page_size - 1) / page_size,
+            page,
+            page_size,
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! How each dialect wraps answers. A handler returns [`Reply<D, T>`] or [`Failure<D>`];
+//! the dialect `D` decides the body shape, the codes and the status.
+
+use crate::error::{ApiError, ErrorKind};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::marker::PhantomData;
+
+/// One API dialect's envelope.
+pub trait Envelope: Send + Sync + 'static {
+    /// Which dialect this is.
+    const DIALECT: gantry_core::Dialect;
+
+    /// The body of a successful answer.
+    fn success(message: &str, data: Value) -> Value;
+
+    /// The default code of an error kind in this dialect.
+    fn error_code(kind: ErrorKind) -> Value;
+
+    /// The body of a failed answer.
+    fn failure(error: &ApiError, code: Value) -> Value;
+
+    /// Renders an error with its status.
+    fn render_error(error: &ApiError) -> Response {
+        let code = error
+            .code
+            .clone()
+            .unwrap_or_else(|| Self::error_code(error.kind));
+        (error.kind.status(), Json(Self::failure(error, code))).into_response()
+    }
+}
+
+/// A successful answer in dialect `D`.
+pub struct Reply<D, T> {
+    status: StatusCode,
+    message: String,
+    data: T,
+    dialect: PhantomData<D>,
+}
+
+impl<D: Envelope, T: Serialize> Reply<D, T> {
+    /// 200 with data and the default message.
+    pub fn ok(data: T) -> Self {
+        Self::with_message("success", data)
+    }
+
+    /// 200 with data and a message.
+    pub fn with_message(message: impl Into<String>, data: T) -> Self {
+        Self {
+            status: StatusCode::OK,
+            message: message.into(),
+            data,
+            dialect: PhantomData,
+        }
+    }
+
+    /// Changes the status (e.g. 201, 202).
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl<D: Envelope, T: Serialize> IntoResponse for Reply<D, T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_value(&self.data) {
+            Ok(data) => (self.status, Json(D::success(&self.message, data))).into_response(),
+            Err(e) => D::render_error(&ApiError::internal(e)),
+        }
+    }
+}
+
+/// A failed answer in dialect `D`.
+pub struct Failure<D> {
+    pub error: ApiError,
+    dialect: PhantomData<D>,
+}
+
+impl<D> Failure<D> {
+    /// Wraps an error for dialect `D`.
+    pub fn new(error: ApiError) -> Self {
+        Self {
+            error,
+            dialect: PhantomData,
+        }
+    }
+}
+
+impl<D> std::fmt::Debug for Failure<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<D: Envelope> IntoResponse for Failure<D> {
+    fn into_response(self) -> Response {
+        D::render_error(&self.error)
+    }
+}
+
+impl<D> From<ApiError> for Failure<D> {
+    fn from(error: ApiError) -> Self {
+        Self::new(error)
+    }
+}
+
+impl<D> From<gantry_accounts::AccountsError> for Failure<D> {
+    fn from(error: gantry_accounts::AccountsError) -> Self {
+        Self::new(error.into())
+    }
+}
+
+/// What handlers of dialect `D` return.
+pub type ApiResult<D, T> = Result<Reply<D, T>, Failure<D>>;
+
+/// comfy-manager: `{code: 200, data}`; errors `{code: <status>, message}`.
+pub struct ComfyManager;
+
+impl Envelope for ComfyManager {
+    const DIALECT: gantry_core::Dialect = gantry_core::Dialect::ComfyManager;
+    fn success(_message: &str, data: Value) -> Value {
+        json!({ "code": 200, "data": data })
+    }
+    fn error_code(kind: ErrorKind) -> Value {
+        json!(kind.status().as_u16())
+    }
+    fn failure(error: &ApiError, code: Value) -> Value {
+        let mut body = json!({ "code": code, "message": error.message });
+        if let Some(details) = &error.details {
+            body["details"] = details.clone();
+        }
+        body
+    }
+}
+
+/// star-graph: `{code, message, data, timestamp, requestId}`; business errors carry `"E00x"` codes.
+pub struct StarGraph;
+
+impl Envelope for StarGraph {
+    const DIALECT: gantry_core::Dialect = gantry_core::Dialect::StarGraph;
+    fn success(message: &str, data: Value) -> Value {
+        json!({
+            "code": 200,
+            "message": message,
+            "data": data,
+            "timestamp": now_ms(),
+            "requestId": crate::request_id::current(),
+        })
+    }
+    fn error_code(kind: ErrorKind) -> Value {
+        json!(kind.status().as_u16())
+    }
+    fn failure(error: &ApiError, code: Value) -> Value {
+        let mut body = json!({
+            "code": code,
+            "message": error.message,
+            "data": null,
+            "timestamp": now_ms(),
+            "requestId": crate::request_id::current(),
+        });
+        if let Some(details) = &error.details {
+            body["details"] = details.clone();
+        }
+        body
+    }
+}
+
+/// openidcs: `{code, msg, data}` with `code` = HTTP status.
+pub struct Openidcs;
+
+impl Envelope for Openidcs {
+    const DIALECT: gantry_core::Dialect = gantry_core::Dialect::Openidcs;
+    fn success(message: &str, data: Value) -> Value {
+        json!({ "code": 200, "msg": message, "data": data })
+    }
+    fn error_code(kind: ErrorKind) -> Value {
+        json!(kind.status().as_u16())
+    }
+    fn failure(error: &ApiError, code: Value) -> Value {
+        json!({ "code": code, "msg": error.message, "data": error.details })
+    }
+}
+
+/// vflow: `{code: 0, message, data}`; errors `{code, message, data: null, details}` with
+/// the spec's numeric codes (6001 invalid token, 6002 expired, 7001 rate limit, …).
+pub struct Vflow;
+
+impl Envelope for Vflow {
+    const DIALECT: gantry_core::Dialect = gantry_core::Dialect::Vflow;
+    fn success(message: &str, data: Value) -> Value {
+        json!({ "code": 0, "message": message, "data": data })
+    }
+    fn error_code(kind: ErrorKind) -> Value {
+        let code = match kind {
+            ErrorKind::Unauthenticated => 6001,
+            ErrorKind::TokenExpired => 6002,
+            ErrorKind::Forbidden => 6003,
+            ErrorKind::RateLimited => 7001,
+            ErrorKind::UnsupportedMedia => 8001,
+            ErrorKind::PayloadTooLarge => 8002,
+            ErrorKind::Internal => 9001,
+            ErrorKind::Unavailable => 9002,
+            other => other.status().as_u16().into(),
+        };
+        json!(code)
+    }
+    fn failure(error: &ApiError, code: Value) -> Value {
+        json!({ "code": code, "message": error.message, "data": null, "details": error.details })
+    }
+}
+
+fn now_ms() -> i64 {
+    use gantry_core::Clock;
+    gantry_core::SystemClock.now_ms()
+}
+
+/// Renders an error in the envelope of a dialect known only at run time.
+pub fn render_error_for(dialect: gantry_core::Dialect, error: &ApiError) -> Response {
+    match dialect {
+        gantry_core::Dialect::ComfyManager => ComfyManager::render_error(error),
+        gantry_core::Dialect::StarGraph => StarGraph::render_error(error),
+        gantry_core::Dialect::Openidcs => Openidcs::render_error(error),
+        gantry_core::Dialect::Vflow => Vflow::render_error(error),
+    }
+}

@@ -1,0 +1,112 @@
+//! The dialect-neutral error every handler produces; each dialect renders it in its own
+//! envelope with its own codes.
+
+use axum::http::StatusCode;
+use gantry_accounts::AccountsError;
+use serde_json::Value;
+
+/// The kind of failure, which fixes the HTTP status and each dialect's default code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthenticated,
+    TokenExpired,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMedia,
+    Unprocessable,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The HTTP status of this kind.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::TokenExpired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// A failed request: what went wrong, for whom to read, and optionally a dialect's own
+/// business code (`"E002"`, `1001`) and structured details.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// A dialect-specific code that replaces the kind's default.
+    pub code: Option<Value>,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// An error of `kind` with a message for the client.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            code: None,
+            details: None,
+        }
+    }
+
+    /// A 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+
+    /// A 404 with a message.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// A 500 whose cause is logged, never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(ErrorKind::Internal, "internal server error")
+    }
+
+    /// Sets a dialect-specific code.
+    pub fn with_code(mut self, code: impl Into<Value>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Attaches structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(err: AccountsError) -> Self {
+        let kind = match &err {
+            AccountsError::InvalidCredentials
+            | AccountsError::MissingToken
+            | AccountsError::InvalidToken => ErrorKind::Unauthenticated,
+            AccountsError::TokenExpired => ErrorKind::TokenExpired,
+            AccountsError::Forbidden => ErrorKind::Forbidden,
+            AccountsError::UserNotFound => ErrorKind::NotFound,
+            AccountsError::UsernameTaken => ErrorKind::Conflict,
+            AccountsError::Invalid(_) => ErrorKind::BadRequest,
+            AccountsError::Internal(cause) => return Self::internal(cause),
+        };
+        Self::new(kind, err.to_string())
+    }
+}

@@ -1,0 +1,76 @@
+//! Gantry's HTTP surface. Four thin API dialects (comfy-manager, star-graph, openidcs,
+//! vflow) map requests to the shared contexts and answers to their own envelopes;
+//! common middleware adds request ids, tracing, CORS, body limits and panic safety.
+
+pub mod dialects;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod request_id;
+pub mod state;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, Method, Uri};
+use axum::response::Response;
+use envelope::render_error_for;
+use error::{ApiError, ErrorKind};
+use gantry_core::config::HttpConfig;
+pub use state::AppState;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+/// Builds the whole application router.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    openapi::router()
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(cors(&http.cors_origins))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(request_id::assign))
+        .with_state(state)
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let path = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let id = request
+        .extensions()
+        .get::<request_id::RequestId>()
+        .map(|r| r.0.as_str())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path, request_id = id, user_id = tracing::field::Empty)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any)
+}
+
+async fn unknown_route(uri: Uri) -> Response {
+    let error = ApiError::new(ErrorKind::NotFound, format!("no route for {}", uri.path()));
+    render_error_for(dialects::dialect_for_path(uri.path()), &error)
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let error = ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    );
+    render_error_for(dialects::dialect_for_path(uri.path()), &error)
+}

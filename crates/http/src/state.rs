@@ -1,0 +1,18 @@
+//! What every handler can reach: the contexts, wired once at startup.
+
+use gantry_accounts::Accounts;
+use gantry_core::Clock;
+use gantry_core::events::EventBus;
+use gantry_store::Db;
+use std::sync::Arc;
+
+/// Shared handler state. Cloning is cheap (handles only).
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub accounts: Accounts,
+    pub events: EventBus,
+    pub clock: Arc<dyn Clock>,
+    /// When this process started, Unix ms.
+    pub started_at_ms: i64,
+}
