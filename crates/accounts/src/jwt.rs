@@ -47,11 +47,7 @@ impl JwtKeys {
         validation.leeway = 5;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }
 
     /// Signs claims (the `iss` is set here).
@@ -62,12 +58,12 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, Rejection> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|e| {
+            match e.kind() {
                 ErrorKind::ExpiredSignature => Rejection::Expired,
                 _ => Rejection::Invalid,
-            })
+            }
+        })
     }
 }
 
@@ -97,10 +93,7 @@ mod tests {
     }
 
     fn chrono_now() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
     }
 
     #[test]
@@ -118,10 +111,7 @@ mod tests {
         // alg: none with the same payload and no signature.
         let payload = token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert_eq!(
-            keys.verify(&format!("{header}.{payload}.")).unwrap_err(),
-            Rejection::Invalid
-        );
+        assert_eq!(keys.verify(&format!("{header}.{payload}.")).unwrap_err(), Rejection::Invalid);
         assert!(looks_like_jwt(&token) && !looks_like_jwt("gat_abc"));
     }
 }

@@ -88,11 +88,7 @@ impl Principal {
 
     /// Fails with [`AccountsError::Forbidden`] unless the caller is an admin.
     pub fn require_admin(&self) -> AccountsResult<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(AccountsError::Forbidden)
-        }
+        if self.is_admin() { Ok(()) } else { Err(AccountsError::Forbidden) }
     }
 }
 
@@ -139,18 +135,11 @@ pub struct Accounts {
 impl Accounts {
     /// Opens the context. Without a configured JWT secret, a random one is generated once
     /// and kept in the database so that every node sharing the database agrees on it.
-    pub async fn open(
-        db: Db,
-        clock: Arc<dyn Clock>,
-        events: EventBus,
-        config: &AuthConfig,
-    ) -> AccountsResult<Self> {
+    pub async fn open(db: Db, clock: Arc<dyn Clock>, events: EventBus, config: &AuthConfig) -> AccountsResult<Self> {
         let secret = match &config.jwt_secret {
             Some(secret) if secret.len() >= 32 => secret.clone(),
             Some(_) => {
-                return Err(AccountsError::Invalid(
-                    "auth.jwt_secret must be at least 32 characters".into(),
-                ));
+                return Err(AccountsError::Invalid("auth.jwt_secret must be at least 32 characters".into()));
             }
             None => settings::get_or_insert(&db, "jwt_secret", &secrets::random_token("")).await?,
         };
@@ -185,57 +174,31 @@ impl Accounts {
     }
 
     /// Creates a user.
-    pub async fn create_user(
-        &self,
-        username: &str,
-        password: &str,
-        role: Role,
-    ) -> AccountsResult<UserRecord> {
+    pub async fn create_user(&self, username: &str, password: &str, role: Role) -> AccountsResult<UserRecord> {
         validate_username(username)?;
         validate_password(password)?;
         let hash = hash_blocking(PasswordInput::Plain(password.to_owned())).await?;
         let now = self.clock.now_ms();
-        let new = NewUser {
-            username,
-            nickname: username,
-            role,
-            password_hash: &hash,
-            now_ms: now,
-        };
+        let new = NewUser { username, nickname: username, role, password_hash: &hash, now_ms: now };
         let user = users::insert(&self.db, &new).await?;
-        self.events.publish(
-            now,
-            Event::UserCreated {
-                user_id: user.id,
-                username: user.username.clone(),
-                role,
-            },
-        );
+        self.events.publish(now, Event::UserCreated { user_id: user.id, username: user.username.clone(), role });
         Ok(user)
     }
 
     /// Sets a user's password and ends all of their sessions.
     pub async fn set_password(&self, username: &str, password: &str) -> AccountsResult<()> {
         validate_password(password)?;
-        let user = users::by_username(&self.db, username)
-            .await?
-            .ok_or(AccountsError::UserNotFound)?;
+        let user = users::by_username(&self.db, username).await?.ok_or(AccountsError::UserNotFound)?;
         let hash = hash_blocking(PasswordInput::Plain(password.to_owned())).await?;
         let now = self.clock.now_ms();
         users::set_password_hash(&self.db, user.id, &hash, now).await?;
         sessions::revoke_all_for_user(&self.db, user.id, now).await?;
-        self.events
-            .publish(now, Event::UserUpdated { user_id: user.id });
+        self.events.publish(now, Event::UserUpdated { user_id: user.id });
         Ok(())
     }
 
     /// Sets a user's role (admin only).
-    pub async fn set_role(
-        &self,
-        caller: &Principal,
-        user_id: UserId,
-        role: Role,
-    ) -> AccountsResult<UserRecord> {
+    pub async fn set_role(&self, caller: &Principal, user_id: UserId, role: Role) -> AccountsResult<UserRecord> {
         caller.require_admin()?;
         self.set_role_unchecked(user_id, role).await?;
         self.user(user_id).await
@@ -252,26 +215,18 @@ impl Accounts {
     }
 
     /// A page of users, by id, with the total (for admin views and the CLI).
-    pub async fn list_users(
-        &self,
-        limit: i64,
-        offset: i64,
-    ) -> AccountsResult<(Vec<UserRecord>, i64)> {
+    pub async fn list_users(&self, limit: i64, offset: i64) -> AccountsResult<(Vec<UserRecord>, i64)> {
         Ok(users::list(&self.db, limit.clamp(1, 1000), offset.max(0)).await?)
     }
 
     /// A user by id.
     pub async fn user(&self, id: UserId) -> AccountsResult<UserRecord> {
-        users::by_id(&self.db, id)
-            .await?
-            .ok_or(AccountsError::UserNotFound)
+        users::by_id(&self.db, id).await?.ok_or(AccountsError::UserNotFound)
     }
 
     /// A user by username.
     pub async fn user_by_username(&self, username: &str) -> AccountsResult<UserRecord> {
-        users::by_username(&self.db, username)
-            .await?
-            .ok_or(AccountsError::UserNotFound)
+        users::by_username(&self.db, username).await?.ok_or(AccountsError::UserNotFound)
     }
 
     /// A user as `caller` may see them: themselves, or anyone for admins.
@@ -283,22 +238,13 @@ impl Accounts {
     }
 
     /// Changes the caller's own profile.
-    pub async fn update_own_profile(
-        &self,
-        caller: &Principal,
-        change: ProfileChange,
-    ) -> AccountsResult<UserRecord> {
+    pub async fn update_own_profile(&self, caller: &Principal, change: ProfileChange) -> AccountsResult<UserRecord> {
         validate_profile(&change)?;
         let now = self.clock.now_ms();
         if !users::update_profile(&self.db, caller.user_id, &change, now).await? {
             return Err(AccountsError::UserNotFound);
         }
-        self.events.publish(
-            now,
-            Event::UserUpdated {
-                user_id: caller.user_id,
-            },
-        );
+        self.events.publish(now, Event::UserUpdated { user_id: caller.user_id });
         self.user(caller.user_id).await
     }
 
@@ -311,10 +257,7 @@ impl Accounts {
         device: Option<Device>,
     ) -> AccountsResult<IssuedTokens> {
         let user = users::by_username(&self.db, username).await?;
-        let stored = user.as_ref().map_or_else(
-            || password::decoy_hash().to_owned(),
-            |u| u.password_hash.clone(),
-        );
+        let stored = user.as_ref().map_or_else(|| password::decoy_hash().to_owned(), |u| u.password_hash.clone());
         let ok = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
             .await
             .map_err(|e| AccountsError::Internal(e.to_string()))?;
@@ -338,25 +281,13 @@ impl Accounts {
 
     /// Creates a one-time pairing code with which a new device of `user_id` can obtain a
     /// session (admin only). Returns the code and its expiry (Unix ms).
-    pub async fn create_pairing_code(
-        &self,
-        caller: &Principal,
-        user_id: UserId,
-    ) -> AccountsResult<(String, i64)> {
+    pub async fn create_pairing_code(&self, caller: &Principal, user_id: UserId) -> AccountsResult<(String, i64)> {
         caller.require_admin()?;
         self.user(user_id).await?;
         let code = secrets::pairing_code();
         let now = self.clock.now_ms();
         let expires = now + PAIRING_TTL_MS;
-        pairing::insert(
-            &self.db,
-            &secrets::digest(&code),
-            user_id,
-            caller.user_id,
-            now,
-            expires,
-        )
-        .await?;
+        pairing::insert(&self.db, &secrets::digest(&code), user_id, caller.user_id, now, expires).await?;
         Ok((code, expires))
     }
 
@@ -420,10 +351,7 @@ impl Accounts {
             exp,
             jti: gantry_core::ids::new_id(),
         };
-        let access_token = self
-            .keys
-            .sign(claims)
-            .map_err(|e| AccountsError::Internal(e.to_string()))?;
+        let access_token = self.keys.sign(claims).map_err(|e| AccountsError::Internal(e.to_string()))?;
         Ok(IssuedTokens {
             access_token,
             refresh_token: refresh,
@@ -450,27 +378,11 @@ impl Accounts {
         match lookup {
             RefreshLookup::Consumed(session) => {
                 let user = self.user(session.user_id).await?;
-                Ok((
-                    session.dialect,
-                    self.tokens_for(user, session.id, session.dialect, next)?,
-                ))
+                Ok((session.dialect, self.tokens_for(user, session.id, session.dialect, next)?))
             }
-            RefreshLookup::Reused {
-                session_id,
-                user_id,
-            } => {
-                tracing::warn!(
-                    user_id,
-                    session_id,
-                    "refresh token replayed; session revoked"
-                );
-                self.events.publish(
-                    now,
-                    Event::SessionRevoked {
-                        user_id,
-                        session_id,
-                    },
-                );
+            RefreshLookup::Reused { session_id, user_id } => {
+                tracing::warn!(user_id, session_id, "refresh token replayed; session revoked");
+                self.events.publish(now, Event::SessionRevoked { user_id, session_id });
                 Err(AccountsError::InvalidToken)
             }
             RefreshLookup::Unknown => Err(AccountsError::InvalidToken),
@@ -479,10 +391,7 @@ impl Accounts {
 
     /// The dialect that issued a refresh token, without consuming it (used to answer a
     /// failed refresh in the right dialect). `None` when unknown.
-    pub async fn refresh_token_dialect(
-        &self,
-        refresh_token: &str,
-    ) -> AccountsResult<Option<Dialect>> {
+    pub async fn refresh_token_dialect(&self, refresh_token: &str) -> AccountsResult<Option<Dialect>> {
         Ok(sessions::dialect_of_refresh(&self.db, &secrets::digest(refresh_token)).await?)
     }
 
@@ -516,10 +425,7 @@ impl Accounts {
         let owner = api_tokens::authenticate(&self.db, &secrets::digest(bearer), now)
             .await?
             .ok_or(AccountsError::InvalidToken)?;
-        let user = self
-            .user(owner)
-            .await
-            .map_err(|_| AccountsError::InvalidToken)?;
+        let user = self.user(owner).await.map_err(|_| AccountsError::InvalidToken)?;
         Ok(Principal {
             user_id: user.id,
             username: user.username,
@@ -536,19 +442,11 @@ impl Accounts {
     /// working immediately; API tokens have no session and are revoked by resetting them.
     pub async fn revoke(&self, caller: &Principal) -> AccountsResult<()> {
         let Some(session_id) = &caller.session_id else {
-            return Err(AccountsError::Invalid(
-                "API tokens are revoked by resetting them".into(),
-            ));
+            return Err(AccountsError::Invalid("API tokens are revoked by resetting them".into()));
         };
         let now = self.clock.now_ms();
         sessions::revoke(&self.db, session_id, now).await?;
-        self.events.publish(
-            now,
-            Event::SessionRevoked {
-                user_id: caller.user_id,
-                session_id: session_id.clone(),
-            },
-        );
+        self.events.publish(now, Event::SessionRevoked { user_id: caller.user_id, session_id: session_id.clone() });
         Ok(())
     }
 
@@ -561,65 +459,36 @@ impl Accounts {
     }
 
     /// Sets API token `name` to a value the operator chose (admin only).
-    pub async fn setup_api_token(
-        &self,
-        caller: &Principal,
-        name: &str,
-        token: &str,
-    ) -> AccountsResult<()> {
-        if token.len() < MIN_API_TOKEN_LEN
-            || token.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+    pub async fn setup_api_token(&self, caller: &Principal, name: &str, token: &str) -> AccountsResult<()> {
+        if token.len() < MIN_API_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(AccountsError::Invalid(format!(
                 "token must be at least {MIN_API_TOKEN_LEN} characters without spaces"
             )));
         }
         if jwt::looks_like_jwt(token) {
-            return Err(AccountsError::Invalid(
-                "token must not look like a JWT (no two dots)".into(),
-            ));
+            return Err(AccountsError::Invalid("token must not look like a JWT (no two dots)".into()));
         }
         self.put_api_token(caller, name, token).await
     }
 
-    async fn put_api_token(
-        &self,
-        caller: &Principal,
-        name: &str,
-        token: &str,
-    ) -> AccountsResult<()> {
+    async fn put_api_token(&self, caller: &Principal, name: &str, token: &str) -> AccountsResult<()> {
         caller.require_admin()?;
         let now = self.clock.now_ms();
-        api_tokens::put(
-            &self.db,
-            name,
-            &secrets::digest(token),
-            &secrets::hint(token),
-            caller.user_id,
-            now,
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => AccountsError::Invalid("token already in use".into()),
-            other => other.into(),
-        })
+        api_tokens::put(&self.db, name, &secrets::digest(token), &secrets::hint(token), caller.user_id, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AccountsError::Invalid("token already in use".into()),
+                other => other.into(),
+            })
     }
 
     /// Describes API token `name` (admin only); `None` when it was never set.
-    pub async fn api_token_info(
-        &self,
-        caller: &Principal,
-        name: &str,
-    ) -> AccountsResult<Option<ApiTokenInfo>> {
+    pub async fn api_token_info(&self, caller: &Principal, name: &str) -> AccountsResult<Option<ApiTokenInfo>> {
         caller.require_admin()?;
         let Some(record) = api_tokens::by_name(&self.db, name).await? else {
             return Ok(None);
         };
-        let owner = self
-            .user(record.user_id)
-            .await
-            .map(|u| u.username)
-            .unwrap_or_default();
+        let owner = self.user(record.user_id).await.map(|u| u.username).unwrap_or_default();
         Ok(Some(ApiTokenInfo {
             hint: record.hint,
             owner,
@@ -638,15 +507,11 @@ async fn hash_blocking(input: PasswordInput) -> AccountsResult<String> {
 
 fn validate_username(username: &str) -> AccountsResult<()> {
     let ok_len = (3..=32).contains(&username.chars().count());
-    let ok_chars = username
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let ok_chars = username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok_len && ok_chars {
         Ok(())
     } else {
-        Err(AccountsError::Invalid(
-            "username must be 3-32 characters of letters, digits, `_`, `-` or `.`".into(),
-        ))
+        Err(AccountsError::Invalid("username must be 3-32 characters of letters, digits, `_`, `-` or `.`".into()))
     }
 }
 
@@ -654,9 +519,7 @@ fn validate_password(password: &str) -> AccountsResult<()> {
     if (8..=256).contains(&password.chars().count()) {
         Ok(())
     } else {
-        Err(AccountsError::Invalid(
-            "password must be 8-256 characters".into(),
-        ))
+        Err(AccountsError::Invalid("password must be 8-256 characters".into()))
     }
 }
 
@@ -666,9 +529,7 @@ pub fn validate_profile(change: &ProfileChange) -> AccountsResult<()> {
     if let Some(nickname) = &change.nickname {
         let n = nickname.trim().chars().count();
         if n == 0 || n > 32 || nickname.chars().any(char::is_control) {
-            return Err(AccountsError::Invalid(
-                "nickname must be 1-32 characters".into(),
-            ));
+            return Err(AccountsError::Invalid("nickname must be 1-32 characters".into()));
         }
     }
     if let Some(email) = &change.email {
@@ -681,26 +542,19 @@ pub fn validate_profile(change: &ProfileChange) -> AccountsResult<()> {
                     && domain.split('.').all(|part| !part.is_empty())
             });
         if !valid {
-            return Err(AccountsError::Invalid(
-                "email is not a valid address".into(),
-            ));
+            return Err(AccountsError::Invalid("email is not a valid address".into()));
         }
     }
     if let Some(phone) = &change.phone {
         let digits = phone.strip_prefix('+').unwrap_or(phone);
         if !(5..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AccountsError::Invalid(
-                "phone must be 5-20 digits, optionally starting with +".into(),
-            ));
+            return Err(AccountsError::Invalid("phone must be 5-20 digits, optionally starting with +".into()));
         }
     }
     if let Some(avatar) = &change.avatar {
-        let is_url = (avatar.starts_with("https://") || avatar.starts_with("http://"))
-            && avatar.len() <= 2048;
+        let is_url = (avatar.starts_with("https://") || avatar.starts_with("http://")) && avatar.len() <= 2048;
         if !is_url || avatar.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AccountsError::Invalid(
-                "avatar must be an http(s) URL".into(),
-            ));
+            return Err(AccountsError::Invalid("avatar must be an http(s) URL".into()));
         }
     }
     Ok(())
@@ -724,35 +578,14 @@ mod tests {
         };
         assert!(validate_profile(&good).is_ok());
         for bad in [
-            ProfileChange {
-                nickname: Some(String::new()),
-                ..change()
-            },
-            ProfileChange {
-                nickname: Some("x".repeat(33)),
-                ..change()
-            },
-            ProfileChange {
-                email: Some("no-at.example.com".into()),
-                ..change()
-            },
-            ProfileChange {
-                email: Some("a@b".into()),
-                ..change()
-            },
-            ProfileChange {
-                phone: Some("12ab5".into()),
-                ..change()
-            },
-            ProfileChange {
-                avatar: Some("javascript:alert(1)".into()),
-                ..change()
-            },
+            ProfileChange { nickname: Some(String::new()), ..change() },
+            ProfileChange { nickname: Some("x".repeat(33)), ..change() },
+            ProfileChange { email: Some("no-at.example.com".into()), ..change() },
+            ProfileChange { email: Some("a@b".into()), ..change() },
+            ProfileChange { phone: Some("12ab5".into()), ..change() },
+            ProfileChange { avatar: Some("javascript:alert(1)".into()), ..change() },
         ] {
-            assert!(
-                matches!(validate_profile(&bad), Err(AccountsError::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(validate_profile(&bad), Err(AccountsError::Invalid(_))), "{bad:?}");
         }
     }
 }

@@ -42,19 +42,13 @@ impl PasswordInput {
 /// Hashes a password for storage (CPU-heavy: call from a blocking thread).
 pub fn hash(input: &PasswordInput) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default()
-        .hash_password(input.verifier().as_bytes(), &salt)?
-        .to_string())
+    Ok(Argon2::default().hash_password(input.verifier().as_bytes(), &salt)?.to_string())
 }
 
 /// Checks a password against a stored hash (CPU-heavy: call from a blocking thread).
 pub fn verify(input: &PasswordInput, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(input.verifier().as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(input.verifier().as_bytes(), &parsed).is_ok())
         .unwrap_or(false)
 }
 
@@ -62,9 +56,7 @@ pub fn verify(input: &PasswordInput, stored: &str) -> bool {
 /// unknown and known usernames take the same time.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| {
-        hash(&PasswordInput::Plain(crate::secrets::random_token(""))).unwrap_or_default()
-    })
+    DECOY.get_or_init(|| hash(&PasswordInput::Plain(crate::secrets::random_token(""))).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -77,26 +69,14 @@ mod tests {
         assert!(stored.starts_with("$argon2id$"));
         assert!(verify(&PasswordInput::Plain("s3cret-pass".into()), &stored));
         let md5 = hex::encode(Md5::digest(b"s3cret-pass"));
-        assert!(verify(
-            &PasswordInput::star_graph(md5.to_uppercase()),
-            &stored
-        ));
+        assert!(verify(&PasswordInput::star_graph(md5.to_uppercase()), &stored));
         assert!(!verify(&PasswordInput::Plain("wrong".into()), &stored));
-        assert!(!verify(
-            &PasswordInput::Plain("s3cret-pass".into()),
-            "not a hash"
-        ));
+        assert!(!verify(&PasswordInput::Plain("s3cret-pass".into()), "not a hash"));
     }
 
     #[test]
     fn star_graph_form_takes_non_hex_as_plain() {
-        assert!(matches!(
-            PasswordInput::star_graph("hello".into()),
-            PasswordInput::Plain(_)
-        ));
-        assert!(matches!(
-            PasswordInput::star_graph("a".repeat(32)),
-            PasswordInput::Md5Hex(_)
-        ));
+        assert!(matches!(PasswordInput::star_graph("hello".into()), PasswordInput::Plain(_)));
+        assert!(matches!(PasswordInput::star_graph("a".repeat(32)), PasswordInput::Md5Hex(_)));
     }
 }

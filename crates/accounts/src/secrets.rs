@@ -17,9 +17,7 @@ pub fn pairing_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
     let pick = |rng: &mut rand::rngs::ThreadRng| {
-        (0..4)
-            .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char)
-            .collect::<String>()
+        (0..4).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect::<String>()
     };
     format!("{}-{}", pick(&mut rng), pick(&mut rng))
 }

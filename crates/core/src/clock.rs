@@ -48,18 +48,12 @@ impl Clock for ManualClock {
 
 /// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision (`2024-01-01T00:00:00.000Z`).
 pub fn iso_millis(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Formats Unix milliseconds as a local-style timestamp without zone (`2024-10-02T10:00:00`), as star-graph shows.
 pub fn iso_seconds(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 #[cfg(test)]

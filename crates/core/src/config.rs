@@ -18,6 +18,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub http: HttpConfig,
     pub auth: AuthConfig,
+    pub files: FilesConfig,
 }
 
 impl Default for Config {
@@ -29,6 +30,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -60,14 +62,28 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS; empty disables CORS headers, `*` allows any origin.
     pub cors_origins: Vec<String>,
+    /// Base of the absolute URLs Gantry hands out (e.g. `https://gantry.example.com`);
+    /// when absent, taken from each request's `Host` header.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 2 * 1024 * 1024,
-            cors_origins: Vec::new(),
-        }
+        Self { max_body_bytes: 2 * 1024 * 1024, cors_origins: Vec::new(), public_url: None }
+    }
+}
+
+/// Uploaded files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self { max_upload_bytes: 20 * 1024 * 1024 }
     }
 }
 
@@ -86,11 +102,7 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            access_ttl_secs: 3600,
-            refresh_ttl_secs: 30 * 24 * 3600,
-            jwt_secret: None,
-        }
+        Self { access_ttl_secs: 3600, refresh_ttl_secs: 30 * 24 * 3600, jwt_secret: None }
     }
 }
 
@@ -100,15 +112,9 @@ mod tests {
 
     #[test]
     fn default_database_is_sqlite_inside_the_data_dir() {
-        let config = Config {
-            data_dir: "/tmp/x".into(),
-            ..Config::default()
-        };
+        let config = Config { data_dir: "/tmp/x".into(), ..Config::default() };
         assert_eq!(config.effective_database_url(), "sqlite:///tmp/x/gantry.db");
-        let config = Config {
-            database_url: Some("postgres://h/db".into()),
-            ..config
-        };
+        let config = Config { database_url: Some("postgres://h/db".into()), ..config };
         assert_eq!(config.effective_database_url(), "postgres://h/db");
     }
 }

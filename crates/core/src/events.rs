@@ -7,18 +7,46 @@ use tokio::sync::broadcast;
 
 /// Something that happened. Each variant is one state change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A user account was created.
-    UserCreated {
-        user_id: UserId,
-        username: String,
-        role: Role,
-    },
+    UserCreated { user_id: UserId, username: String, role: Role },
     /// A user's profile, role or password changed.
     UserUpdated { user_id: UserId },
     /// A session (access + refresh token family) was revoked.
     SessionRevoked { user_id: UserId, session_id: String },
+    /// A ComfyUI instance changed liveness or load.
+    InstanceStatus { instance_id: String, alive: bool, busy: bool },
+    /// A task was stored and queued.
+    TaskQueued { task_id: String, user_id: UserId, kind: String },
+    /// A task started executing on an instance.
+    TaskStarted { task_id: String, user_id: UserId, instance_id: String },
+    /// A task made progress (percent, and sampler steps when known).
+    TaskProgress { task_id: String, user_id: UserId, progress: u8, step: u64, total_steps: u64 },
+    /// A task finished with output files (ids in the file store).
+    TaskCompleted { task_id: String, user_id: UserId, file_ids: Vec<String> },
+    /// A task failed for good.
+    TaskFailed { task_id: String, user_id: UserId, code: String, error: String },
+    /// A task was cancelled by its owner or an admin.
+    TaskCancelled { task_id: String, user_id: UserId },
+}
+
+impl Event {
+    /// The user whose data this event concerns, if it concerns one user only.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Event::UserCreated { user_id, .. }
+            | Event::UserUpdated { user_id }
+            | Event::SessionRevoked { user_id, .. }
+            | Event::TaskQueued { user_id, .. }
+            | Event::TaskStarted { user_id, .. }
+            | Event::TaskProgress { user_id, .. }
+            | Event::TaskCompleted { user_id, .. }
+            | Event::TaskFailed { user_id, .. }
+            | Event::TaskCancelled { user_id, .. } => Some(*user_id),
+            Event::InstanceStatus { .. } => None,
+        }
+    }
 }
 
 /// A published event with its time.

@@ -87,12 +87,7 @@ mod tests {
         for role in [Role::Admin, Role::User] {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
-        for d in [
-            Dialect::ComfyManager,
-            Dialect::StarGraph,
-            Dialect::Openidcs,
-            Dialect::Vflow,
-        ] {
+        for d in [Dialect::ComfyManager, Dialect::StarGraph, Dialect::Openidcs, Dialect::Vflow] {
             assert_eq!(d.as_str().parse::<Dialect>(), Ok(d));
         }
         assert!("root".parse::<Role>().is_err());

@@ -68,10 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let config = storage_config(&cli.storage)?;
             crate::open_database(&config).await?.close().await;
-            println!(
-                "migrations applied to {}",
-                crate::redact(&config.effective_database_url())
-            );
+            println!("migrations applied to {}", crate::redact(&config.effective_database_url()));
             Ok(())
         }
         Command::User(command) => {
@@ -85,16 +82,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn user_command(
-    accounts: &gantry_accounts::Accounts,
-    command: UserCommand,
-) -> anyhow::Result<()> {
+async fn user_command(accounts: &gantry_accounts::Accounts, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add {
-            username,
-            role,
-            password_stdin,
-        } => {
+        UserCommand::Add { username, role, password_stdin } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let (password, generated) = password_from(password_stdin)?;
             let user = accounts.create_user(&username, &password, role).await?;
@@ -103,10 +93,7 @@ async fn user_command(
                 println!("password: {password}");
             }
         }
-        UserCommand::Passwd {
-            username,
-            password_stdin,
-        } => {
+        UserCommand::Passwd { username, password_stdin } => {
             let (password, generated) = password_from(password_stdin)?;
             accounts.set_password(&username, &password).await?;
             println!("password of {username} changed; their sessions were ended");
@@ -154,10 +141,7 @@ fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
     if let Ok(password) = std::env::var("GANTRY_USER_PASSWORD") {
         return Ok((password, false));
     }
-    Ok((
-        gantry_accounts::secrets::random_token("")[..20].to_owned(),
-        true,
-    ))
+    Ok((gantry_accounts::secrets::random_token("")[..20].to_owned(), true))
 }
 
 fn init_logging(format: LogFormat) {

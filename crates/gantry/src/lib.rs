@@ -9,6 +9,8 @@ use gantry_accounts::Accounts;
 use gantry_core::config::Config;
 use gantry_core::events::EventBus;
 use gantry_core::{Clock, SystemClock};
+use gantry_dispatch::Dispatcher;
+use gantry_files::FileStore;
 use gantry_http::AppState;
 use gantry_store::Db;
 use std::net::SocketAddr;
@@ -19,19 +21,13 @@ use tokio_util::sync::CancellationToken;
 /// Opens the database named by `config` and applies migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     let url = config.effective_database_url();
-    let db = Db::connect(&url)
-        .await
-        .with_context(|| format!("connecting to {}", redact(&url)))?;
+    let db = Db::connect(&url).await.with_context(|| format!("connecting to {}", redact(&url)))?;
     db.migrate().await.context("applying migrations")?;
     Ok(db)
 }
 
 /// Opens the accounts context on `db`.
-pub async fn open_accounts(
-    db: &Db,
-    config: &Config,
-    events: &EventBus,
-) -> anyhow::Result<Accounts> {
+pub async fn open_accounts(db: &Db, config: &Config, events: &EventBus) -> anyhow::Result<Accounts> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(Accounts::open(db.clone(), clock, events.clone(), &config.auth).await?)
 }
@@ -82,33 +78,32 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
         );
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let stop = CancellationToken::new();
+    let files = FileStore::open(db.clone(), &config.data_dir, clock.clone()).context("opening the file store")?;
+    let dispatcher =
+        Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), stop.child_token()).await?;
     let state = AppState {
         db: db.clone(),
         accounts,
+        files,
+        dispatcher,
         events,
         started_at_ms: clock.now_ms(),
         clock,
+        config: Arc::new(config.clone()),
+        shutdown: stop.clone(),
     };
     let app = gantry_http::router(state, &config.http);
 
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.effective_database_url()), "gantry listening");
-    let stop = CancellationToken::new();
     let stopped = stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await
+        axum::serve(listener, app).with_graceful_shutdown(async move { stopped.cancelled().await }).await
     });
-    Ok(Running {
-        addr,
-        stop,
-        server,
-        db,
-    })
+    Ok(Running { addr, stop, server, db })
 }
 
 async fn shutdown_signal() {
@@ -153,14 +148,8 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords_in_urls() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            super::redact("sqlite://./data/gantry.db"),
-            "sqlite://./data/gantry.db"
-        );
+        assert_eq!(super::redact("sqlite://./data/gantry.db"), "sqlite://./data/gantry.db");
     }
 }

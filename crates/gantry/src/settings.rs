@@ -16,12 +16,7 @@ pub struct StorageArgs {
     #[arg(long, env = "GANTRY_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database URL, `sqlite://…` or `postgres://…` [default: sqlite://<data-dir>/gantry.db].
-    #[arg(
-        long,
-        env = "GANTRY_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "GANTRY_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 }
 
@@ -38,11 +33,7 @@ pub struct ServeArgs {
     #[arg(long, env = "GANTRY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
     /// Origin allowed by CORS; repeat or comma-separate, `*` for any [default: none].
-    #[arg(
-        long = "cors-origin",
-        env = "GANTRY_CORS_ORIGINS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "cors-origin", env = "GANTRY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Option<Vec<String>>,
     /// Access token lifetime in seconds [default: 3600].
     #[arg(long, env = "GANTRY_ACCESS_TTL_SECS")]
@@ -63,8 +54,7 @@ fn base(file: Option<&Path>) -> anyhow::Result<Config> {
     let Some(path) = file else {
         return Ok(Config::default());
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -87,21 +77,13 @@ pub fn serve_config(storage: &StorageArgs, serve: &ServeArgs) -> anyhow::Result<
         config.listen = listen.clone();
     }
     if let Some(format) = &serve.log_format {
-        config.log_format = if format == "json" {
-            LogFormat::Json
-        } else {
-            LogFormat::Text
-        };
+        config.log_format = if format == "json" { LogFormat::Json } else { LogFormat::Text };
     }
     if let Some(bytes) = serve.max_body_bytes {
         config.http.max_body_bytes = bytes;
     }
     if let Some(origins) = &serve.cors_origins {
-        config.http.cors_origins = origins
-            .iter()
-            .map(|o| o.trim().to_owned())
-            .filter(|o| !o.is_empty())
-            .collect();
+        config.http.cors_origins = origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
     }
     if let Some(ttl) = serve.access_ttl_secs {
         config.auth.access_ttl_secs = ttl;
@@ -123,23 +105,18 @@ mod tests {
     fn flags_override_the_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gantry.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/srv/gantry\"\n[auth]\naccess_ttl_secs = 60\n").unwrap();
-        let storage = StorageArgs {
-            config: Some(file),
-            ..StorageArgs::default()
-        };
-        let serve = ServeArgs {
-            listen: Some("127.0.0.1:5000".into()),
-            ..ServeArgs::default()
-        };
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/srv/gantry\"\n[auth]\naccess_ttl_secs = 60\n",
+        )
+        .unwrap();
+        let storage = StorageArgs { config: Some(file), ..StorageArgs::default() };
+        let serve = ServeArgs { listen: Some("127.0.0.1:5000".into()), ..ServeArgs::default() };
         let config = serve_config(&storage, &serve).unwrap();
         assert_eq!(config.listen, "127.0.0.1:5000");
         assert_eq!(config.data_dir, PathBuf::from("/srv/gantry"));
         assert_eq!(config.auth.access_ttl_secs, 60);
-        assert_eq!(
-            config.auth.refresh_ttl_secs,
-            Config::default().auth.refresh_ttl_secs
-        );
+        assert_eq!(config.auth.refresh_ttl_secs, Config::default().auth.refresh_ttl_secs);
     }
 
     #[test]
@@ -147,10 +124,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gantry.toml");
         std::fs::write(&file, "lisen = \"typo\"\n").unwrap();
-        let storage = StorageArgs {
-            config: Some(file),
-            ..StorageArgs::default()
-        };
+        let storage = StorageArgs { config: Some(file), ..StorageArgs::default() };
         assert!(storage_config(&storage).is_err());
     }
 }

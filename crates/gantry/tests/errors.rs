@@ -8,13 +8,7 @@ use common::TestApp;
 use gantry_store::Engine;
 use serde_json::Value;
 
-async fn raw(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> (u16, Value) {
+async fn raw(app: &TestApp, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut request = app.http.request(method, app.url(path)).body(body);
     if let Some(ct) = content_type {
@@ -23,33 +17,21 @@ async fn raw(
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")),
-    )
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}")))
 }
 
 /// Asserts `body` is `dialect`'s error envelope with `code`.
 fn assert_envelope(dialect: &str, body: &Value, code: Value) {
     match dialect {
-        "comfy" => assert!(
-            body["message"].is_string() && body.get("msg").is_none(),
-            "{body}"
-        ),
+        "comfy" => assert!(body["message"].is_string() && body.get("msg").is_none(), "{body}"),
         "star" => assert!(
-            body["message"].is_string()
-                && body["timestamp"].is_i64()
-                && body["requestId"].is_string(),
+            body["message"].is_string() && body["timestamp"].is_i64() && body["requestId"].is_string(),
             "{body}"
         ),
-        "openidcs" => assert!(
-            body["msg"].is_string() && body.get("data").is_some(),
-            "{body}"
-        ),
-        "vflow" => assert!(
-            body["message"].is_string() && body.get("details").is_some() && body["data"].is_null(),
-            "{body}"
-        ),
+        "openidcs" => assert!(body["msg"].is_string() && body.get("data").is_some(), "{body}"),
+        "vflow" => {
+            assert!(body["message"].is_string() && body.get("details").is_some() && body["data"].is_null(), "{body}")
+        }
         _ => unreachable!(),
     }
     assert_eq!(body["code"], code, "{dialect}: {body}");
@@ -64,11 +46,7 @@ async fn unknown_routes_and_methods_answer_in_the_owning_dialect() {
         ("star", "/api/v1/nothing-here", Value::from(404)),
         ("openidcs", "/api/system/nothing", Value::from(404)),
         ("openidcs", "/api/client/nothing/h/v", Value::from(404)),
-        (
-            "vflow",
-            "/api/v1/workflows/unknown/whatever",
-            Value::from(404),
-        ),
+        ("vflow", "/api/v1/workflows/unknown/whatever", Value::from(404)),
     ] {
         let (status, body) = raw(&app, "GET", path, None, vec![]).await;
         assert_eq!(status, 404, "{path}");
@@ -91,36 +69,15 @@ async fn malformed_bodies_get_a_clear_error() {
     let app = TestApp::start(Engine::Sqlite).await;
     let json = Some("application/json");
     for (dialect, path, code_400, code_415) in [
-        (
-            "comfy",
-            "/api/auth/login",
-            Value::from(400),
-            Value::from(415),
-        ),
-        (
-            "star",
-            "/api/v1/auth/login",
-            Value::from(400),
-            Value::from(415),
-        ),
-        (
-            "vflow",
-            "/api/v1/auth/token",
-            Value::from(400),
-            Value::from(8001),
-        ),
+        ("comfy", "/api/auth/login", Value::from(400), Value::from(415)),
+        ("star", "/api/v1/auth/login", Value::from(400), Value::from(415)),
+        ("vflow", "/api/v1/auth/token", Value::from(400), Value::from(8001)),
     ] {
         let (status, body) = raw(&app, "POST", path, json, b"{not json".to_vec()).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_envelope(dialect, &body, code_400.clone());
-        let (status, body) = raw(
-            &app,
-            "POST",
-            path,
-            json,
-            br#"{"username": 5, "password": [], "deviceId": 1}"#.to_vec(),
-        )
-        .await;
+        let (status, body) =
+            raw(&app, "POST", path, json, br#"{"username": 5, "password": [], "deviceId": 1}"#.to_vec()).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_envelope(dialect, &body, code_400);
         let (status, body) = raw(&app, "POST", path, Some("text/plain"), b"{}".to_vec()).await;
@@ -138,11 +95,7 @@ async fn malformed_bodies_get_a_clear_error() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
-    assert_envelope(
-        "openidcs",
-        &response.json().await.unwrap(),
-        Value::from(400),
-    );
+    assert_envelope("openidcs", &response.json().await.unwrap(), Value::from(400));
     app.stop().await;
 }
 
@@ -165,32 +118,13 @@ async fn oversize_bodies_are_refused_with_413() {
 #[tokio::test]
 async fn request_ids_are_honoured_or_generated() {
     let app = TestApp::start(Engine::Sqlite).await;
-    let response = app
-        .http
-        .get(app.url("/api/v1/none"))
-        .header("x-request-id", "trace-abc-123")
-        .send()
-        .await
-        .unwrap();
+    let response = app.http.get(app.url("/api/v1/none")).header("x-request-id", "trace-abc-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["requestId"], "trace-abc-123");
-    let response = app
-        .http
-        .get(app.url("/api/health"))
-        .header("x-request-id", "x".repeat(500))
-        .send()
-        .await
-        .unwrap();
-    let generated = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        generated.len(),
-        36,
-        "an unreasonable id is replaced by a UUID"
-    );
+    let response = app.http.get(app.url("/api/health")).header("x-request-id", "x".repeat(500)).send().await.unwrap();
+    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 36, "an unreasonable id is replaced by a UUID");
     app.stop().await;
 }
 
@@ -203,30 +137,16 @@ async fn health_endpoints_report_their_dialect_shapes() {
     assert_eq!(body["data"]["database"], "ok");
     assert_eq!(body["data"]["redis"], "disabled");
     let (status, body) = raw(&app, "GET", "/api/v1/system/health", None, vec![]).await;
-    assert_eq!(
-        (status, body["code"].as_i64(), body["message"].as_str()),
-        (200, Some(0), Some("healthy"))
-    );
+    assert_eq!((status, body["code"].as_i64(), body["message"].as_str()), (200, Some(0), Some("healthy")));
     assert_eq!(body["data"]["status"], "healthy");
-    assert!(
-        body["data"]["uptime"].as_i64().unwrap() >= 0
-            && body["data"]["timestamp"].as_i64().unwrap() > 0
-    );
+    assert!(body["data"]["uptime"].as_i64().unwrap() >= 0 && body["data"]["timestamp"].as_i64().unwrap() > 0);
     app.stop().await;
 }
 
 #[tokio::test]
 async fn openapi_lists_every_route() {
     let app = TestApp::start(Engine::Sqlite).await;
-    let doc: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
@@ -252,22 +172,14 @@ async fn openapi_lists_every_route() {
         ("/api/v1/system/health", "get"),
         ("/openapi.json", "get"),
     ] {
-        assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} missing from /openapi.json"
-        );
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from /openapi.json");
     }
     // And every documented operation really answers (not the unknown-route fallback).
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys() {
             let concrete = path.replace("{userId}", "1001");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let response = app
-                .http
-                .request(m, app.url(&concrete))
-                .send()
-                .await
-                .unwrap();
+            let response = app.http.request(m, app.url(&concrete)).send().await.unwrap();
             let status = response.status().as_u16();
             let text = response.text().await.unwrap();
             assert!(

@@ -25,10 +25,7 @@ pub trait Envelope: Send + Sync + 'static {
 
     /// Renders an error with its status.
     fn render_error(error: &ApiError) -> Response {
-        let code = error
-            .code
-            .clone()
-            .unwrap_or_else(|| Self::error_code(error.kind));
+        let code = error.code.clone().unwrap_or_else(|| Self::error_code(error.kind));
         (error.kind.status(), Json(Self::failure(error, code))).into_response()
     }
 }
@@ -49,12 +46,7 @@ impl<D: Envelope, T: Serialize> Reply<D, T> {
 
     /// 200 with data and a message.
     pub fn with_message(message: impl Into<String>, data: T) -> Self {
-        Self {
-            status: StatusCode::OK,
-            message: message.into(),
-            data,
-            dialect: PhantomData,
-        }
+        Self { status: StatusCode::OK, message: message.into(), data, dialect: PhantomData }
     }
 
     /// Changes the status (e.g. 201, 202).
@@ -82,10 +74,7 @@ pub struct Failure<D> {
 impl<D> Failure<D> {
     /// Wraps an error for dialect `D`.
     pub fn new(error: ApiError) -> Self {
-        Self {
-            error,
-            dialect: PhantomData,
-        }
+        Self { error, dialect: PhantomData }
     }
 }
 
@@ -109,6 +98,18 @@ impl<D> From<ApiError> for Failure<D> {
 
 impl<D> From<gantry_accounts::AccountsError> for Failure<D> {
     fn from(error: gantry_accounts::AccountsError) -> Self {
+        Self::new(error.into())
+    }
+}
+
+impl<D> From<gantry_dispatch::DispatchError> for Failure<D> {
+    fn from(error: gantry_dispatch::DispatchError) -> Self {
+        Self::new(error.into())
+    }
+}
+
+impl<D> From<gantry_files::FilesError> for Failure<D> {
+    fn from(error: gantry_files::FilesError) -> Self {
         Self::new(error.into())
     }
 }

@@ -57,12 +57,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error of `kind` with a message for the client.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-            code: None,
-            details: None,
-        }
+        Self { kind, message: message.into(), code: None, details: None }
     }
 
     /// A 400 with a message.
@@ -97,15 +92,48 @@ impl ApiError {
 impl From<AccountsError> for ApiError {
     fn from(err: AccountsError) -> Self {
         let kind = match &err {
-            AccountsError::InvalidCredentials
-            | AccountsError::MissingToken
-            | AccountsError::InvalidToken => ErrorKind::Unauthenticated,
+            AccountsError::InvalidCredentials | AccountsError::MissingToken | AccountsError::InvalidToken => {
+                ErrorKind::Unauthenticated
+            }
             AccountsError::TokenExpired => ErrorKind::TokenExpired,
             AccountsError::Forbidden => ErrorKind::Forbidden,
             AccountsError::UserNotFound => ErrorKind::NotFound,
             AccountsError::UsernameTaken => ErrorKind::Conflict,
             AccountsError::Invalid(_) => ErrorKind::BadRequest,
             AccountsError::Internal(cause) => return Self::internal(cause),
+        };
+        Self::new(kind, err.to_string())
+    }
+}
+
+impl From<gantry_dispatch::DispatchError> for ApiError {
+    fn from(err: gantry_dispatch::DispatchError) -> Self {
+        use gantry_dispatch::DispatchError as E;
+        let kind = match &err {
+            E::InvalidWorkflow(_)
+            | E::InvalidParams(_)
+            | E::InvalidConfig(_)
+            | E::FileNotFound(_)
+            | E::ModelUnavailable(_) => ErrorKind::BadRequest,
+            E::QueueFull(_) => ErrorKind::Unavailable,
+            E::TaskNotFound | E::InstanceNotFound => ErrorKind::NotFound,
+            E::AlreadyFinished => ErrorKind::Conflict,
+            E::Internal(cause) => return Self::internal(cause),
+        };
+        Self::new(kind, err.to_string())
+    }
+}
+
+impl From<gantry_files::FilesError> for ApiError {
+    fn from(err: gantry_files::FilesError) -> Self {
+        use gantry_files::FilesError as E;
+        let kind = match &err {
+            E::NotFound => ErrorKind::NotFound,
+            E::TooLarge { .. } => ErrorKind::PayloadTooLarge,
+            E::UnsupportedType => ErrorKind::UnsupportedMedia,
+            E::Empty => ErrorKind::BadRequest,
+            E::Io(cause) => return Self::internal(cause),
+            E::Store(cause) => return Self::internal(cause),
         };
         Self::new(kind, err.to_string())
     }

@@ -34,13 +34,10 @@ where
 
 fn json_error(rejection: &JsonRejection) -> ApiError {
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(ErrorKind::PayloadTooLarge, "request body too large")
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorKind::PayloadTooLarge, "request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(ErrorKind::UnsupportedMedia, "expected a body with `Content-Type: application/json`")
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-            ErrorKind::UnsupportedMedia,
-            "expected a body with `Content-Type: application/json`",
-        ),
         _ => ApiError::bad_request(format!("invalid JSON body: {}", rejection.body_text())),
     }
 }
@@ -101,12 +98,9 @@ pub struct Auth<D>(pub Principal, pub PhantomData<D>);
 impl<D: Envelope> FromRequestParts<AppState> for Auth<D> {
     type Rejection = Failure<D>;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| Failure::from(gantry_accounts::AccountsError::MissingToken))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token =
+            bearer(&parts.headers).ok_or_else(|| Failure::from(gantry_accounts::AccountsError::MissingToken))?;
         let principal = state.accounts.authenticate(token).await?;
         tracing::Span::current().record("user_id", principal.user_id);
         Ok(Self(principal, PhantomData))
@@ -119,16 +113,10 @@ pub struct MaybeAuth<D>(pub Option<Principal>, pub PhantomData<D>);
 impl<D: Envelope> FromRequestParts<AppState> for MaybeAuth<D> {
     type Rejection = Failure<D>;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match bearer(&parts.headers) {
             None => Ok(Self(None, PhantomData)),
-            Some(token) => Ok(Self(
-                Some(state.accounts.authenticate(token).await?),
-                PhantomData,
-            )),
+            Some(token) => Ok(Self(Some(state.accounts.authenticate(token).await?), PhantomData)),
         }
     }
 }

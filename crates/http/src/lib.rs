@@ -9,6 +9,7 @@ pub mod extract;
 pub mod openapi;
 pub mod request_id;
 pub mod state;
+pub mod urls;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -34,15 +35,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
 }
 
 fn request_span(request: &Request) -> tracing::Span {
-    let path = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |p| p.as_str().to_owned(),
-    );
-    let id = request
+    let path = request
         .extensions()
-        .get::<request_id::RequestId>()
-        .map(|r| r.0.as_str())
-        .unwrap_or_default();
+        .get::<MatchedPath>()
+        .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let id = request.extensions().get::<request_id::RequestId>().map(|r| r.0.as_str()).unwrap_or_default();
     tracing::info_span!("request", method = %request.method(), path, request_id = id, user_id = tracing::field::Empty)
 }
 
@@ -55,11 +52,7 @@ fn cors(origins: &[String]) -> CorsLayer {
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods(Any)
-        .allow_headers(Any)
-        .expose_headers(Any)
+    CorsLayer::new().allow_origin(allow).allow_methods(Any).allow_headers(Any).expose_headers(Any)
 }
 
 async fn unknown_route(uri: Uri) -> Response {
@@ -68,9 +61,6 @@ async fn unknown_route(uri: Uri) -> Response {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let error = ApiError::new(
-        ErrorKind::MethodNotAllowed,
-        format!("{method} is not allowed on {}", uri.path()),
-    );
+    let error = ApiError::new(ErrorKind::MethodNotAllowed, format!("{method} is not allowed on {}", uri.path()));
     render_error_for(dialects::dialect_for_path(uri.path()), &error)
 }

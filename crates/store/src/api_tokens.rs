@@ -15,42 +15,28 @@ pub struct ApiTokenRecord {
 }
 
 /// Sets (or replaces) the token called `name`, owned by `user_id`.
-pub async fn put(
-    db: &Db,
-    name: &str,
-    token_hash: &str,
-    hint: &str,
-    user_id: UserId,
-    now_ms: i64,
-) -> StoreResult<()> {
+pub async fn put(db: &Db, name: &str, token_hash: &str, hint: &str, user_id: UserId, now_ms: i64) -> StoreResult<()> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("DELETE FROM api_tokens WHERE name = $1")
+    sqlx::query("DELETE FROM api_tokens WHERE name = $1").bind(name).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO api_tokens (name, token_hash, hint, user_id, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(name)
+        .bind(token_hash)
+        .bind(hint)
+        .bind(user_id)
+        .bind(now_ms)
         .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO api_tokens (name, token_hash, hint, user_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(name)
-    .bind(token_hash)
-    .bind(hint)
-    .bind(user_id)
-    .bind(now_ms)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| crate::StoreError::on_unique(e, "token"))?;
+        .await
+        .map_err(|e| crate::StoreError::on_unique(e, "token"))?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Describes the token called `name`.
 pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<ApiTokenRecord>> {
-    let row = sqlx::query(
-        "SELECT name, hint, user_id, created_at, last_used_at FROM api_tokens WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT name, hint, user_id, created_at, last_used_at FROM api_tokens WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
     row.map(|row| {
         Ok(ApiTokenRecord {
             name: row.try_get("name")?,
@@ -65,11 +51,10 @@ pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<ApiTokenRecord>>
 
 /// Finds the owner of a token by its hash and records the use.
 pub async fn authenticate(db: &Db, token_hash: &str, now_ms: i64) -> StoreResult<Option<UserId>> {
-    let owner: Option<i64> =
-        sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(db.pool())
-            .await?;
+    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(db.pool())
+        .await?;
     if owner.is_some() {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
             .bind(now_ms)

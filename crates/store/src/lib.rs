@@ -4,9 +4,12 @@
 
 pub mod api_tokens;
 pub mod db;
+pub mod files;
+pub mod instances;
 pub mod pairing;
 pub mod sessions;
 pub mod settings;
+pub mod tasks;
 pub mod users;
 
 pub use db::{Db, Engine};
@@ -32,9 +35,7 @@ impl StoreError {
     /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else to `Database`.
     pub(crate) fn on_unique(err: sqlx::Error, what: &str) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::Conflict(what.to_owned())
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what.to_owned()),
             _ => Self::Database(err),
         }
     }

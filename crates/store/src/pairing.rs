@@ -37,13 +37,11 @@ pub async fn redeem(db: &Db, code_hash: &str, now_ms: i64) -> StoreResult<Option
     .fetch_optional(&mut *tx)
     .await?;
     let Some(user) = user else { return Ok(None) };
-    let done = sqlx::query(
-        "UPDATE pairing_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now_ms)
-    .bind(code_hash)
-    .execute(&mut *tx)
-    .await?;
+    let done = sqlx::query("UPDATE pairing_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+        .bind(now_ms)
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok((done.rows_affected() == 1).then_some(user))
 }

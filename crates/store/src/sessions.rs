@@ -55,9 +55,7 @@ fn from_row(row: &AnyRow) -> StoreResult<SessionRecord> {
     Ok(SessionRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        dialect: dialect
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        dialect: dialect.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         device_id: row.try_get("device_id")?,
         device_name: row.try_get("device_name")?,
         created_at: row.try_get("created_at")?,
@@ -66,8 +64,7 @@ fn from_row(row: &AnyRow) -> StoreResult<SessionRecord> {
     })
 }
 
-const COLUMNS: &str =
-    "id, user_id, dialect, device_id, device_name, created_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, user_id, dialect, device_id, device_name, created_at, expires_at, revoked_at";
 
 /// Creates a session and its first refresh token in one transaction.
 pub async fn create(db: &Db, new: &NewSession<'_>) -> StoreResult<()> {
@@ -85,15 +82,13 @@ pub async fn create(db: &Db, new: &NewSession<'_>) -> StoreResult<()> {
     .bind(new.expires_at)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(new.refresh_hash)
-    .bind(new.id)
-    .bind(new.now_ms)
-    .bind(new.expires_at)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(new.refresh_hash)
+        .bind(new.id)
+        .bind(new.now_ms)
+        .bind(new.expires_at)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -134,14 +129,12 @@ pub async fn rotate_refresh(
     }
     // Consume with a guard, so two racing exchanges cannot both succeed.
     let consumed = if used_at.is_none() {
-        sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now_ms)
-        .bind(presented_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now_ms)
+            .bind(presented_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             == 1
     } else {
         false
@@ -153,81 +146,59 @@ pub async fn rotate_refresh(
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        return Ok(RefreshLookup::Reused {
-            session_id,
-            user_id,
-        });
+        return Ok(RefreshLookup::Reused { session_id, user_id });
     }
     let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1");
-    let session = from_row(
-        &sqlx::query(&sql)
-            .bind(&session_id)
-            .fetch_one(&mut *tx)
-            .await?,
-    )?;
+    let session = from_row(&sqlx::query(&sql).bind(&session_id).fetch_one(&mut *tx).await?)?;
     if !session.is_live(now_ms) {
         tx.commit().await?;
         return Ok(RefreshLookup::Unknown);
     }
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(next_hash)
-    .bind(&session_id)
-    .bind(now_ms)
-    .bind(next_expires_at)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(next_hash)
+        .bind(&session_id)
+        .bind(now_ms)
+        .bind(next_expires_at)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id = $2")
         .bind(next_expires_at)
         .bind(&session_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(RefreshLookup::Consumed(SessionRecord {
-        expires_at: next_expires_at,
-        ..session
-    }))
+    Ok(RefreshLookup::Consumed(SessionRecord { expires_at: next_expires_at, ..session }))
 }
 
 /// Revokes one session. Returns false when it was unknown or already revoked.
 pub async fn revoke(db: &Db, id: &str, now_ms: i64) -> StoreResult<bool> {
-    let done =
-        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms)
-            .bind(id)
-            .execute(db.pool())
-            .await?;
+    let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_ms)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Revokes every live session of a user on one device; returns how many.
-pub async fn revoke_device(
-    db: &Db,
-    user_id: UserId,
-    device_id: &str,
-    now_ms: i64,
-) -> StoreResult<u64> {
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND device_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(now_ms)
-    .bind(user_id)
-    .bind(device_id)
-    .execute(db.pool())
-    .await?;
+pub async fn revoke_device(db: &Db, user_id: UserId, device_id: &str, now_ms: i64) -> StoreResult<u64> {
+    let done =
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND device_id = $3 AND revoked_at IS NULL")
+            .bind(now_ms)
+            .bind(user_id)
+            .bind(device_id)
+            .execute(db.pool())
+            .await?;
     Ok(done.rows_affected())
 }
 
 /// Revokes every live session of a user (password change, disable); returns how many.
 pub async fn revoke_all_for_user(db: &Db, user_id: UserId, now_ms: i64) -> StoreResult<u64> {
-    let done = sqlx::query(
-        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now_ms)
-    .bind(user_id)
-    .execute(db.pool())
-    .await?;
+    let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now_ms)
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -259,12 +230,8 @@ pub async fn live_identity(db: &Db, id: &str, now_ms: i64) -> StoreResult<Option
     Ok(Some(SessionIdentity {
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,
-        role: role
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-        dialect: dialect
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        role: role.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        dialect: dialect.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         device_id: row.try_get("device_id")?,
         device_name: row.try_get("device_name")?,
     }))
@@ -278,10 +245,5 @@ pub async fn dialect_of_refresh(db: &Db, token_hash: &str) -> StoreResult<Option
     .bind(token_hash)
     .fetch_optional(db.pool())
     .await?;
-    dialect
-        .map(|d| {
-            d.parse()
-                .map_err(|e: String| sqlx::Error::Decode(e.into()).into())
-        })
-        .transpose()
+    dialect.map(|d| d.parse().map_err(|e: String| sqlx::Error::Decode(e.into()).into())).transpose()
 }

@@ -39,8 +39,7 @@ pub struct ProfileChange {
     pub avatar: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, username, nickname, email, phone, avatar, role, password_hash, created_at, updated_at";
+const COLUMNS: &str = "id, username, nickname, email, phone, avatar, role, password_hash, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> StoreResult<UserRecord> {
     let role: String = row.try_get("role")?;
@@ -51,9 +50,7 @@ fn from_row(row: &AnyRow) -> StoreResult<UserRecord> {
         email: row.try_get("email")?,
         phone: row.try_get("phone")?,
         avatar: row.try_get("avatar")?,
-        role: role
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        role: role.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -79,9 +76,7 @@ pub async fn insert(db: &Db, new: &NewUser<'_>) -> StoreResult<UserRecord> {
         match result {
             Ok(row) => {
                 let id: i64 = row.try_get("id")?;
-                return by_id(db, id)
-                    .await?
-                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound));
+                return by_id(db, id).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound));
             }
             Err(err) => match StoreError::on_unique(err, "username") {
                 StoreError::Conflict(what) => {
@@ -106,35 +101,21 @@ pub async fn by_id(db: &Db, id: UserId) -> StoreResult<Option<UserRecord>> {
 /// Finds a user by username.
 pub async fn by_username(db: &Db, username: &str) -> StoreResult<Option<UserRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
-    let row = sqlx::query(&sql)
-        .bind(username)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(&sql).bind(username).fetch_optional(db.pool()).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Lists users by id, a page at a time, with the total count.
 pub async fn list(db: &Db, limit: i64, offset: i64) -> StoreResult<(Vec<UserRecord>, i64)> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2");
-    let rows = sqlx::query(&sql)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db.pool())
-        .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(db.pool())
-        .await?;
-    Ok((
-        rows.iter().map(from_row).collect::<StoreResult<_>>()?,
-        total,
-    ))
+    let rows = sqlx::query(&sql).bind(limit).bind(offset).fetch_all(db.pool()).await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(db.pool()).await?;
+    Ok((rows.iter().map(from_row).collect::<StoreResult<_>>()?, total))
 }
 
 /// Whether at least one admin exists.
 pub async fn admin_exists(db: &Db) -> StoreResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
-        .fetch_one(db.pool())
-        .await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(db.pool()).await?;
     Ok(n > 0)
 }
 
@@ -161,12 +142,7 @@ pub async fn set_role(db: &Db, id: UserId, role: Role, now_ms: i64) -> StoreResu
 }
 
 /// Applies a profile change in one statement. Returns false when the user does not exist.
-pub async fn update_profile(
-    db: &Db,
-    id: UserId,
-    change: &ProfileChange,
-    now_ms: i64,
-) -> StoreResult<bool> {
+pub async fn update_profile(db: &Db, id: UserId, change: &ProfileChange, now_ms: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE users SET nickname = COALESCE($1, nickname), email = COALESCE($2, email), \
          phone = COALESCE($3, phone), avatar = COALESCE($4, avatar), updated_at = $5 WHERE id = $6",

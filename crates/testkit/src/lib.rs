@@ -29,31 +29,20 @@ impl ScratchDb {
             Engine::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("gantry.db").display());
-                Self {
-                    url,
-                    _dir: Some(dir),
-                }
+                Self { url, _dir: Some(dir) }
             }
             Engine::Postgres => {
                 let admin = admin_url();
                 let name = format!("gantry_t_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL is required for the storage tests ({admin}): {e}")
-                    });
+                    .unwrap_or_else(|e| panic!("PostgreSQL is required for the storage tests ({admin}): {e}"));
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .expect("create scratch database");
-                let base = admin
-                    .rsplit_once('/')
-                    .map(|(base, _)| base)
-                    .unwrap_or(&admin);
-                Self {
-                    url: format!("{base}/{name}"),
-                    _dir: None,
-                }
+                let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+                Self { url: format!("{base}/{name}"), _dir: None }
             }
         }
     }
@@ -61,9 +50,7 @@ impl ScratchDb {
     /// Connects to the scratch database and applies Gantry's migrations.
     pub async fn migrated(engine: Engine) -> (Self, Db) {
         let scratch = Self::new(engine).await;
-        let db = Db::connect(&scratch.url)
-            .await
-            .expect("connect scratch database");
+        let db = Db::connect(&scratch.url).await.expect("connect scratch database");
         db.migrate().await.expect("migrate scratch database");
         (scratch, db)
     }

@@ -18,21 +18,11 @@ use utoipa_axum::router::OpenApiRouter;
 /// Every dialect's routes, each behind a panic guard that answers in its envelope.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(comfy::routes().layer(CatchPanicLayer::custom(
-            panic_response::<crate::envelope::ComfyManager>,
-        )))
-        .merge(star::routes().layer(CatchPanicLayer::custom(
-            panic_response::<crate::envelope::StarGraph>,
-        )))
-        .merge(openidcs::routes().layer(CatchPanicLayer::custom(
-            panic_response::<crate::envelope::Openidcs>,
-        )))
-        .merge(vflow::routes().layer(CatchPanicLayer::custom(
-            panic_response::<crate::envelope::Vflow>,
-        )))
-        .merge(shared::routes().layer(CatchPanicLayer::custom(
-            panic_response::<crate::envelope::StarGraph>,
-        )))
+        .merge(comfy::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::ComfyManager>)))
+        .merge(star::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::StarGraph>)))
+        .merge(openidcs::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)))
+        .merge(vflow::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Vflow>)))
+        .merge(shared::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::StarGraph>)))
 }
 
 fn panic_response<D: Envelope>(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -48,19 +38,10 @@ const VFLOW_AUTH: [&str; 4] = ["token", "verify", "revoke", "pairing-codes"];
 /// wrong methods). `/api/v1` paths outside vflow's families belong to star-graph.
 pub fn dialect_for_path(path: &str) -> Dialect {
     let mut segments = path.trim_start_matches('/').split('/');
-    match (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) {
+    match (segments.next(), segments.next(), segments.next(), segments.next()) {
         (Some("api"), Some("system" | "server" | "client"), _, _) => Dialect::Openidcs,
-        (Some("api"), Some("v1"), Some(family), _) if VFLOW_FAMILIES.contains(&family) => {
-            Dialect::Vflow
-        }
-        (Some("api"), Some("v1"), Some("auth"), Some(action)) if VFLOW_AUTH.contains(&action) => {
-            Dialect::Vflow
-        }
+        (Some("api"), Some("v1"), Some(family), _) if VFLOW_FAMILIES.contains(&family) => Dialect::Vflow,
+        (Some("api"), Some("v1"), Some("auth"), Some(action)) if VFLOW_AUTH.contains(&action) => Dialect::Vflow,
         (Some("api"), Some("v1"), _, _) => Dialect::StarGraph,
         _ => Dialect::ComfyManager,
     }
@@ -74,10 +55,7 @@ mod tests {
     fn paths_map_to_their_dialects() {
         assert_eq!(dialect_for_path("/api/tasks/x"), Dialect::ComfyManager);
         assert_eq!(dialect_for_path("/nothing"), Dialect::ComfyManager);
-        assert_eq!(
-            dialect_for_path("/api/client/natget/h/v"),
-            Dialect::Openidcs
-        );
+        assert_eq!(dialect_for_path("/api/client/natget/h/v"), Dialect::Openidcs);
         assert_eq!(dialect_for_path("/api/v1/workflows/1"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/verify"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/login"), Dialect::StarGraph);

@@ -16,10 +16,7 @@ use utoipa_axum::routes;
 
 /// openidcs's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(treset))
-        .routes(routes!(tsetup))
-        .routes(routes!(tquery))
+    OpenApiRouter::new().routes(routes!(treset)).routes(routes!(tsetup)).routes(routes!(tquery))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -31,14 +28,8 @@ struct NewToken {
 /// Replace the system token with a new random one (admin).
 #[utoipa::path(post, path = "/api/system/treset", tag = "openidcs", security(("bearer" = [])),
     responses((status = 200, body = NewToken), (status = 403, description = "not an admin")))]
-async fn treset(
-    State(state): State<AppState>,
-    Auth(caller, ..): Auth<Openidcs>,
-) -> ApiResult<Openidcs, NewToken> {
-    let token = state
-        .accounts
-        .reset_api_token(&caller, OPENIDCS_TOKEN)
-        .await?;
+async fn treset(State(state): State<AppState>, Auth(caller, ..): Auth<Openidcs>) -> ApiResult<Openidcs, NewToken> {
+    let token = state.accounts.reset_api_token(&caller, OPENIDCS_TOKEN).await?;
     Ok(Reply::with_message("token reset", NewToken { token }))
 }
 
@@ -56,10 +47,7 @@ async fn tsetup(
     Auth(caller, ..): Auth<Openidcs>,
     Body(setup, ..): Body<Openidcs, TokenSetup>,
 ) -> ApiResult<Openidcs, ()> {
-    state
-        .accounts
-        .setup_api_token(&caller, OPENIDCS_TOKEN, &setup.token)
-        .await?;
+    state.accounts.setup_api_token(&caller, OPENIDCS_TOKEN, &setup.token).await?;
     Ok(Reply::with_message("token set", ()))
 }
 
@@ -77,14 +65,8 @@ struct TokenInfo {
 /// Describe the system token without revealing it (admin).
 #[utoipa::path(get, path = "/api/system/tquery", tag = "openidcs", security(("bearer" = [])),
     responses((status = 200, body = TokenInfo), (status = 403, description = "not an admin")))]
-async fn tquery(
-    State(state): State<AppState>,
-    Auth(caller, ..): Auth<Openidcs>,
-) -> ApiResult<Openidcs, TokenInfo> {
-    let info = state
-        .accounts
-        .api_token_info(&caller, OPENIDCS_TOKEN)
-        .await?;
+async fn tquery(State(state): State<AppState>, Auth(caller, ..): Auth<Openidcs>) -> ApiResult<Openidcs, TokenInfo> {
+    let info = state.accounts.api_token_info(&caller, OPENIDCS_TOKEN).await?;
     Ok(Reply::ok(match info {
         Some(i) => TokenInfo {
             configured: true,
@@ -93,12 +75,6 @@ async fn tquery(
             created_at: Some(i.created_at),
             last_used_at: i.last_used_at,
         },
-        None => TokenInfo {
-            configured: false,
-            hint: None,
-            owner: None,
-            created_at: None,
-            last_used_at: None,
-        },
+        None => TokenInfo { configured: false, hint: None, owner: None, created_at: None, last_used_at: None },
     }))
 }

@@ -41,16 +41,11 @@ struct RefreshBody {
     request_body(content = Option<RefreshBody>, description = "optional when the token is in the Authorization header"),
     responses((status = 200, body = Refreshed), (status = 401, description = "unknown, used or expired refresh token")))]
 async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let token = bearer(&headers).map(str::to_owned).or_else(|| {
-        serde_json::from_slice::<RefreshBody>(&body)
-            .ok()
-            .map(|b| b.refresh_token)
-    });
+    let token = bearer(&headers)
+        .map(str::to_owned)
+        .or_else(|| serde_json::from_slice::<RefreshBody>(&body).ok().map(|b| b.refresh_token));
     let Some(token) = token else {
-        return StarGraph::render_error(&ApiError::new(
-            ErrorKind::Unauthenticated,
-            "missing refresh token",
-        ));
+        return StarGraph::render_error(&ApiError::new(ErrorKind::Unauthenticated, "missing refresh token"));
     };
     let dialect = match state.accounts.refresh_token_dialect(&token).await {
         Ok(Some(Dialect::Vflow)) => Dialect::Vflow,

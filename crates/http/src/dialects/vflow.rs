@@ -91,35 +91,15 @@ async fn token(
     MaybeAuth(caller, ..): MaybeAuth<Vflow>,
     Body(req, ..): Body<Vflow, TokenRequest>,
 ) -> ApiResult<Vflow, TokenResponse> {
-    let device = Device {
-        id: req.device_id.trim().to_owned(),
-        name: req.device_name.trim().to_owned(),
-    };
+    let device = Device { id: req.device_id.trim().to_owned(), name: req.device_name.trim().to_owned() };
     if device.id.is_empty() || device.id.len() > 128 || device.name.len() > 128 {
-        return Err(ApiError::bad_request(
-            "deviceId (1-128 characters) and deviceName (≤128) are required",
-        )
-        .into());
+        return Err(ApiError::bad_request("deviceId (1-128 characters) and deviceName (≤128) are required").into());
     }
     let issued = match (caller, req.pairing_code) {
-        (Some(caller), _) => {
-            state
-                .accounts
-                .issue_for_device(&caller, Dialect::Vflow, device.clone())
-                .await?
-        }
-        (None, Some(code)) => {
-            state
-                .accounts
-                .redeem_pairing_code(&code, Dialect::Vflow, device.clone())
-                .await?
-        }
+        (Some(caller), _) => state.accounts.issue_for_device(&caller, Dialect::Vflow, device.clone()).await?,
+        (None, Some(code)) => state.accounts.redeem_pairing_code(&code, Dialect::Vflow, device.clone()).await?,
         (None, None) => {
-            return Err(ApiError::new(
-                ErrorKind::Unauthenticated,
-                "log in first or present a pairing code",
-            )
-            .into());
+            return Err(ApiError::new(ErrorKind::Unauthenticated, "log in first or present a pairing code").into());
         }
     };
     let mut response = TokenResponse::from(issued);
@@ -140,26 +120,14 @@ struct Verification {
 #[utoipa::path(get, path = "/api/v1/auth/verify", tag = "vflow", security(("bearer" = [])),
     responses((status = 200, body = Verification), (status = 401, description = "invalid (6001) or expired (6002) token")))]
 async fn verify(Auth(caller, ..): Auth<Vflow>) -> ApiResult<Vflow, Verification> {
-    let Principal {
-        device_id,
-        device_name,
-        expires_at,
-        ..
-    } = caller;
-    Ok(Reply::ok(Verification {
-        valid: true,
-        device_info: DeviceInfo::of(device_id, device_name),
-        expires_at,
-    }))
+    let Principal { device_id, device_name, expires_at, .. } = caller;
+    Ok(Reply::ok(Verification { valid: true, device_info: DeviceInfo::of(device_id, device_name), expires_at }))
 }
 
 /// Revoke the presented token (its whole session).
 #[utoipa::path(post, path = "/api/v1/auth/revoke", tag = "vflow", security(("bearer" = [])),
     responses((status = 200, description = "revoked"), (status = 401, description = "invalid token")))]
-async fn revoke(
-    State(state): State<AppState>,
-    Auth(caller, ..): Auth<Vflow>,
-) -> ApiResult<Vflow, ()> {
+async fn revoke(State(state): State<AppState>, Auth(caller, ..): Auth<Vflow>) -> ApiResult<Vflow, ()> {
     state.accounts.revoke(&caller).await?;
     Ok(Reply::with_message("Token revoked successfully", ()))
 }
@@ -190,12 +158,7 @@ async fn pairing_code(
 ) -> ApiResult<Vflow, PairingCode> {
     let user_id = req.user_id.unwrap_or(caller.user_id);
     let (code, expires_at) = state.accounts.create_pairing_code(&caller, user_id).await?;
-    Ok(Reply::ok(PairingCode {
-        code,
-        user_id,
-        expires_at,
-    })
-    .status(StatusCode::CREATED))
+    Ok(Reply::ok(PairingCode { code, user_id, expires_at }).status(StatusCode::CREATED))
 }
 
 #[derive(Serialize, ToSchema)]

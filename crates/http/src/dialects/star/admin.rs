@@ -14,10 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users, create_user))
-        .routes(routes!(get_user))
-        .routes(routes!(set_role))
+    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(get_user)).routes(routes!(set_role))
 }
 
 /// All users, a page at a time.
@@ -31,12 +28,7 @@ async fn list_users(
     caller.require_admin()?;
     let (page, size, offset) = paging.resolve();
     let (users, total) = state.accounts.list_users(size, offset).await?;
-    Ok(Reply::ok(Page::new(
-        users.into_iter().map(UserView::from).collect(),
-        total,
-        page,
-        size,
-    )))
+    Ok(Reply::ok(Page::new(users.into_iter().map(UserView::from).collect(), total, page, size)))
 }
 
 /// One user.
@@ -48,9 +40,7 @@ async fn get_user(
     Auth(caller, ..): Auth<StarGraph>,
     PathArg(user_id, ..): PathArg<StarGraph, i64>,
 ) -> ApiResult<StarGraph, UserView> {
-    Ok(Reply::ok(
-        state.accounts.user_for(&caller, user_id).await?.into(),
-    ))
+    Ok(Reply::ok(state.accounts.user_for(&caller, user_id).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -70,13 +60,7 @@ async fn set_role(
     Body(change, ..): Body<StarGraph, RoleChange>,
 ) -> ApiResult<StarGraph, UserView> {
     let role: Role = change.role.parse().map_err(ApiError::bad_request)?;
-    Ok(Reply::ok(
-        state
-            .accounts
-            .set_role(&caller, user_id, role)
-            .await?
-            .into(),
-    ))
+    Ok(Reply::ok(state.accounts.set_role(&caller, user_id, role).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -98,15 +82,7 @@ async fn create_user(
     Body(new, ..): Body<StarGraph, NewUser>,
 ) -> ApiResult<StarGraph, UserView> {
     caller.require_admin()?;
-    let role: Role = new
-        .role
-        .as_deref()
-        .unwrap_or("user")
-        .parse()
-        .map_err(ApiError::bad_request)?;
-    let user = state
-        .accounts
-        .create_user(&new.username, &new.password, role)
-        .await?;
+    let role: Role = new.role.as_deref().unwrap_or("user").parse().map_err(ApiError::bad_request)?;
+    let user = state.accounts.create_user(&new.username, &new.password, role).await?;
     Ok(Reply::with_message("user created", UserView::from(user)).status(StatusCode::CREATED))
 }

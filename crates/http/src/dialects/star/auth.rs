@@ -13,9 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(login))
-        .routes(routes!(logout))
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout))
 }
 
 /// `password` is the hex MD5 of the password, as star-graph clients send it; a value
@@ -43,10 +41,7 @@ async fn login(
     Body(req, ..): Body<StarGraph, LoginRequest>,
 ) -> ApiResult<StarGraph, LoginResponse> {
     let password = PasswordInput::star_graph(req.password);
-    let issued = state
-        .accounts
-        .login(&req.username, password, Dialect::StarGraph, None)
-        .await?;
+    let issued = state.accounts.login(&req.username, password, Dialect::StarGraph, None).await?;
     Ok(Reply::with_message(
         "login succeeded",
         LoginResponse {
@@ -61,10 +56,7 @@ async fn login(
 /// Log out: the session ends, its access and refresh tokens stop working.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "star-graph", security(("bearer" = [])),
     responses((status = 200, description = "logged out"), (status = 401, description = "not logged in")))]
-async fn logout(
-    State(state): State<AppState>,
-    Auth(caller, ..): Auth<StarGraph>,
-) -> ApiResult<StarGraph, ()> {
+async fn logout(State(state): State<AppState>, Auth(caller, ..): Auth<StarGraph>) -> ApiResult<StarGraph, ()> {
     state.accounts.revoke(&caller).await?;
     Ok(Reply::with_message("logged out", ()))
 }

@@ -13,10 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// star-graph's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(auth::routes())
-        .merge(users::routes())
-        .merge(admin::routes())
+    OpenApiRouter::new().merge(auth::routes()).merge(users::routes()).merge(admin::routes())
 }
 
 /// star-graph's spelling of a role.
@@ -88,12 +85,6 @@ struct Page<T> {
 
 impl<T> Page<T> {
     fn new(content: Vec<T>, total: i64, page: i64, page_size: i64) -> Self {
-        Self {
-            content,
-            total_elements: total,
-            total_pages: (total + page_size - 1) / page_size,
-            page,
-            page_size,
-        }
+        Self { content, total_elements: total, total_pages: (total + page_size - 1) / page_size, page, page_size }
     }
 }

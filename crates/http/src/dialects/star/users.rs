@@ -18,10 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The caller's profile.
 #[utoipa::path(get, path = "/api/v1/users/profile", tag = "star-graph", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "not logged in")))]
-async fn profile(
-    State(state): State<AppState>,
-    Auth(caller, ..): Auth<StarGraph>,
-) -> ApiResult<StarGraph, UserView> {
+async fn profile(State(state): State<AppState>, Auth(caller, ..): Auth<StarGraph>) -> ApiResult<StarGraph, UserView> {
     Ok(Reply::ok(state.accounts.user(caller.user_id).await?.into()))
 }
 
@@ -44,18 +41,7 @@ async fn update_profile(
     Auth(caller, ..): Auth<StarGraph>,
     Body(update, ..): Body<StarGraph, ProfileUpdate>,
 ) -> ApiResult<StarGraph, UserView> {
-    let change = ProfileChange {
-        nickname: update.nickname,
-        email: update.email,
-        phone: update.phone,
-        avatar: update.avatar,
-    };
-    Ok(Reply::with_message(
-        "profile updated",
-        state
-            .accounts
-            .update_own_profile(&caller, change)
-            .await?
-            .into(),
-    ))
+    let change =
+        ProfileChange { nickname: update.nickname, email: update.email, phone: update.phone, avatar: update.avatar };
+    Ok(Reply::with_message("profile updated", state.accounts.update_own_profile(&caller, change).await?.into()))
 }

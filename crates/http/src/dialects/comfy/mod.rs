@@ -1,5 +1,10 @@
 //! comfy-manager dialect (`/api`, envelope `{code: 200, data}`).
 
+mod files;
+mod fleet;
+mod tasks;
+mod ws;
+
 use crate::envelope::{ApiResult, ComfyManager, Failure, Reply};
 use crate::error::{ApiError, ErrorKind};
 use crate::extract::{Auth, Body};
@@ -17,6 +22,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(me))
         .routes(routes!(health))
+        .merge(fleet::routes())
+        .merge(tasks::routes())
+        .merge(files::routes())
+        .merge(ws::routes())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -49,21 +58,12 @@ async fn login(
 ) -> ApiResult<ComfyManager, LoginResponse> {
     let issued = state
         .accounts
-        .login(
-            &req.username,
-            PasswordInput::Plain(req.password),
-            gantry_core::Dialect::ComfyManager,
-            None,
-        )
+        .login(&req.username, PasswordInput::Plain(req.password), gantry_core::Dialect::ComfyManager, None)
         .await?;
     Ok(Reply::ok(LoginResponse {
         token: issued.access_token,
         expires_in: issued.expires_in,
-        user: LoginUser {
-            id: issued.user.id,
-            username: issued.user.username,
-            role: issued.user.role.to_string(),
-        },
+        user: LoginUser { id: issued.user.id, username: issued.user.username, role: issued.user.role.to_string() },
     }))
 }
 
@@ -71,11 +71,7 @@ async fn login(
 #[utoipa::path(get, path = "/api/auth/me", tag = "comfy-manager", security(("bearer" = [])),
     responses((status = 200, body = LoginUser), (status = 401, description = "missing, invalid or expired token")))]
 async fn me(Auth(caller, ..): Auth<ComfyManager>) -> ApiResult<ComfyManager, LoginUser> {
-    Ok(Reply::ok(LoginUser {
-        id: caller.user_id,
-        username: caller.username,
-        role: caller.role.to_string(),
-    }))
+    Ok(Reply::ok(LoginUser { id: caller.user_id, username: caller.username, role: caller.role.to_string() }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -83,6 +79,13 @@ struct Health {
     status: &'static str,
     database: &'static str,
     redis: &'static str,
+    instances: InstanceCounts,
+}
+
+#[derive(Serialize, ToSchema)]
+struct InstanceCounts {
+    total: usize,
+    alive: usize,
 }
 
 /// Liveness and dependencies (no authentication). Redis is not used: `"disabled"`.
@@ -90,17 +93,14 @@ struct Health {
     responses((status = 200, body = Health), (status = 503, description = "database unreachable")))]
 async fn health(State(state): State<AppState>) -> ApiResult<ComfyManager, Health> {
     match state.db.ping().await {
-        Ok(()) => Ok(Reply::ok(Health {
-            status: "ok",
-            database: "ok",
-            redis: "disabled",
-        })),
+        Ok(()) => {
+            let list = state.dispatcher.instances();
+            let instances = InstanceCounts { total: list.len(), alive: list.iter().filter(|i| i.alive).count() };
+            Ok(Reply::ok(Health { status: "ok", database: "ok", redis: "disabled", instances }))
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
-            Err(Failure::new(ApiError::new(
-                ErrorKind::Unavailable,
-                "database unreachable",
-            )))
+            Err(Failure::new(ApiError::new(ErrorKind::Unavailable, "database unreachable")))
         }
     }
 }

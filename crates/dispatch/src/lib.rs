@@ -1,0 +1,633 @@
+//! The fleet and dispatch contexts: Gantry's heart. It keeps every ComfyUI instance busy
+//! and loses no task.
+//!
+//! - [`config`]: servers → instances, health-check and dispatch settings (persisted).
+//! - [`fleet`]: live instance state and the placement rule.
+//! - [`queue`]: the fair in-memory view of the durable queue (the `tasks` table).
+//! - `monitor`: one supervisor per instance — its WebSocket (events routed by prompt
+//!   id), health checks, model lists, reconciliation after every (re)connect.
+//! - `runner`: handing a task to an instance, and collecting its outputs.
+//!
+//! A submission is acknowledged only after the task is stored. Tasks handed to an
+//! instance remember their prompt id before the prompt is posted, so after a crash
+//! Gantry asks the instance (`/history`, `/queue`) what became of each and neither
+//! loses a task nor runs a finished one twice.
+
+pub mod config;
+pub mod fleet;
+mod monitor;
+pub mod queue;
+mod runner;
+
+use config::{FleetConfig, InstanceSpec};
+use fleet::{Fleet, Instance};
+use gantry_comfy::ComfyClient;
+use gantry_comfy::graph::{self, Graph, ModelRef};
+use gantry_core::events::{Event, EventBus};
+use gantry_core::{Clock, UserId};
+use gantry_files::FileStore;
+use gantry_store::tasks::{self, TaskFilter, TaskRecord, status};
+use gantry_store::{Db, StoreError, instances, settings};
+use queue::{FairQueue, Pending};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+const CONFIG_KEY: &str = "fleet_config";
+/// Prefix of a LoadImage value that names a file in Gantry's file store.
+pub const FILE_REF_PREFIX: &str = "gantry-file:";
+
+/// Errors of the dispatch context; dialects map them to their codes.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("invalid workflow: {0}")]
+    InvalidWorkflow(String),
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    #[error("no instance has the model(s): {0}")]
+    ModelUnavailable(String),
+    #[error("the queue is full ({0} tasks waiting)")]
+    QueueFull(u64),
+    #[error("task not found")]
+    TaskNotFound,
+    #[error("instance not found")]
+    InstanceNotFound,
+    #[error("input file not found: {0}")]
+    FileNotFound(String),
+    #[error("task already finished")]
+    AlreadyFinished,
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for DispatchError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// Who is asking: tasks are visible to their owner and to admins.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub user_id: UserId,
+    pub is_admin: bool,
+}
+
+impl Caller {
+    fn may_see(&self, task: &TaskRecord) -> bool {
+        self.is_admin || task.user_id == self.user_id
+    }
+}
+
+/// A task to submit.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub user_id: UserId,
+    /// `workflow` for raw graphs, or a generator type such as `TEXT2IMG`.
+    pub kind: String,
+    /// Prefix of the task id (e.g. `t2i`); a plain UUID when empty.
+    pub id_prefix: String,
+    pub graph: Graph,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub priority: i64,
+}
+
+/// An input file uploaded to the instance before the prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct InputFile {
+    node: String,
+    input: String,
+    file_id: String,
+}
+
+/// An instance as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceView {
+    pub id: String,
+    pub server_id: String,
+    pub server_name: String,
+    pub ip: String,
+    pub port: u16,
+    pub enabled: bool,
+    pub alive: bool,
+    pub busy: bool,
+    /// ISO-8601 with milliseconds, or null before first contact.
+    pub last_heartbeat: Option<String>,
+    /// Tasks Gantry handed to it that have not finished.
+    pub active_tasks: usize,
+    /// ComfyUI's own queue length.
+    pub queue_remaining: u64,
+    /// Models it reported, as `folder/name`.
+    pub models: Vec<String>,
+}
+
+impl From<&Instance> for InstanceView {
+    fn from(i: &Instance) -> Self {
+        let mut models: Vec<String> = i.models.iter().flatten().map(|m| format!("{}/{}", m.folder, m.name)).collect();
+        models.sort();
+        Self {
+            id: i.spec.id.clone(),
+            server_id: i.spec.server_id.clone(),
+            server_name: i.spec.server_name.clone(),
+            ip: i.spec.ip.clone(),
+            port: i.spec.port,
+            enabled: i.enabled && i.spec.server_enabled,
+            alive: i.alive,
+            busy: i.busy(),
+            last_heartbeat: i.last_heartbeat.map(gantry_core::clock::iso_millis),
+            active_tasks: i.slots.len(),
+            queue_remaining: i.queue_remaining,
+            models,
+        }
+    }
+}
+
+/// Counts for the monitor overview.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub total_instances: usize,
+    pub alive_instances: usize,
+    pub busy_instances: usize,
+    pub pending_tasks: i64,
+    pub running_tasks: i64,
+    pub completed_tasks: i64,
+    pub failed_tasks: i64,
+    pub cancelled_tasks: i64,
+}
+
+/// Live progress of a task that is executing.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    user_id: UserId,
+    percent: u8,
+    total_steps: u64,
+    /// Steps of sampler nodes already finished.
+    done_steps: u64,
+    current_node: Option<u64>,
+    current_value: u64,
+    current_max: u64,
+}
+
+struct Inner {
+    db: Db,
+    files: FileStore,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    /// Gantry's WebSocket client id at every instance (stable across restarts).
+    client_id: String,
+    config: RwLock<FleetConfig>,
+    fleet: Mutex<Fleet>,
+    queue: Mutex<FairQueue>,
+    progress: Mutex<HashMap<String, Progress>>,
+    /// Running tasks: task id → (instance, prompt id, start ms), for the timeout watchdog.
+    running: Mutex<HashMap<String, (String, String, i64)>>,
+    monitors: Mutex<HashMap<String, CancellationToken>>,
+    /// Prompt ids with a reserved slot whose post is not over; reconciliation leaves them
+    /// alone. Locks are always taken in the order fleet → queue → posting.
+    posting: Mutex<std::collections::HashSet<String>>,
+    wake: Notify,
+    shutdown: CancellationToken,
+    seq: AtomicI64,
+}
+
+/// The dispatcher. Cloning is cheap.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Dispatcher {
+    /// Loads the configuration and the queue, re-attaches tasks that were on instances
+    /// when Gantry stopped, and starts the monitors and the scheduler. Everything stops
+    /// when `shutdown` is cancelled.
+    pub async fn start(
+        db: Db,
+        files: FileStore,
+        events: EventBus,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, DispatchError> {
+        let config: FleetConfig = match settings::get(&db, CONFIG_KEY).await? {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| DispatchError::Internal(format!("stored fleet config: {e}")))?
+            }
+            None => FleetConfig::default(),
+        };
+        // The WebSocket client id survives restarts: ComfyUI sends a prompt's events only to
+        // the socket whose id submitted it, so a restarted Gantry must come back as itself.
+        let fresh = format!("gantry-{}", uuid::Uuid::new_v4().simple());
+        let client_id = settings::get_or_insert(&db, "comfy_client_id", &fresh).await?;
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| DispatchError::Internal(e.to_string()))?;
+        let inner = Arc::new(Inner {
+            db,
+            files,
+            events,
+            seq: AtomicI64::new(clock.now_ms() * 1000),
+            clock,
+            http,
+            client_id,
+            config: RwLock::new(config.clone()),
+            fleet: Mutex::new(Fleet::default()),
+            queue: Mutex::new(FairQueue::default()),
+            progress: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            monitors: Mutex::new(HashMap::new()),
+            posting: Mutex::new(std::collections::HashSet::new()),
+            wake: Notify::new(),
+            shutdown,
+        });
+        let dispatcher = Self { inner };
+        let flags: HashMap<String, bool> = instances::flags(&dispatcher.inner.db).await?.into_iter().collect();
+        dispatcher.inner.apply_instances(&config, &flags);
+        dispatcher.inner.restore_queue().await?;
+        dispatcher.inner.spawn_monitors();
+        tokio::spawn(runner::schedule_loop(dispatcher.inner.clone()));
+        tokio::spawn(runner::watchdog_loop(dispatcher.inner.clone()));
+        Ok(dispatcher)
+    }
+
+    /// Validates and stores a task, then queues it. Returns the stored task.
+    pub async fn submit(&self, submission: Submission) -> Result<TaskRecord, DispatchError> {
+        self.inner.submit(submission).await
+    }
+
+    /// A task, if the caller may see it.
+    pub async fn task(&self, caller: Caller, id: &str) -> Result<TaskRecord, DispatchError> {
+        let task =
+            tasks::by_id(&self.inner.db, id).await?.filter(|t| caller.may_see(t)).ok_or(DispatchError::TaskNotFound)?;
+        Ok(self.inner.with_live_progress(task))
+    }
+
+    /// Tasks the caller may see (admins: everyone's unless `filter.user_id` is set).
+    pub async fn list(&self, caller: Caller, mut filter: TaskFilter) -> Result<(Vec<TaskRecord>, i64), DispatchError> {
+        if !caller.is_admin {
+            filter.user_id = Some(caller.user_id);
+        }
+        let (list, total) = tasks::list(&self.inner.db, &filter).await?;
+        Ok((list.into_iter().map(|t| self.inner.with_live_progress(t)).collect(), total))
+    }
+
+    /// 1-based position of a pending task in Gantry's queue.
+    pub fn queue_position(&self, task_id: &str) -> Option<usize> {
+        lock(&self.inner.queue).position(task_id)
+    }
+
+    /// Cancels a task: a pending one leaves the queue, a dispatched one is deleted from
+    /// its instance's queue, a running one is interrupted on its instance.
+    pub async fn cancel(&self, caller: Caller, id: &str) -> Result<TaskRecord, DispatchError> {
+        self.inner.cancel(caller, id).await
+    }
+
+    /// Every instance, in configuration order.
+    pub fn instances(&self) -> Vec<InstanceView> {
+        lock(&self.inner.fleet).list().map(InstanceView::from).collect()
+    }
+
+    /// One instance.
+    pub fn instance(&self, id: &str) -> Result<InstanceView, DispatchError> {
+        lock(&self.inner.fleet).instances.get(id).map(InstanceView::from).ok_or(DispatchError::InstanceNotFound)
+    }
+
+    /// Enables or disables an instance (persisted). A disabled instance finishes what it
+    /// has and gets nothing new.
+    pub async fn set_instance_enabled(&self, id: &str, enabled: bool) -> Result<InstanceView, DispatchError> {
+        self.instance(id)?;
+        instances::set_enabled(&self.inner.db, id, enabled).await?;
+        let view = {
+            let mut fleet = lock(&self.inner.fleet);
+            let instance = fleet.instances.get_mut(id).ok_or(DispatchError::InstanceNotFound)?;
+            instance.enabled = enabled;
+            InstanceView::from(&*instance)
+        };
+        self.inner.publish_instance(&view);
+        self.inner.wake.notify_one();
+        Ok(view)
+    }
+
+    /// The fleet configuration in force.
+    pub fn config(&self) -> FleetConfig {
+        self.inner.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Validates, stores and applies a new configuration without dropping running tasks:
+    /// new instances are connected, removed ones finish their tasks and then go away.
+    pub async fn update_config(&self, config: FleetConfig) -> Result<FleetConfig, DispatchError> {
+        config.validate().map_err(DispatchError::InvalidConfig)?;
+        let json = serde_json::to_string(&config).map_err(|e| DispatchError::Internal(e.to_string()))?;
+        settings::put(&self.inner.db, CONFIG_KEY, &json).await?;
+        let flags: HashMap<String, bool> = instances::flags(&self.inner.db).await?.into_iter().collect();
+        *self.inner.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config.clone();
+        self.inner.apply_instances(&config, &flags);
+        self.inner.spawn_monitors();
+        self.inner.wake.notify_one();
+        Ok(config)
+    }
+
+    /// Instance and task counts.
+    pub async fn overview(&self) -> Result<Overview, DispatchError> {
+        let mut overview = {
+            let fleet = lock(&self.inner.fleet);
+            Overview {
+                total_instances: fleet.instances.len(),
+                alive_instances: fleet.instances.values().filter(|i| i.alive).count(),
+                busy_instances: fleet.instances.values().filter(|i| i.busy()).count(),
+                ..Overview::default()
+            }
+        };
+        for (state, n) in tasks::count_by_status(&self.inner.db).await? {
+            match state.as_str() {
+                status::PENDING | status::DISPATCHED => overview.pending_tasks += n,
+                status::RUNNING => overview.running_tasks += n,
+                status::COMPLETED => overview.completed_tasks += n,
+                status::FAILED => overview.failed_tasks += n,
+                status::CANCELLED => overview.cancelled_tasks += n,
+                _ => {}
+            }
+        }
+        Ok(overview)
+    }
+
+    /// Whether any instance can take work now.
+    pub fn any_instance_usable(&self) -> bool {
+        lock(&self.inner.fleet).any_usable()
+    }
+}
+
+impl Inner {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn slots_per_instance(&self) -> usize {
+        1 + self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).dispatch.prefetch as usize
+    }
+
+    fn client_of(&self, instance_id: &str) -> Option<ComfyClient> {
+        lock(&self.fleet).instances.get(instance_id).map(|i| ComfyClient::new(&i.spec.base_url(), self.http.clone()))
+    }
+
+    fn publish_instance(&self, view: &InstanceView) {
+        self.events.publish(
+            self.now(),
+            Event::InstanceStatus { instance_id: view.id.clone(), alive: view.alive, busy: view.busy },
+        );
+    }
+
+    /// Brings the fleet in line with `config`: adds new instances, updates changed
+    /// ones, retires removed ones (they finish their tasks first).
+    fn apply_instances(&self, config: &FleetConfig, flags: &HashMap<String, bool>) {
+        let specs: Vec<InstanceSpec> = config.instances();
+        let mut fleet = lock(&self.fleet);
+        let wanted: std::collections::HashSet<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+        let retired: Vec<String> = fleet.order.iter().filter(|id| !wanted.contains(id.as_str())).cloned().collect();
+        for id in &retired {
+            let idle = fleet.instances.get(id).is_none_or(|i| i.slots.is_empty());
+            if idle {
+                fleet.instances.remove(id);
+                if let Some(stop) = lock(&self.monitors).remove(id) {
+                    stop.cancel();
+                }
+            } else if let Some(instance) = fleet.instances.get_mut(id) {
+                instance.spec.server_enabled = false;
+            }
+        }
+        for spec in specs {
+            let enabled = flags.get(&spec.id).copied().unwrap_or(true);
+            match fleet.instances.get_mut(&spec.id) {
+                Some(instance) => {
+                    instance.spec = spec;
+                    instance.enabled = enabled;
+                }
+                None => {
+                    fleet.instances.insert(spec.id.clone(), Instance::new(spec, enabled));
+                }
+            }
+        }
+        let mut order: Vec<String> = config.instances().into_iter().map(|s| s.id).collect();
+        order.extend(retired.into_iter().filter(|id| fleet.instances.contains_key(id)));
+        fleet.order = order;
+    }
+
+    /// Whether an instance was removed from the configuration (it only drains).
+    fn is_retired(&self, instance_id: &str) -> bool {
+        let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        !config.instances().iter().any(|s| s.id == instance_id)
+    }
+
+    /// Starts a monitor for every instance that has none.
+    fn spawn_monitors(self: &Arc<Self>) {
+        let ids: Vec<String> = lock(&self.fleet).instances.keys().cloned().collect();
+        let mut monitors = lock(&self.monitors);
+        for id in ids {
+            if !monitors.contains_key(&id) {
+                let stop = self.shutdown.child_token();
+                monitors.insert(id.clone(), stop.clone());
+                tokio::spawn(monitor::run(self.clone(), id, stop));
+            }
+        }
+    }
+
+    /// Rebuilds the in-memory queue and the instance slots from the database.
+    async fn restore_queue(&self) -> Result<(), DispatchError> {
+        let live = tasks::in_states(&self.db, &[status::PENDING, status::DISPATCHED, status::RUNNING]).await?;
+        let mut requeue = Vec::new();
+        {
+            let mut fleet = lock(&self.fleet);
+            let mut queue = lock(&self.queue);
+            for task in live {
+                let pending = pending_of(&task);
+                match (task.status.as_str(), &task.instance_id, &task.prompt_id) {
+                    (status::PENDING, _, _) => queue.push(pending),
+                    (_, Some(instance), Some(prompt)) if fleet.instances.contains_key(instance) => {
+                        fleet.occupy(instance, prompt, &pending);
+                    }
+                    _ => requeue.push(task.id.clone()),
+                }
+            }
+        }
+        for id in requeue {
+            self.requeue_or_fail(&id, "its instance is no longer configured").await;
+        }
+        Ok(())
+    }
+
+    async fn submit(&self, s: Submission) -> Result<TaskRecord, DispatchError> {
+        let mut graph = s.graph;
+        graph::validate_shape(&graph).map_err(|e| DispatchError::InvalidWorkflow(e.to_string()))?;
+        graph::apply_params(&mut graph, &s.params).map_err(|e| DispatchError::InvalidParams(e.to_string()))?;
+        graph::validate_shape(&graph).map_err(|e| DispatchError::InvalidParams(e.to_string()))?;
+
+        let mut inputs = Vec::new();
+        for (node, value) in graph::input_images(&graph) {
+            if let Some(file_id) = value.strip_prefix(FILE_REF_PREFIX) {
+                let file =
+                    self.files.get(file_id).await.map_err(|_| DispatchError::FileNotFound(file_id.to_owned()))?;
+                if file.user_id != s.user_id {
+                    return Err(DispatchError::FileNotFound(file_id.to_owned()));
+                }
+                inputs.push(InputFile { node, input: "image".into(), file_id: file_id.to_owned() });
+            }
+        }
+
+        let models = graph::required_models(&graph);
+        if !lock(&self.fleet).could_run(&models) {
+            let names: Vec<String> = models.iter().map(|m| format!("{}/{}", m.folder, m.name)).collect();
+            return Err(DispatchError::ModelUnavailable(names.join(", ")));
+        }
+        let max_queue = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).dispatch.max_queue;
+        let waiting = lock(&self.queue).len() as u64;
+        if waiting >= max_queue {
+            return Err(DispatchError::QueueFull(waiting));
+        }
+
+        let uuid = uuid::Uuid::new_v4();
+        let id = if s.id_prefix.is_empty() { uuid.to_string() } else { format!("{}_{}", s.id_prefix, uuid.simple()) };
+        graph::set_filename_prefix(&mut graph, &format!("gantry/{id}/out"));
+        let now = self.now();
+        let task = TaskRecord {
+            id: id.clone(),
+            user_id: s.user_id,
+            kind: s.kind,
+            status: status::PENDING.into(),
+            priority: s.priority,
+            seq: self.seq.fetch_add(1, Ordering::SeqCst).max(now * 1000),
+            graph: to_json(&graph),
+            params: to_json(&s.params),
+            inputs: to_json(&inputs),
+            models: to_json(&models),
+            total_steps: graph::sampler_steps(&graph) as i64,
+            instance_id: None,
+            prompt_id: None,
+            attempts: 0,
+            progress: 0,
+            error: None,
+            error_code: None,
+            result: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        tasks::insert(&self.db, &task).await?;
+        lock(&self.queue).push(pending_of(&task));
+        self.events.publish(now, Event::TaskQueued { task_id: id, user_id: task.user_id, kind: task.kind.clone() });
+        self.wake.notify_one();
+        Ok(task)
+    }
+
+    async fn cancel(&self, caller: Caller, id: &str) -> Result<TaskRecord, DispatchError> {
+        let task =
+            tasks::by_id(&self.db, id).await?.filter(|t| caller.may_see(t)).ok_or(DispatchError::TaskNotFound)?;
+        if task.is_terminal() || !tasks::cancel(&self.db, id, self.now()).await? {
+            return Err(DispatchError::AlreadyFinished);
+        }
+        lock(&self.queue).remove(id);
+        self.forget_live(id);
+        // While the prompt is being posted, the dispatch withdraws it once the post is over.
+        if let (Some(instance), Some(prompt)) = (task.instance_id.clone(), task.prompt_id.clone())
+            && !lock(&self.posting).contains(&prompt)
+            && let Some(client) = self.client_of(&instance)
+        {
+            runner::withdraw(self, &client, &instance, &prompt).await;
+        }
+        self.events.publish(self.now(), Event::TaskCancelled { task_id: id.to_owned(), user_id: task.user_id });
+        tasks::by_id(&self.db, id).await?.ok_or(DispatchError::TaskNotFound)
+    }
+
+    fn forget_live(&self, task_id: &str) {
+        lock(&self.progress).remove(task_id);
+        lock(&self.running).remove(task_id);
+    }
+
+    fn with_live_progress(&self, mut task: TaskRecord) -> TaskRecord {
+        if let Some(p) = lock(&self.progress).get(&task.id) {
+            task.progress = i64::from(p.percent);
+        }
+        task
+    }
+
+    /// Puts a task whose instance was lost back in the queue, or fails it once it has
+    /// used all its attempts.
+    async fn requeue_or_fail(&self, task_id: &str, reason: &str) {
+        self.forget_live(task_id);
+        let Ok(Some(task)) = tasks::by_id(&self.db, task_id).await else { return };
+        if task.is_terminal() {
+            return;
+        }
+        let max =
+            u64::from(self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).dispatch.max_attempts);
+        let now = self.now();
+        if task.attempts as u64 >= max {
+            let error = format!("gave up after {} attempts: {reason}", task.attempts);
+            if matches!(tasks::fail(&self.db, task_id, &error, "E007", now).await, Ok(true)) {
+                self.events.publish(
+                    now,
+                    Event::TaskFailed { task_id: task.id, user_id: task.user_id, code: "E007".into(), error },
+                );
+            }
+            return;
+        }
+        match tasks::requeue(&self.db, task_id, now).await {
+            Ok(true) => {
+                tracing::info!(task_id, reason, "task back in the queue");
+                lock(&self.queue).push(pending_of(&task));
+                self.wake.notify_one();
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(task_id, error = %e, "cannot requeue task"),
+        }
+    }
+}
+
+fn pending_of(task: &TaskRecord) -> Pending {
+    Pending {
+        id: task.id.clone(),
+        user_id: task.user_id,
+        priority: task.priority,
+        seq: task.seq,
+        models: serde_json::from_str::<Vec<ModelRef>>(&task.models).unwrap_or_default(),
+    }
+}
+
+/// JSON text of a stored column.
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// The state clients see: `dispatched` (waiting inside an instance) is still `pending`.
+pub fn public_status(stored: &str) -> &'static str {
+    match stored {
+        status::RUNNING => "running",
+        status::COMPLETED => "completed",
+        status::FAILED => "failed",
+        status::CANCELLED => "cancelled",
+        _ => "pending",
+    }
+}
+
+/// Stored states behind a public state (the inverse of [`public_status`]).
+pub fn stored_statuses(public: &str) -> Option<Vec<&'static str>> {
+    Some(match public.to_ascii_lowercase().as_str() {
+        "pending" => vec![status::PENDING, status::DISPATCHED],
+        "running" | "processing" => vec![status::RUNNING],
+        "completed" => vec![status::COMPLETED],
+        "failed" => vec![status::FAILED],
+        "cancelled" | "canceled" => vec![status::CANCELLED],
+        _ => return None,
+    })
+}

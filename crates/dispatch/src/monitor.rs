@@ -1,0 +1,236 @@
+//! One supervisor per instance: keeps its WebSocket open (events are routed to tasks by
+//! prompt id), checks its health, learns its models, and after every (re)connect asks
+//! it what became of the tasks Gantry believes it holds.
+
+use crate::{Inner, InstanceView, lock};
+use gantry_comfy::graph::ModelRef;
+use gantry_comfy::{ComfyClient, ComfyEvent};
+use gantry_core::events::Event;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Model folders probed on connect.
+const MODEL_FOLDERS: [&str; 7] =
+    ["checkpoints", "loras", "vae", "controlnet", "upscale_models", "text_encoders", "diffusion_models"];
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+
+/// Supervises `instance_id` until `stop` is cancelled or the instance is retired.
+pub async fn run(inner: Arc<Inner>, instance_id: String, stop: CancellationToken) {
+    let mut failures = 0u32;
+    let mut retry = FIRST_RETRY;
+    loop {
+        if stop.is_cancelled() || inner.retire_if_drained(&instance_id) {
+            return;
+        }
+        let Some(client) = inner.client_of(&instance_id) else { return };
+        let health = inner.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).health_check.clone();
+        let connect = tokio::time::timeout(Duration::from_millis(health.timeout), client.events(&inner.client_id));
+        let connected = tokio::select! {
+            r = connect => r,
+            () = stop.cancelled() => return,
+        };
+        match connected {
+            Ok(Ok(mut events)) => {
+                failures = 0;
+                retry = FIRST_RETRY;
+                inner.set_alive(&instance_id, true);
+                refresh_models(&inner, &instance_id, &client).await;
+                crate::runner::reconcile(&inner, &instance_id, &client).await;
+                inner.wake.notify_one();
+                let mut tick = tokio::time::interval(Duration::from_millis(health.interval));
+                tick.tick().await;
+                let mut missed = 0u32;
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        event = events.next() => match event {
+                            Some(Ok(event)) => {
+                                inner.heartbeat(&instance_id);
+                                on_event(&inner, &instance_id, event).await;
+                            }
+                            Some(Err(e)) => {
+                                tracing::warn!(instance = %instance_id, error = %e, "instance event stream failed");
+                                break;
+                            }
+                            None => {
+                                tracing::info!(instance = %instance_id, "instance closed its WebSocket");
+                                break;
+                            }
+                        },
+                        _ = tick.tick() => {
+                            let check = tokio::time::timeout(Duration::from_millis(health.timeout), client.system_stats()).await;
+                            if matches!(check, Ok(Ok(_))) {
+                                missed = 0;
+                                inner.heartbeat(&instance_id);
+                                // Safety net for events ComfyUI did not deliver.
+                                crate::runner::reconcile(&inner, &instance_id, &client).await;
+                            } else {
+                                missed += 1;
+                                tracing::warn!(instance = %instance_id, missed, "health check failed");
+                                if missed >= health.failure_threshold {
+                                    inner.instance_lost(&instance_id, "it failed its health checks").await;
+                                    break;
+                                }
+                            }
+                            if inner.retire_if_drained(&instance_id) {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                failures += 1;
+                if failures >= health.failure_threshold {
+                    inner.instance_lost(&instance_id, "it stopped answering").await;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(retry) => {}
+                    () = stop.cancelled() => return,
+                }
+                retry = (retry * 2).min(Duration::from_millis(health.interval));
+            }
+        }
+    }
+}
+
+async fn refresh_models(inner: &Inner, instance_id: &str, client: &ComfyClient) {
+    let mut models = std::collections::HashSet::new();
+    for folder in MODEL_FOLDERS {
+        match client.models(folder).await {
+            Ok(names) => models.extend(names.into_iter().map(|name| ModelRef { folder: folder.to_owned(), name })),
+            Err(e) => {
+                tracing::warn!(instance = %instance_id, folder, error = %e, "cannot list models");
+                return;
+            }
+        }
+    }
+    if let Some(instance) = lock(&inner.fleet).instances.get_mut(instance_id) {
+        instance.models = Some(models);
+    }
+}
+
+async fn on_event(inner: &Arc<Inner>, instance_id: &str, event: ComfyEvent) {
+    match event {
+        ComfyEvent::Status { queue_remaining, .. } => {
+            let changed = {
+                let mut fleet = lock(&inner.fleet);
+                fleet.instances.get_mut(instance_id).map(|i| {
+                    let was = i.busy();
+                    i.queue_remaining = queue_remaining;
+                    (was != i.busy()).then(|| InstanceView::from(&*i))
+                })
+            };
+            if let Some(Some(view)) = changed {
+                inner.publish_instance(&view);
+            }
+        }
+        ComfyEvent::ExecutionStart { prompt_id } => {
+            if let Some(task_id) = inner.task_of(instance_id, &prompt_id) {
+                crate::runner::started(inner, instance_id, &prompt_id, &task_id).await;
+            }
+        }
+        ComfyEvent::Progress { prompt_id: Some(prompt_id), node, value, max } => {
+            if let Some(task_id) = inner.task_of(instance_id, &prompt_id) {
+                let node = node.and_then(|n| n.parse::<u64>().ok().or(Some(0)));
+                inner.progress(&task_id, node, value, max);
+            }
+        }
+        ComfyEvent::Executing { prompt_id: Some(prompt_id), node: None } => {
+            let freed = lock(&inner.fleet).release(instance_id, &prompt_id);
+            if let Some(task_id) = freed {
+                inner.wake.notify_one();
+                let (inner, instance_id) = (inner.clone(), instance_id.to_owned());
+                tokio::spawn(async move { crate::runner::collect(&inner, &instance_id, &prompt_id, &task_id).await });
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Inner {
+    fn task_of(&self, instance_id: &str, prompt_id: &str) -> Option<String> {
+        lock(&self.fleet).instances.get(instance_id)?.slots.get(prompt_id).cloned()
+    }
+
+    fn heartbeat(&self, instance_id: &str) {
+        let now = self.now();
+        if let Some(instance) = lock(&self.fleet).instances.get_mut(instance_id) {
+            instance.last_heartbeat = Some(now);
+        }
+    }
+
+    fn set_alive(&self, instance_id: &str, alive: bool) {
+        let now = self.now();
+        let view = {
+            let mut fleet = lock(&self.fleet);
+            let Some(instance) = fleet.instances.get_mut(instance_id) else { return };
+            if alive {
+                instance.last_heartbeat = Some(now);
+            }
+            if instance.alive == alive {
+                return;
+            }
+            instance.alive = alive;
+            InstanceView::from(&*instance)
+        };
+        tracing::info!(instance = %instance_id, alive, "instance status changed");
+        self.publish_instance(&view);
+    }
+
+    /// Marks an instance down and sends its tasks back to the queue (or fails them).
+    pub(crate) async fn instance_lost(&self, instance_id: &str, reason: &str) {
+        self.set_alive(instance_id, false);
+        let held: Vec<String> = {
+            let mut fleet = lock(&self.fleet);
+            fleet.instances.get_mut(instance_id).map(|i| i.slots.drain().map(|(_, t)| t).collect()).unwrap_or_default()
+        };
+        let reason = format!("instance {instance_id} was lost: {reason}");
+        for task_id in held {
+            self.requeue_or_fail(&task_id, &reason).await;
+        }
+    }
+
+    /// Removes a retired instance once it holds no task; returns whether it did.
+    fn retire_if_drained(&self, instance_id: &str) -> bool {
+        if !self.is_retired(instance_id) {
+            return false;
+        }
+        let mut fleet = lock(&self.fleet);
+        if fleet.instances.get(instance_id).is_some_and(|i| !i.slots.is_empty()) {
+            return false;
+        }
+        fleet.instances.remove(instance_id);
+        fleet.order.retain(|id| id != instance_id);
+        lock(&self.monitors).remove(instance_id);
+        tracing::info!(instance = %instance_id, "instance removed from the fleet");
+        true
+    }
+
+    fn progress(&self, task_id: &str, node: Option<u64>, value: u64, max: u64) {
+        let update = {
+            let mut all = lock(&self.progress);
+            let Some(p) = all.get_mut(task_id) else { return };
+            if node != p.current_node {
+                p.done_steps += p.current_max;
+                p.current_node = node;
+            }
+            p.current_value = value;
+            p.current_max = max;
+            let total = p.total_steps.max(p.done_steps + max).max(1);
+            let step = p.done_steps + value;
+            let percent = ((step * 100) / total).min(99) as u8;
+            if percent == p.percent {
+                return;
+            }
+            p.percent = percent;
+            (p.user_id, percent, step, total)
+        };
+        let (user_id, progress, step, total_steps) = update;
+        self.events.publish(
+            self.now(),
+            Event::TaskProgress { task_id: task_id.to_owned(), user_id, progress, step, total_steps },
+        );
+    }
+}

@@ -1,0 +1,367 @@
+//! Moving tasks: the scheduler loop, handing a task to an instance, withdrawing it,
+//! collecting its outputs, reconciling after reconnects, and the timeout watchdog.
+
+use crate::{Inner, InputFile, Progress, lock};
+use gantry_comfy::graph::{self, Graph};
+use gantry_comfy::{ComfyClient, ComfyError, Outcome, PromptRequest};
+use gantry_core::events::Event;
+use gantry_files::{FileKind, NewFile};
+use gantry_store::tasks::{self, status};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest output file Gantry collects from an instance.
+const MAX_OUTPUT_BYTES: usize = 512 * 1024 * 1024;
+
+/// Places queued tasks whenever something changes (and once a second regardless).
+pub async fn schedule_loop(inner: Arc<Inner>) {
+    loop {
+        tokio::select! {
+            () = inner.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = inner.shutdown.cancelled() => return,
+        }
+        for (task, instance_id, prompt_id) in inner.place_all() {
+            let inner = inner.clone();
+            tokio::spawn(async move { dispatch(&inner, task, &instance_id, &prompt_id).await });
+        }
+    }
+}
+
+impl Inner {
+    /// Pairs as many queued tasks with free instance slots as possible, reserving each
+    /// slot before any network call so concurrent placements cannot overfill an instance.
+    fn place_all(&self) -> Vec<(crate::queue::Pending, String, String)> {
+        let slots = self.slots_per_instance();
+        let mut fleet = lock(&self.fleet);
+        let mut queue = lock(&self.queue);
+        let mut placed = Vec::new();
+        while let Some(task) = queue.pop_placeable(|t| fleet.place(t, slots).is_some()) {
+            let Some(instance_id) = fleet.place(&task, slots).map(str::to_owned) else { break };
+            let prompt_id = uuid::Uuid::new_v4().to_string();
+            fleet.occupy(&instance_id, &prompt_id, &task);
+            lock(&self.posting).insert(prompt_id.clone());
+            placed.push((task, instance_id, prompt_id));
+        }
+        placed
+    }
+}
+
+/// Hands one task to one instance (its prompt id was marked as posting when its slot was
+/// reserved, and is unmarked here once the post is over): claims it in the database (recording the prompt id
+/// first, for crash recovery), uploads its input files, posts the prompt.
+async fn dispatch(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: &str, prompt_id: &str) {
+    let task_id = task.id.clone();
+    hand_over(inner, task, instance_id, prompt_id).await;
+    lock(&inner.posting).remove(prompt_id);
+    // A cancel that arrived during the post left the withdrawal to us.
+    let cancelled =
+        tasks::by_id(&inner.db, &task_id).await.ok().flatten().is_some_and(|t| t.status == status::CANCELLED);
+    if cancelled && let Some(client) = inner.client_of(instance_id) {
+        let assigned = tasks::by_id(&inner.db, &task_id).await.ok().flatten().and_then(|t| t.prompt_id);
+        withdraw(inner, &client, instance_id, assigned.as_deref().unwrap_or(prompt_id)).await;
+    }
+}
+
+async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: &str, prompt_id: &str) {
+    let now = inner.now();
+    match tasks::claim(&inner.db, &task.id, instance_id, prompt_id, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            // Cancelled while waiting for the slot.
+            lock(&inner.fleet).release(instance_id, prompt_id);
+            inner.wake.notify_one();
+            return;
+        }
+        Err(e) => {
+            tracing::error!(task_id = %task.id, error = %e, "cannot claim task");
+            lock(&inner.fleet).release(instance_id, prompt_id);
+            lock(&inner.queue).push(task);
+            return;
+        }
+    }
+    let Some(client) = inner.client_of(instance_id) else {
+        lock(&inner.fleet).release(instance_id, prompt_id);
+        inner.requeue_or_fail(&task.id, "its instance was removed").await;
+        return;
+    };
+    match post(inner, &client, &task.id, prompt_id).await {
+        Ok(assigned) if assigned != prompt_id => {
+            // An older ComfyUI ignored our prompt id: follow its own.
+            {
+                let mut fleet = lock(&inner.fleet);
+                if let Some(task_id) = fleet.release(instance_id, prompt_id)
+                    && let Some(instance) = fleet.instances.get_mut(instance_id)
+                {
+                    instance.slots.insert(assigned.clone(), task_id);
+                }
+            }
+            let _ = tasks::set_prompt_id(&inner.db, &task.id, &assigned).await;
+        }
+        Ok(_) => {}
+        Err(PostError::Rejected(message)) => {
+            lock(&inner.fleet).release(instance_id, prompt_id);
+            inner.wake.notify_one();
+            inner.fail(&task.id, task.user_id, "INVALID_WORKFLOW", &message).await;
+        }
+        Err(PostError::Transient(message)) => {
+            tracing::warn!(task_id = %task.id, instance = %instance_id, %message, "cannot hand task to instance");
+            lock(&inner.fleet).release(instance_id, prompt_id);
+            inner.requeue_or_fail(&task.id, &message).await;
+        }
+    }
+}
+
+enum PostError {
+    /// ComfyUI refused the graph: retrying elsewhere would not help.
+    Rejected(String),
+    /// The instance could not take it now.
+    Transient(String),
+}
+
+async fn post(inner: &Inner, client: &ComfyClient, task_id: &str, prompt_id: &str) -> Result<String, PostError> {
+    let record = tasks::by_id(&inner.db, task_id)
+        .await
+        .map_err(|e| PostError::Transient(e.to_string()))?
+        .ok_or_else(|| PostError::Transient("task vanished".into()))?;
+    let mut graph: Graph = serde_json::from_str(&record.graph).map_err(|e| PostError::Rejected(e.to_string()))?;
+    let inputs: Vec<InputFile> = serde_json::from_str(&record.inputs).unwrap_or_default();
+    for input in inputs {
+        let file =
+            inner.files.get(&input.file_id).await.map_err(|e| PostError::Rejected(format!("input file: {e}")))?;
+        let bytes = inner.files.read(&file).await.map_err(|e| PostError::Rejected(format!("input file: {e}")))?;
+        let name = format!("{}_{}", file.id, file.filename);
+        let uploaded = client.upload_image(&name, bytes.to_vec(), Some("gantry")).await.map_err(transient)?;
+        let value = if uploaded.subfolder.is_empty() {
+            uploaded.name
+        } else {
+            format!("{}/{}", uploaded.subfolder, uploaded.name)
+        };
+        graph::set_input(&mut graph, &input.node, &input.input, value.into());
+    }
+    let request = PromptRequest {
+        prompt: graph,
+        client_id: inner.client_id.clone(),
+        prompt_id: Some(prompt_id.to_owned()),
+        extra_data: None,
+    };
+    match client.submit(&request).await {
+        Ok(accepted) => Ok(accepted.prompt_id),
+        Err(ComfyError::Invalid { message, .. }) => Err(PostError::Rejected(message)),
+        Err(e) => Err(transient(e)),
+    }
+}
+
+fn transient(e: ComfyError) -> PostError {
+    PostError::Transient(e.to_string())
+}
+
+/// Takes a cancelled task back from its instance: deleted if still waiting there,
+/// interrupted if running.
+pub async fn withdraw(inner: &Inner, client: &ComfyClient, instance_id: &str, prompt_id: &str) {
+    let ids = [prompt_id.to_owned()];
+    if let Err(e) = client.delete_pending(&ids).await {
+        tracing::warn!(instance = %instance_id, error = %e, "cannot delete pending prompt");
+    }
+    match client.queue().await {
+        Ok(queue) if queue.running.iter().any(|p| p == prompt_id) => {
+            if let Err(e) = client.interrupt(Some(prompt_id)).await {
+                tracing::warn!(instance = %instance_id, error = %e, "cannot interrupt prompt");
+            }
+        }
+        Ok(queue) if !queue.pending.iter().any(|p| p == prompt_id) => {
+            // Gone from the instance: its slot is free now (a finished prompt frees it itself).
+            lock(&inner.fleet).release(instance_id, prompt_id);
+            inner.wake.notify_one();
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(instance = %instance_id, error = %e, "cannot read instance queue"),
+    }
+}
+
+/// A prompt started executing.
+pub async fn started(inner: &Inner, instance_id: &str, prompt_id: &str, task_id: &str) {
+    let now = inner.now();
+    let Ok(Some(task)) = tasks::by_id(&inner.db, task_id).await else { return };
+    if task.is_terminal() {
+        return;
+    }
+    lock(&inner.progress).insert(
+        task_id.to_owned(),
+        Progress { user_id: task.user_id, total_steps: task.total_steps.max(0) as u64, ..Progress::default() },
+    );
+    lock(&inner.running).insert(task_id.to_owned(), (instance_id.to_owned(), prompt_id.to_owned(), now));
+    if matches!(tasks::mark_running(&inner.db, task_id, now).await, Ok(true)) {
+        inner.events.publish(
+            now,
+            Event::TaskStarted {
+                task_id: task_id.to_owned(),
+                user_id: task.user_id,
+                instance_id: instance_id.to_owned(),
+            },
+        );
+    }
+}
+
+/// A prompt ended (ComfyUI sent `executing` with no node): reads its history entry and
+/// completes, fails or requeues the task.
+pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, task_id: &str) {
+    inner.forget_live(task_id);
+    let Some(client) = inner.client_of(instance_id) else { return };
+    let mut entry = None;
+    for attempt in 0..5u64 {
+        match client.history(prompt_id).await {
+            Ok(Some(found)) => {
+                entry = Some(found);
+                break;
+            }
+            Ok(None) | Err(_) => tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await,
+        }
+    }
+    let Some(entry) = entry else {
+        inner.requeue_or_fail(task_id, "its result could not be read from the instance").await;
+        return;
+    };
+    let Ok(Some(task)) = tasks::by_id(&inner.db, task_id).await else { return };
+    if task.is_terminal() {
+        return;
+    }
+    match &entry.outcome {
+        Outcome::Success => {
+            let wanted: Vec<_> = if entry.outputs.iter().any(|o| o.kind == "output") {
+                entry.outputs.iter().filter(|o| o.kind == "output").collect()
+            } else {
+                entry.outputs.iter().collect()
+            };
+            let mut file_ids = Vec::new();
+            for output in wanted {
+                let bytes = match client.view(output).await {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        inner.requeue_or_fail(task_id, &format!("cannot download {}: {e}", output.filename)).await;
+                        return;
+                    }
+                };
+                let new = NewFile {
+                    user_id: task.user_id,
+                    kind: FileKind::Output,
+                    filename: output.filename.clone(),
+                    bytes,
+                    task_id: Some(task_id.to_owned()),
+                };
+                match inner.files.put_media(new, MAX_OUTPUT_BYTES).await {
+                    Ok(file) => file_ids.push(file.id),
+                    Err(e) => tracing::warn!(task_id, file = %output.filename, error = %e, "output not kept"),
+                }
+            }
+            let result = serde_json::json!({ "files": file_ids }).to_string();
+            let now = inner.now();
+            if matches!(tasks::complete(&inner.db, task_id, &result, now).await, Ok(true)) {
+                inner.events.publish(
+                    now,
+                    Event::TaskCompleted { task_id: task_id.to_owned(), user_id: task.user_id, file_ids },
+                );
+            }
+            let _ = client.delete_history(&[prompt_id.to_owned()]).await;
+        }
+        Outcome::Error { message, exception_type, .. } => {
+            let error =
+                if exception_type.is_empty() { message.clone() } else { format!("{exception_type}: {message}") };
+            inner.fail(task_id, task.user_id, "EXECUTION_ERROR", &error).await;
+            let _ = client.delete_history(&[prompt_id.to_owned()]).await;
+        }
+        Outcome::Interrupted | Outcome::Unknown => {
+            inner.fail(task_id, task.user_id, "INTERRUPTED", "the prompt was interrupted on its instance").await;
+        }
+    }
+}
+
+/// After a (re)connect: asks the instance what became of every task Gantry believes it
+/// holds. Finished ones are collected, running or waiting ones stay attached, missing
+/// ones (the instance restarted and lost its queue) go back to the queue.
+pub async fn reconcile(inner: &Arc<Inner>, instance_id: &str, client: &ComfyClient) {
+    // Prompts still being posted are skipped. The filter must come before the queue is
+    // read: a prompt whose post finished before this point is in the instance's queue or
+    // history by the time we ask.
+    let held: Vec<(String, String)> = {
+        let fleet = lock(&inner.fleet);
+        let posting = lock(&inner.posting);
+        fleet
+            .instances
+            .get(instance_id)
+            .map(|i| {
+                i.slots.iter().filter(|(p, _)| !posting.contains(*p)).map(|(p, t)| (p.clone(), t.clone())).collect()
+            })
+            .unwrap_or_default()
+    };
+    if held.is_empty() {
+        return;
+    }
+    let Ok(queue) = client.queue().await else { return };
+    for (prompt_id, task_id) in held {
+        if queue.running.contains(&prompt_id) {
+            let running =
+                tasks::by_id(&inner.db, &task_id).await.ok().flatten().is_some_and(|t| t.status == status::RUNNING);
+            if !running || !lock(&inner.progress).contains_key(&task_id) {
+                started(inner, instance_id, &prompt_id, &task_id).await;
+            }
+            continue;
+        }
+        if queue.pending.contains(&prompt_id) {
+            continue;
+        }
+        // Whoever releases the slot owns the outcome (the `executing` event may race us).
+        if lock(&inner.fleet).release(instance_id, &prompt_id).is_none() {
+            continue;
+        }
+        match client.history(&prompt_id).await {
+            Ok(Some(_)) => collect(inner, instance_id, &prompt_id, &task_id).await,
+            _ => inner.requeue_or_fail(&task_id, "the instance no longer knows it").await,
+        }
+    }
+    inner.wake.notify_one();
+}
+
+/// Fails tasks that run longer than `dispatch.taskTimeout` (E008) and interrupts them.
+pub async fn watchdog_loop(inner: Arc<Inner>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = inner.shutdown.cancelled() => return,
+        }
+        let limit = inner.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).dispatch.task_timeout as i64;
+        let now = inner.now();
+        let overdue: Vec<(String, String, String)> = lock(&inner.running)
+            .iter()
+            .filter(|(_, (_, _, started))| now - started > limit)
+            .map(|(task, (instance, prompt, _))| (task.clone(), instance.clone(), prompt.clone()))
+            .collect();
+        for (task_id, instance_id, prompt_id) in overdue {
+            inner.forget_live(&task_id);
+            let Ok(Some(task)) = tasks::by_id(&inner.db, &task_id).await else { continue };
+            inner.fail(&task_id, task.user_id, "E008", "the task timed out").await;
+            if let Some(client) = inner.client_of(&instance_id) {
+                let _ = client.interrupt(Some(&prompt_id)).await;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Fails a task for good and tells everyone.
+    pub(crate) async fn fail(&self, task_id: &str, user_id: gantry_core::UserId, code: &str, error: &str) {
+        self.forget_live(task_id);
+        let now = self.now();
+        if matches!(tasks::fail(&self.db, task_id, error, code, now).await, Ok(true)) {
+            self.events.publish(
+                now,
+                Event::TaskFailed {
+                    task_id: task_id.to_owned(),
+                    user_id,
+                    code: code.to_owned(),
+                    error: error.to_owned(),
+                },
+            );
+        }
+    }
+}

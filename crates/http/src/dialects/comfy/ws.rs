@@ -1,0 +1,153 @@
+//! comfy-manager's JSON WebSocket at `/ws`: `{type, timestamp, data}` messages —
+//! `global_status` on connect and (at most once a second) after changes,
+//! `instance_status`, and `task_progress` / `task_completed` / `task_failed` for the
+//! caller's own tasks (admins: all tasks). Authenticate with `Authorization: Bearer`
+//! or `?token=` (browsers cannot set headers on WebSockets).
+
+use super::tasks::caller;
+use crate::envelope::{ComfyManager, Envelope};
+use crate::error::{ApiError, ErrorKind};
+use crate::extract::bearer;
+use crate::state::AppState;
+use crate::urls;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use gantry_accounts::Principal;
+use gantry_core::events::{Envelope as EventEnvelope, Event};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ws))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+/// JSON WebSocket of live instance and task status.
+#[utoipa::path(get, path = "/ws", tag = "comfy-manager",
+    params(("token" = Option<String>, Query, description = "access token, if not sent as Authorization")),
+    responses((status = 101, description = "WebSocket: global_status, instance_status, task_progress, task_completed, task_failed"),
+        (status = 401, description = "missing or invalid token")))]
+async fn ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let token = bearer(&headers).map(str::to_owned).or(q.token);
+    let Some(token) = token else {
+        return ComfyManager::render_error(&ApiError::new(ErrorKind::Unauthenticated, "missing authentication token"));
+    };
+    let principal = match state.accounts.authenticate(&token).await {
+        Ok(p) => p,
+        Err(e) => return ComfyManager::render_error(&e.into()),
+    };
+    let base = urls::public_base(&state, &headers);
+    upgrade.on_upgrade(move |socket| session(state, principal, base, socket)).into_response()
+}
+
+fn message(state: &AppState, kind: &str, data: Value) -> Message {
+    let text = json!({ "type": kind, "timestamp": state.clock.now_ms(), "data": data }).to_string();
+    Message::Text(text.into())
+}
+
+async fn global_status(state: &AppState) -> Option<Message> {
+    let overview = state.dispatcher.overview().await.ok()?;
+    let mut data = serde_json::to_value(overview).ok()?;
+    data["instances"] = serde_json::to_value(state.dispatcher.instances()).ok()?;
+    Some(message(state, "global_status", data))
+}
+
+async fn session(state: AppState, principal: Principal, base: String, mut socket: WebSocket) {
+    let mut events = state.events.subscribe();
+    if let Some(status) = global_status(&state).await
+        && socket.send(status).await.is_err()
+    {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut changed = false;
+    loop {
+        let outgoing = tokio::select! {
+            () = state.shutdown.cancelled() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => None,
+            },
+            event = events.recv() => match event {
+                Ok(event) => {
+                    changed |= affects_totals(&event.event);
+                    translate(&state, &principal, &base, event).await
+                }
+                Err(RecvError::Lagged(_)) => global_status(&state).await,
+                Err(RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {
+                if std::mem::take(&mut changed) { global_status(&state).await } else { None }
+            }
+        };
+        if let Some(message) = outgoing
+            && socket.send(message).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn affects_totals(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::InstanceStatus { .. }
+            | Event::TaskQueued { .. }
+            | Event::TaskStarted { .. }
+            | Event::TaskCompleted { .. }
+            | Event::TaskFailed { .. }
+            | Event::TaskCancelled { .. }
+    )
+}
+
+/// The message an event becomes for this client, if any.
+async fn translate(state: &AppState, principal: &Principal, base: &str, envelope: EventEnvelope) -> Option<Message> {
+    let event = envelope.event;
+    if let Some(owner) = event.user_id()
+        && !caller(principal).is_admin
+        && owner != principal.user_id
+    {
+        return None;
+    }
+    let (kind, data) = match event {
+        Event::InstanceStatus { instance_id, alive, busy } => {
+            ("instance_status", json!({ "instanceId": instance_id, "alive": alive, "busy": busy }))
+        }
+        Event::TaskProgress { task_id, progress, step, total_steps, .. } => (
+            "task_progress",
+            json!({ "taskId": task_id, "progress": progress, "currentStep": step, "totalSteps": total_steps }),
+        ),
+        Event::TaskCompleted { task_id, file_ids, .. } => {
+            let mut files = Vec::with_capacity(file_ids.len());
+            for id in file_ids {
+                if let Ok(file) = state.files.get(&id).await {
+                    files.push(urls::file_url(base, &file));
+                }
+            }
+            ("task_completed", json!({ "taskId": task_id, "result": { "files": files } }))
+        }
+        Event::TaskFailed { task_id, code, error, .. } => {
+            ("task_failed", json!({ "taskId": task_id, "code": code, "error": error }))
+        }
+        _ => return None,
+    };
+    Some(message(state, kind, data))
+}
