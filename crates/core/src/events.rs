@@ -23,8 +23,8 @@ pub enum Event {
     TaskStarted { task_id: String, user_id: UserId, instance_id: String },
     /// A task made progress (percent, and sampler steps when known).
     TaskProgress { task_id: String, user_id: UserId, progress: u8, step: u64, total_steps: u64 },
-    /// A task finished with output files (ids in the file store).
-    TaskCompleted { task_id: String, user_id: UserId, file_ids: Vec<String> },
+    /// A task finished with output files (in the file store).
+    TaskCompleted { task_id: String, user_id: UserId, files: Vec<FileRef> },
     /// A task failed for good.
     TaskFailed { task_id: String, user_id: UserId, code: String, error: String },
     /// A task was cancelled by its owner or an admin.
@@ -47,6 +47,13 @@ impl Event {
             Event::InstanceStatus { .. } => None,
         }
     }
+}
+
+/// A stored file, as events name it: enough to build its URL without a lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRef {
+    pub id: String,
+    pub filename: String,
 }
 
 /// A published event with its time.
@@ -85,7 +92,7 @@ impl EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self::new(4096)
+        Self::new(16_384)
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::{Inner, InputFile, Progress, lock};
 use gantry_comfy::graph::{self, Graph};
 use gantry_comfy::{ComfyClient, ComfyError, Outcome, PromptRequest};
-use gantry_core::events::Event;
+use gantry_core::events::{Event, FileRef};
 use gantry_files::{FileKind, NewFile};
 use gantry_store::tasks::{self, status};
 use std::sync::Arc;
@@ -233,7 +233,7 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
             } else {
                 entry.outputs.iter().collect()
             };
-            let mut file_ids = Vec::new();
+            let mut files = Vec::new();
             for output in wanted {
                 let bytes = match client.view(output).await {
                     Ok(bytes) => bytes,
@@ -250,17 +250,17 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
                     task_id: Some(task_id.to_owned()),
                 };
                 match inner.files.put_media(new, MAX_OUTPUT_BYTES).await {
-                    Ok(file) => file_ids.push(file.id),
+                    Ok(file) => files.push(FileRef { id: file.id, filename: file.filename }),
                     Err(e) => tracing::warn!(task_id, file = %output.filename, error = %e, "output not kept"),
                 }
             }
-            let result = serde_json::json!({ "files": file_ids }).to_string();
+            let ids: Vec<&str> = files.iter().map(|f| f.id.as_str()).collect();
+            let result = serde_json::json!({ "files": ids }).to_string();
             let now = inner.now();
             if matches!(tasks::complete(&inner.db, task_id, &result, now).await, Ok(true)) {
-                inner.events.publish(
-                    now,
-                    Event::TaskCompleted { task_id: task_id.to_owned(), user_id: task.user_id, file_ids },
-                );
+                inner
+                    .events
+                    .publish(now, Event::TaskCompleted { task_id: task_id.to_owned(), user_id: task.user_id, files });
             }
             let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         }

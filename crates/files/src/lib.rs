@@ -170,7 +170,12 @@ impl FileStore {
 
 /// The public path of a file.
 pub fn url_path(record: &FileRecord) -> String {
-    format!("/files/{}/{}", record.id, record.filename)
+    path_of(&record.id, &record.filename)
+}
+
+/// The public path of the file `id` named `filename`.
+pub fn path_of(id: &str, filename: &str) -> String {
+    format!("/files/{id}/{filename}")
 }
 
 fn image_size(bytes: &[u8]) -> Option<(i64, i64)> {

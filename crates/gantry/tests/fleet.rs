@@ -77,6 +77,9 @@ async fn routes_and_websocket_messages_follow_the_spec() {
     let (status, body) =
         app.call("PUT", &format!("/api/instances/{id}"), Some(&admin), Some(json!({"enabled": false}))).await;
     assert_eq!((status, body["data"]["enabled"].as_bool()), (200, Some(false)));
+    let changed = next_json(&mut ws, "instance_status").await;
+    assert_eq!(changed["data"]["instanceId"], json!(id));
+    assert!(changed["data"]["alive"].is_boolean() && changed["data"]["busy"].is_boolean());
     let task = app.submit(&admin, t2i_graph(SD15, 6, 1), json!({"prompt": "a cat"})).await;
     let progress = next_json(&mut ws, "task_progress").await;
     assert_eq!(progress["data"]["taskId"], json!(task));
@@ -433,5 +436,25 @@ async fn bad_input_gets_comfy_manager_errors() {
         )
         .await;
     assert_eq!(status, 400, "a deleted file cannot be used: {body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_task_over_its_time_limit_is_interrupted_and_fails() {
+    let sim = Sim::spawn(&["--step-ms", "100"]);
+    let app = TestApp::start(Engine::Sqlite).await;
+    let admin = app.admin_token().await;
+    let mut config = fleet_config(&[sim.port], 0);
+    config["dispatch"]["taskTimeout"] = json!(1000);
+    app.use_fleet(&admin, config).await;
+    let task = app.submit(&admin, t2i_graph(SD15, 100, 1), json!({"prompt": "slow"})).await;
+    let failed = app.finished(&admin, &task).await;
+    assert_eq!((failed["status"].as_str(), failed["errorCode"].as_str()), (Some("failed"), Some("E008")), "{failed}");
+    eventually(20, "the instance to stop the prompt", || async {
+        let timeline: Value =
+            app.http.get(format!("{}/sim/timeline", sim.base())).send().await.ok()?.json().await.ok()?;
+        (timeline[0]["outcome"] == "interrupted").then_some(())
+    })
+    .await;
     app.stop().await;
 }

@@ -36,6 +36,8 @@ pub(super) fn caller(p: &Principal) -> Caller {
 pub(super) struct TaskView {
     id: String,
     instance_id: Option<String>,
+    /// The prompt id on the instance (for operators correlating with ComfyUI's logs).
+    prompt_id: Option<String>,
     /// pending, running, completed, failed or cancelled.
     status: &'static str,
     progress: i64,
@@ -72,6 +74,7 @@ pub(super) async fn view(state: &AppState, base: &str, task: TaskRecord) -> Resu
         updated_at: iso_millis(task.updated_at),
         id: task.id,
         instance_id: task.instance_id,
+        prompt_id: task.prompt_id,
         progress: task.progress,
         user_id: task.user_id,
         kind: task.kind,

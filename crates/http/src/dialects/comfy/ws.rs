@@ -89,7 +89,7 @@ async fn session(state: AppState, principal: Principal, base: String, mut socket
             event = events.recv() => match event {
                 Ok(event) => {
                     changed |= affects_totals(&event.event);
-                    translate(&state, &principal, &base, event).await
+                    translate(&state, &principal, &base, event)
                 }
                 Err(RecvError::Lagged(_)) => global_status(&state).await,
                 Err(RecvError::Closed) => return,
@@ -119,7 +119,7 @@ fn affects_totals(event: &Event) -> bool {
 }
 
 /// The message an event becomes for this client, if any.
-async fn translate(state: &AppState, principal: &Principal, base: &str, envelope: EventEnvelope) -> Option<Message> {
+fn translate(state: &AppState, principal: &Principal, base: &str, envelope: EventEnvelope) -> Option<Message> {
     let event = envelope.event;
     if let Some(owner) = event.user_id()
         && !caller(principal).is_admin
@@ -135,13 +135,9 @@ async fn translate(state: &AppState, principal: &Principal, base: &str, envelope
             "task_progress",
             json!({ "taskId": task_id, "progress": progress, "currentStep": step, "totalSteps": total_steps }),
         ),
-        Event::TaskCompleted { task_id, file_ids, .. } => {
-            let mut files = Vec::with_capacity(file_ids.len());
-            for id in file_ids {
-                if let Ok(file) = state.files.get(&id).await {
-                    files.push(urls::file_url(base, &file));
-                }
-            }
+        Event::TaskCompleted { task_id, files, .. } => {
+            let files: Vec<String> =
+                files.iter().map(|f| format!("{base}{}", gantry_files::path_of(&f.id, &f.filename))).collect();
             ("task_completed", json!({ "taskId": task_id, "result": { "files": files } }))
         }
         Event::TaskFailed { task_id, code, error, .. } => {

@@ -1,0 +1,439 @@
+//! The dispatch benchmark.
+//!
+//! 1. **Direct**: an ideal client drives N comfy-sims itself: one WebSocket per instance,
+//!    one prompt running plus one waiting on each, the next task to whichever instance
+//!    frees up first, outputs read through `/history` and `/view`.
+//! 2. **Gantry**: the same tasks submitted to Gantry's `/api/tasks` (completions read
+//!    from its WebSocket).
+//! 3. **Latency**: tasks one at a time on an idle fleet, directly and through Gantry;
+//!    added latency = end-to-end time minus the instance's own queued→finished time.
+//!
+//! Idle gaps come from the sims' own timelines: end of one prompt to start of the next
+//! on the same instance, while work was still waiting.
+
+use crate::procs::{self, Proc};
+use crate::stats::{percentile, summary_ms};
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use gantry_comfy::{ComfyClient, ComfyEvent, PromptRequest};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// comfy-sim instances.
+    #[arg(long, default_value_t = 32)]
+    instances: usize,
+    /// Tasks per throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    tasks: usize,
+    /// Sampler steps per task.
+    #[arg(long, default_value_t = 4)]
+    steps: u64,
+    /// Milliseconds per sampler step in the sims.
+    #[arg(long, default_value_t = 25)]
+    step_ms: u64,
+    /// Tasks in the one-at-a-time latency runs.
+    #[arg(long, default_value_t = 200)]
+    latency_samples: usize,
+}
+
+const CHECKPOINT: &str = "v1-5-pruned-emaonly.safetensors";
+
+fn graph(seed: usize, steps: u64) -> Value {
+    json!({
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "bench", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "3": {"class_type": "KSampler", "inputs": {"seed": seed, "steps": steps, "cfg": 7.0, "sampler_name": "euler",
+            "scheduler": "normal", "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": format!("bench/{seed}"), "images": ["8", 0]}}
+    })
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+#[derive(Debug, Clone)]
+struct Timing {
+    prompt_id: String,
+    queued: u64,
+    started: u64,
+    finished: u64,
+}
+
+async fn timelines(http: &reqwest::Client, sims: &[Proc]) -> anyhow::Result<Vec<Vec<Timing>>> {
+    let mut all = Vec::new();
+    for sim in sims {
+        let list: Value = http.get(format!("http://{}/sim/timeline", sim.addr)).send().await?.json().await?;
+        let mut entries: Vec<Timing> = list
+            .as_array()
+            .context("timeline")?
+            .iter()
+            .filter_map(|e| {
+                Some(Timing {
+                    prompt_id: e["prompt_id"].as_str()?.to_owned(),
+                    queued: e["queued_at"].as_u64()?,
+                    started: e["started_at"].as_u64()?,
+                    finished: e["finished_at"].as_u64()?,
+                })
+            })
+            .collect();
+        entries.sort_by_key(|t| t.started);
+        all.push(entries);
+    }
+    Ok(all)
+}
+
+/// Idle gaps (ms) between consecutive prompts on each instance within `[from, to]` µs,
+/// counted only while work was still waiting (before the last prompt of the run started).
+fn idle_gaps(timelines: &[Vec<Timing>], from: u64, to: u64) -> Vec<f64> {
+    let last_start = timelines
+        .iter()
+        .flatten()
+        .filter(|t| t.started >= from && t.finished <= to)
+        .map(|t| t.started)
+        .max()
+        .unwrap_or(0);
+    let mut gaps = Vec::new();
+    for timeline in timelines {
+        let runs: Vec<&Timing> = timeline.iter().filter(|t| t.started >= from && t.finished <= to).collect();
+        for pair in runs.windows(2) {
+            if pair[1].started <= last_start {
+                gaps.push(pair[1].started.saturating_sub(pair[0].finished) as f64 / 1000.0);
+            }
+        }
+    }
+    gaps
+}
+
+/// One instance's share of the direct run: keeps two prompts on it until the work runs out.
+async fn direct_worker(
+    client: ComfyClient,
+    next: Arc<AtomicUsize>,
+    total: usize,
+    steps: u64,
+    seed_base: usize,
+) -> anyhow::Result<usize> {
+    let client_id = format!("bench-{}", now_us());
+    let mut events = client.events(&client_id).await?;
+    let mut in_flight = 0;
+    let mut done = 0;
+    let submit = |i: usize| {
+        let graph = graph(seed_base + i, steps);
+        let request = PromptRequest::new(graph.as_object().cloned().unwrap_or_default(), client_id.clone());
+        let client = client.clone();
+        async move { client.submit(&request).await }
+    };
+    for _ in 0..2 {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        if i < total {
+            submit(i).await?;
+            in_flight += 1;
+        }
+    }
+    while in_flight > 0 {
+        let Some(event) = events.next().await else { bail!("instance closed its socket") };
+        if let ComfyEvent::Executing { prompt_id: Some(prompt_id), node: None } = event? {
+            in_flight -= 1;
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            if i < total {
+                submit(i).await?;
+                in_flight += 1;
+            }
+            let entry = client.history(&prompt_id).await?.context("history entry")?;
+            for output in &entry.outputs {
+                client.view(output).await?;
+            }
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
+async fn direct_run(
+    http: &reqwest::Client,
+    sims: &[Proc],
+    tasks: usize,
+    steps: u64,
+    seed_base: usize,
+) -> anyhow::Result<f64> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let workers: Vec<_> = sims
+        .iter()
+        .map(|s| {
+            tokio::spawn(direct_worker(
+                ComfyClient::new(&format!("http://{}", s.addr), http.clone()),
+                next.clone(),
+                tasks,
+                steps,
+                seed_base,
+            ))
+        })
+        .collect();
+    let mut done = 0;
+    for w in workers {
+        done += w.await??;
+    }
+    if done != tasks {
+        bail!("direct run finished {done} of {tasks}");
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+struct GantryClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl GantryClient {
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let answer: Value = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if answer["code"] != 200 {
+            bail!("{path}: {answer}");
+        }
+        Ok(answer["data"].clone())
+    }
+
+    /// Completed plus failed tasks, from the monitor overview.
+    async fn finished_count(&self) -> anyhow::Result<i64> {
+        let overview: Value = self
+            .http
+            .get(format!("{}/api/monitor/overview", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(overview["data"]["completedTasks"].as_i64().unwrap_or(0)
+            + overview["data"]["failedTasks"].as_i64().unwrap_or(0))
+    }
+
+    async fn completions(&self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
+        let url = format!("ws://{}/ws?token={}", self.base.trim_start_matches("http://"), self.token);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    let value: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if value["type"] == "task_completed" || value["type"] == "task_failed" {
+                        let id = value["data"]["taskId"].as_str().unwrap_or_default().to_owned();
+                        if tx.send((id, Instant::now())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+async fn gantry_run(client: &Arc<GantryClient>, tasks: usize, steps: u64, seed_base: usize) -> anyhow::Result<f64> {
+    let finished_before = client.finished_count().await?;
+    let start = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let submitters: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, next) = (client.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= tasks {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    client.post("/api/tasks", json!({"workflow": graph(seed_base + i, steps)})).await?;
+                }
+            })
+        })
+        .collect();
+    for s in submitters {
+        s.await??;
+    }
+    // Completion is read from the monitor counts (polled every 100 ms), not the WebSocket:
+    // a client that falls behind a burst of 20,000 events may miss some.
+    let mut last_progress = (Instant::now(), finished_before);
+    loop {
+        let finished = client.finished_count().await?;
+        if finished - finished_before >= tasks as i64 {
+            return Ok(start.elapsed().as_secs_f64());
+        }
+        if finished != last_progress.1 {
+            last_progress = (Instant::now(), finished);
+        } else if last_progress.0.elapsed() > Duration::from_secs(120) {
+            bail!("no task finished for 2 minutes ({} of {tasks} done)", finished - finished_before);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    println!(
+        "dispatch benchmark: {} instances, {} tasks of {} steps × {} ms",
+        args.instances, args.tasks, args.steps, args.step_ms
+    );
+    let sims: Vec<Proc> = (0..args.instances).map(|_| procs::sim(args.step_ms)).collect::<anyhow::Result<_>>()?;
+
+    // 1. Direct.
+    let t0 = now_us();
+    let direct_secs = direct_run(&http, &sims, args.tasks, args.steps, 0).await?;
+    let t1 = now_us();
+    let direct_rate = args.tasks as f64 / direct_secs;
+    let mut direct_gaps = idle_gaps(&timelines(&http, &sims).await?, t0, t1);
+
+    // 2. Gantry.
+    let data = std::env::temp_dir().join(format!("gantry-bench-{}", now_us()));
+    let password = format!("bench-{}", now_us());
+    let gantry = procs::gantry(&data, &password)?;
+    let base = format!("http://{}", gantry.addr);
+    let login: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["data"]["token"].as_str().context("login")?.to_owned();
+    let client = Arc::new(GantryClient { http: http.clone(), base, token });
+    let servers: Vec<Value> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (ip, port) = s.addr.rsplit_once(':').unwrap_or(("127.0.0.1", "0"));
+            json!({"id": format!("sim-{i}"), "name": format!("sim {i}"), "ip": ip, "ports": [port.parse::<u16>().unwrap_or(0)]})
+        })
+        .collect();
+    let config = json!({"servers": servers, "healthCheck": {"interval": 5000, "timeout": 5000, "failureThreshold": 3},
+        "dispatch": {"prefetch": 1, "maxAttempts": 3, "taskTimeout": 600000, "maxQueue": 1000000}});
+    let answer: Value = http
+        .put(format!("{}/api/config", client.base))
+        .bearer_auth(&client.token)
+        .json(&config)
+        .send()
+        .await?
+        .json()
+        .await?;
+    if answer["code"] != 200 {
+        bail!("config: {answer}");
+    }
+    let ready = Instant::now();
+    loop {
+        let list: Value =
+            http.get(format!("{}/api/instances", client.base)).bearer_auth(&client.token).send().await?.json().await?;
+        let alive = list["data"].as_array().map_or(0, |l| {
+            l.iter().filter(|i| i["alive"] == true && i["models"].as_array().is_some_and(|m| !m.is_empty())).count()
+        });
+        if alive == args.instances {
+            break;
+        }
+        if ready.elapsed() > Duration::from_secs(60) {
+            bail!("only {alive} instances came up");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t2 = now_us();
+    let gantry_secs = gantry_run(&client, args.tasks, args.steps, 1_000_000).await?;
+    let t3 = now_us();
+    let gantry_rate = args.tasks as f64 / gantry_secs;
+    let mut gantry_gaps = idle_gaps(&timelines(&http, &sims).await?, t2, t3);
+    let rss = gantry.peak_rss_mib();
+
+    // 3. Latency, one task at a time on an idle fleet.
+    let one = &sims[..1];
+    let mut direct_added = Vec::new();
+    let direct_client = ComfyClient::new(&format!("http://{}", one[0].addr), http.clone());
+    let mut events = direct_client.events("bench-latency").await?;
+    let mut ends = HashMap::new();
+    for i in 0..args.latency_samples {
+        let begin = Instant::now();
+        let request = PromptRequest::new(
+            graph(2_000_000 + i, args.steps).as_object().cloned().unwrap_or_default(),
+            "bench-latency",
+        );
+        let accepted = direct_client.submit(&request).await?;
+        loop {
+            if let Some(Ok(ComfyEvent::Executing { prompt_id: Some(p), node: None })) = events.next().await
+                && p == accepted.prompt_id
+            {
+                break;
+            }
+        }
+        let entry = direct_client.history(&accepted.prompt_id).await?.context("history")?;
+        for output in &entry.outputs {
+            direct_client.view(output).await?;
+        }
+        ends.insert(accepted.prompt_id, begin.elapsed());
+    }
+    for timing in timelines(&http, one).await?.into_iter().flatten() {
+        if let Some(total) = ends.get(&timing.prompt_id) {
+            direct_added.push(total.as_secs_f64() * 1000.0 - (timing.finished - timing.queued) as f64 / 1000.0);
+        }
+    }
+    // Through Gantry, on the same single instance.
+    let config_one = json!({"servers": [config["servers"][0].clone()], "healthCheck": config["healthCheck"].clone(), "dispatch": config["dispatch"].clone()});
+    http.put(format!("{}/api/config", client.base)).bearer_auth(&client.token).json(&config_one).send().await?;
+    let mut done = client.completions().await?;
+    let mut totals = HashMap::new();
+    for i in 0..args.latency_samples {
+        let begin = Instant::now();
+        let task = client.post("/api/tasks", json!({"workflow": graph(3_000_000 + i, args.steps)})).await?;
+        let id = task["id"].as_str().unwrap_or_default().to_owned();
+        loop {
+            let (finished, at) = tokio::time::timeout(Duration::from_secs(60), done.recv()).await?.context("socket")?;
+            if finished == id {
+                totals.insert(id.clone(), at - begin);
+                break;
+            }
+        }
+        let detail: Value =
+            http.get(format!("{}/api/tasks/{id}", client.base)).bearer_auth(&client.token).send().await?.json().await?;
+        if let Some(prompt) = detail["data"]["promptId"].as_str() {
+            totals.insert(prompt.to_owned(), totals[&id]);
+        }
+    }
+    let mut gantry_added = Vec::new();
+    for timing in timelines(&http, one).await?.into_iter().flatten() {
+        if let Some(total) = totals.get(&timing.prompt_id) {
+            gantry_added.push(total.as_secs_f64() * 1000.0 - (timing.finished - timing.queued) as f64 / 1000.0);
+        }
+    }
+
+    println!();
+    println!(
+        "throughput   direct {direct_rate:.1} tasks/s ({direct_secs:.2} s), gantry {gantry_rate:.1} tasks/s ({gantry_secs:.2} s), ratio {:.3}",
+        gantry_rate / direct_rate
+    );
+    println!("idle gap     direct {}", summary_ms(&mut direct_gaps));
+    println!("             gantry {}", summary_ms(&mut gantry_gaps));
+    println!("latency      direct client overhead {}", summary_ms(&mut direct_added));
+    println!("             gantry end-to-end overhead {}", summary_ms(&mut gantry_added));
+    println!(
+        "             gantry added over the direct client: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut gantry_added.clone(), 50.0) - percentile(&mut direct_added.clone(), 50.0),
+        percentile(&mut gantry_added.clone(), 99.0) - percentile(&mut direct_added.clone(), 99.0)
+    );
+    match rss {
+        Some(mib) => println!("memory       gantry peak RSS {mib:.1} MiB"),
+        None => println!("memory       gantry peak RSS unavailable"),
+    }
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}

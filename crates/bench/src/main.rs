@@ -1,0 +1,29 @@
+//! `gantry-bench`: benchmark drivers. Each prints its figures, and ratios against a
+//! baseline measured in the same run. Build first: `cargo build --release --workspace`.
+
+mod dispatch;
+mod procs;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gantry-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dispatch throughput, added latency and GPU idle gaps: N comfy-sim instances, the
+    /// same workload sent straight to them by an ideal client, then through Gantry.
+    Dispatch(dispatch::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Dispatch(args) => dispatch::run(args).await,
+    }
+}
