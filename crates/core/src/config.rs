@@ -19,6 +19,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub files: FilesConfig,
+    pub generation: GenerationConfig,
 }
 
 impl Default for Config {
@@ -31,6 +32,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             files: FilesConfig::default(),
+            generation: GenerationConfig::default(),
         }
     }
 }
@@ -116,5 +118,62 @@ mod tests {
         assert_eq!(config.effective_database_url(), "sqlite:///tmp/x/gantry.db");
         let config = Config { database_url: Some("postgres://h/db".into()), ..config };
         assert_eq!(config.effective_database_url(), "postgres://h/db");
+    }
+}
+
+/// What star-graph's generators cost and may use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationConfig {
+    /// Public model names (`modelName`) → checkpoint files the instances have.
+    pub models: std::collections::BTreeMap<String, String>,
+    /// Image model text-to-video uses for its first frame.
+    pub video_first_frame_model: String,
+    /// Price per generator type (`TEXT2IMG`, …): `base + per_unit × units`, where a unit
+    /// is an image of the batch (images) or a second (videos).
+    pub pricing: std::collections::BTreeMap<String, Price>,
+    /// Prompts containing any of these (case-insensitive) are refused (E006).
+    pub sensitive_words: Vec<String>,
+    /// Largest input image, bytes (E005 beyond).
+    pub max_image_bytes: usize,
+    /// Allow `imageUrl`s that resolve to loopback or private addresses (off: SSRF guard).
+    pub allow_private_image_urls: bool,
+    /// Tasks one user may have waiting or running at once (E003 beyond).
+    pub max_active_tasks_per_user: u64,
+}
+
+/// A generator's price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub base: i64,
+    pub per_unit: i64,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        let models = [
+            ("stable-diffusion-xl-base-1.0", "sd_xl_base_1.0.safetensors"),
+            ("stable-diffusion-v1-5", "v1-5-pruned-emaonly.safetensors"),
+            ("stable-video-diffusion", "svd.safetensors"),
+            ("stable-video-diffusion-img2vid", "svd_xt.safetensors"),
+        ];
+        let pricing = [
+            ("TEXT2IMG", Price { base: 0, per_unit: 10 }),
+            ("IMG2IMG", Price { base: 0, per_unit: 10 }),
+            ("UPSCALE", Price { base: 5, per_unit: 0 }),
+            ("POSE", Price { base: 0, per_unit: 15 }),
+            ("TEXT2VIDEO", Price { base: 10, per_unit: 5 }),
+            ("IMG2VIDEO", Price { base: 8, per_unit: 4 }),
+        ];
+        Self {
+            models: models.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            video_first_frame_model: "stable-diffusion-v1-5".into(),
+            pricing: pricing.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            sensitive_words: Vec::new(),
+            max_image_bytes: 10 * 1024 * 1024,
+            allow_private_image_urls: false,
+            max_active_tasks_per_user: 100,
+        }
     }
 }

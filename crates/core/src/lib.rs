@@ -5,6 +5,7 @@ pub mod config;
 pub mod events;
 pub mod identity;
 pub mod ids;
+pub mod netguard;
 
 pub use clock::{Clock, SystemClock};
 pub use identity::{Dialect, Role, UserId};

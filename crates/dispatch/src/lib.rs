@@ -90,11 +90,13 @@ pub struct Submission {
     pub user_id: UserId,
     /// `workflow` for raw graphs, or a generator type such as `TEXT2IMG`.
     pub kind: String,
-    /// Prefix of the task id (e.g. `t2i`); a plain UUID when empty.
-    pub id_prefix: String,
+    /// The task id to use (e.g. one already charged for); a new UUID when `None`.
+    pub id: Option<String>,
     pub graph: Graph,
     pub params: serde_json::Map<String, serde_json::Value>,
     pub priority: i64,
+    /// Dialect-specific details to keep with the task.
+    pub meta: Option<serde_json::Value>,
 }
 
 /// An input file uploaded to the instance before the prompt.
@@ -495,8 +497,7 @@ impl Inner {
             return Err(DispatchError::QueueFull(waiting));
         }
 
-        let uuid = uuid::Uuid::new_v4();
-        let id = if s.id_prefix.is_empty() { uuid.to_string() } else { format!("{}_{}", s.id_prefix, uuid.simple()) };
+        let id = s.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         graph::set_filename_prefix(&mut graph, &format!("gantry/{id}/out"));
         let now = self.now();
         let task = TaskRecord {
@@ -522,6 +523,7 @@ impl Inner {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            meta: s.meta.map(|m| m.to_string()),
         };
         tasks::insert(&self.db, &task).await?;
         lock(&self.queue).push(pending_of(&task));

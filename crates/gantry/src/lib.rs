@@ -82,11 +82,23 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
     let files = FileStore::open(db.clone(), &config.data_dir, clock.clone()).context("opening the file store")?;
     let dispatcher =
         Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), stop.child_token()).await?;
+    let ledger = gantry_ledger::Ledger::new(db.clone(), clock.clone());
+    let studio = gantry_generation::Studio::new(
+        db.clone(),
+        dispatcher.clone(),
+        files.clone(),
+        ledger,
+        config.generation.clone(),
+        &config.data_dir,
+        clock.clone(),
+    );
+    studio.spawn_settlement(&events, stop.child_token());
     let state = AppState {
         db: db.clone(),
         accounts,
         files,
         dispatcher,
+        studio,
         events,
         started_at_ms: clock.now_ms(),
         clock,

@@ -114,6 +114,18 @@ impl<D> From<gantry_files::FilesError> for Failure<D> {
     }
 }
 
+impl<D> From<gantry_generation::GenerationError> for Failure<D> {
+    fn from(error: gantry_generation::GenerationError) -> Self {
+        Self::new(error.into())
+    }
+}
+
+impl<D> From<gantry_ledger::LedgerError> for Failure<D> {
+    fn from(error: gantry_ledger::LedgerError) -> Self {
+        Self::new(error.into())
+    }
+}
+
 /// What handlers of dialect `D` return.
 pub type ApiResult<D, T> = Result<Reply<D, T>, Failure<D>>;
 

@@ -11,6 +11,7 @@ pub enum ErrorKind {
     BadRequest,
     Unauthenticated,
     TokenExpired,
+    PaymentRequired,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -29,6 +30,7 @@ impl ErrorKind {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::TokenExpired => StatusCode::UNAUTHORIZED,
+            Self::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -136,5 +138,36 @@ impl From<gantry_files::FilesError> for ApiError {
             E::Store(cause) => return Self::internal(cause),
         };
         Self::new(kind, err.to_string())
+    }
+}
+
+impl From<gantry_generation::GenerationError> for ApiError {
+    fn from(err: gantry_generation::GenerationError) -> Self {
+        use gantry_generation::GenerationError as E;
+        let kind = match &err {
+            E::Invalid(_) => ErrorKind::BadRequest,
+            E::ModelUnavailable(_) | E::Sensitive => ErrorKind::BadRequest,
+            E::InsufficientBalance { .. } => ErrorKind::PaymentRequired,
+            E::QueueFull | E::NoInstance => ErrorKind::Unavailable,
+            E::ImageFormat => ErrorKind::UnsupportedMedia,
+            E::ImageTooLarge(_) => ErrorKind::PayloadTooLarge,
+            E::TaskNotFound => ErrorKind::NotFound,
+            E::AlreadyFinished => ErrorKind::Conflict,
+            E::Internal(cause) => return Self::internal(cause),
+        };
+        let error = Self::new(kind, err.to_string());
+        match err.code() {
+            Some(code) => error.with_code(code),
+            None => error,
+        }
+    }
+}
+
+impl From<gantry_ledger::LedgerError> for ApiError {
+    fn from(err: gantry_ledger::LedgerError) -> Self {
+        match err {
+            gantry_ledger::LedgerError::InvalidAmount => Self::bad_request(err.to_string()),
+            other => gantry_generation::GenerationError::from(other).into(),
+        }
     }
 }

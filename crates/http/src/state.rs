@@ -16,6 +16,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub files: FileStore,
     pub dispatcher: Dispatcher,
+    pub studio: gantry_generation::Studio,
     pub config: Arc<Config>,
     pub events: EventBus,
     pub clock: Arc<dyn Clock>,

@@ -48,6 +48,8 @@ pub struct TaskRecord {
     pub error_code: Option<String>,
     /// Result JSON (file ids), when completed.
     pub result: Option<String>,
+    /// Dialect-specific details as JSON (e.g. star-graph's parameters).
+    pub meta: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub started_at: Option<i64>,
@@ -62,7 +64,7 @@ impl TaskRecord {
 }
 
 const COLUMNS: &str = "id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
-     instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at";
+     instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta";
 
 fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
     Ok(TaskRecord {
@@ -88,6 +90,7 @@ fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
         updated_at: row.try_get("updated_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        meta: row.try_get("meta")?,
     })
 }
 
@@ -95,8 +98,8 @@ fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
 pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO tasks (id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
-         instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+         instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
     )
     .bind(&t.id)
     .bind(t.user_id)
@@ -120,6 +123,7 @@ pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     .bind(t.updated_at)
     .bind(t.started_at)
     .bind(t.finished_at)
+    .bind(t.meta.as_deref())
     .execute(db.pool())
     .await?;
     Ok(())
@@ -300,4 +304,27 @@ pub async fn cancel(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Run times (ms) of the most recent completed tasks of a kind, newest first.
+pub async fn recent_durations(db: &Db, kind: &str, limit: i64) -> StoreResult<Vec<i64>> {
+    let rows = sqlx::query(
+        "SELECT finished_at - started_at AS took FROM tasks WHERE kind = $1 AND status = 'completed' \
+         AND started_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT $2",
+    )
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get::<i64, _>("took")?)).collect()
+}
+
+/// Number of a user's tasks that have not ended.
+pub async fn active_count(db: &Db, user_id: UserId) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE user_id = $1 AND status IN ('pending', 'dispatched', 'running')",
+    )
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?)
 }

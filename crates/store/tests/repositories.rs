@@ -166,6 +166,7 @@ fn task(id: &str, user: i64, seq: i64) -> gantry_store::tasks::TaskRecord {
         updated_at: seq,
         started_at: None,
         finished_at: None,
+        meta: None,
     }
 }
 

@@ -63,7 +63,8 @@ pub(super) struct TaskResult {
 pub(super) async fn view(state: &AppState, base: &str, task: TaskRecord) -> Result<TaskView, ApiError> {
     let result = if task.result.is_some() {
         let files = state.files.for_task(&task.id).await?;
-        Some(TaskResult { files: files.iter().map(|f| urls::file_url(base, f)).collect() })
+        let outputs = files.iter().filter(|f| f.kind == gantry_files::FileKind::Output.as_str());
+        Some(TaskResult { files: outputs.map(|f| urls::file_url(base, f)).collect() })
     } else {
         None
     };
@@ -160,10 +161,11 @@ async fn submit_task(
     let submission = Submission {
         user_id: principal.user_id,
         kind: "workflow".into(),
-        id_prefix: String::new(),
+        id: None,
         graph: new.workflow,
         params: new.params,
         priority: new.priority,
+        meta: None,
     };
     let task = state.dispatcher.submit(submission).await?;
     let base = urls::public_base(&state, &headers);

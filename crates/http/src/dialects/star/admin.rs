@@ -14,7 +14,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(get_user)).routes(routes!(set_role))
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user))
+        .routes(routes!(set_role))
+        .routes(routes!(grant_credits))
 }
 
 /// All users, a page at a time.
@@ -85,4 +89,38 @@ async fn create_user(
     let role: Role = new.role.as_deref().unwrap_or("user").parse().map_err(ApiError::bad_request)?;
     let user = state.accounts.create_user(&new.username, &new.password, role).await?;
     Ok(Reply::with_message("user created", UserView::from(user)).status(StatusCode::CREATED))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct Grant {
+    /// Credits to add (> 0).
+    amount: i64,
+    reason: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Granted {
+    user_id: i64,
+    amount: i64,
+    /// The user's total balance afterwards.
+    balance: i64,
+}
+
+/// Grant credits to a user (a RECHARGE fund record).
+#[utoipa::path(post, path = "/api/v1/admin/users/{userId}/credits", tag = "star-graph", security(("bearer" = [])),
+    params(("userId" = i64, Path)), request_body = Grant,
+    responses((status = 200, body = Granted), (status = 400, description = "amount not positive"), (status = 403, description = "not an admin"),
+        (status = 404, description = "no such user")))]
+async fn grant_credits(
+    State(state): State<AppState>,
+    Auth(caller, ..): Auth<StarGraph>,
+    PathArg(user_id, ..): PathArg<StarGraph, i64>,
+    Body(grant, ..): Body<StarGraph, Grant>,
+) -> ApiResult<StarGraph, Granted> {
+    caller.require_admin()?;
+    state.accounts.user(user_id).await?;
+    let reason = grant.reason.unwrap_or_else(|| format!("granted by {}", caller.username));
+    let record = state.studio.ledger().recharge(user_id, grant.amount, &reason).await?;
+    Ok(Reply::with_message("credits granted", Granted { user_id, amount: grant.amount, balance: record.balance }))
 }

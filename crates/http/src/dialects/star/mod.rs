@@ -2,6 +2,8 @@
 
 mod admin;
 mod auth;
+mod generate;
+mod tasks;
 mod users;
 
 use crate::state::AppState;
@@ -13,7 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// star-graph's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(auth::routes()).merge(users::routes()).merge(admin::routes())
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(admin::routes())
+        .merge(generate::routes())
+        .merge(tasks::routes())
 }
 
 /// star-graph's spelling of a role.

@@ -1,0 +1,130 @@
+//! Input images: from a base64 data URL or fetched from a URL (size limit, timeout, no
+//! redirects, and a guard against internal addresses), accepted only when their content
+//! is JPEG, PNG or WebP.
+
+use crate::GenerationError;
+use crate::request::ImageSource;
+use base64::Engine as _;
+use bytes::Bytes;
+use std::time::Duration;
+
+/// Limits on input images.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageLimits {
+    pub max_bytes: usize,
+    pub allow_private: bool,
+}
+
+const ACCEPTED: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bytes and a file name of an input image.
+pub async fn load(source: &ImageSource, limits: ImageLimits) -> Result<(Bytes, String), GenerationError> {
+    let (bytes, name) = match source {
+        ImageSource::Base64(data) => (decode_base64(data, limits.max_bytes)?, "input".to_owned()),
+        ImageSource::Url(url) => fetch(url, limits).await?,
+    };
+    match gantry_files::sniff_content_type(&bytes) {
+        Some(kind) if ACCEPTED.contains(&kind) => Ok((bytes, name)),
+        _ => Err(GenerationError::ImageFormat),
+    }
+}
+
+fn decode_base64(data: &str, max: usize) -> Result<Bytes, GenerationError> {
+    let payload = match data.split_once(',') {
+        Some((header, payload)) if header.starts_with("data:") => payload,
+        _ => data,
+    };
+    let payload: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
+    if payload.len() / 4 * 3 > max + 3 {
+        return Err(GenerationError::ImageTooLarge(max));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload.as_bytes())
+        .map_err(|e| GenerationError::Invalid(format!("imageBase64 is not valid base64: {e}")))?;
+    if bytes.len() > max {
+        return Err(GenerationError::ImageTooLarge(max));
+    }
+    Ok(bytes.into())
+}
+
+async fn fetch(raw: &str, limits: ImageLimits) -> Result<(Bytes, String), GenerationError> {
+    let url = reqwest::Url::parse(raw).map_err(|e| GenerationError::Invalid(format!("imageUrl is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(GenerationError::Invalid("imageUrl must be http or https".into()));
+    }
+    let host = url.host_str().ok_or_else(|| GenerationError::Invalid("imageUrl has no host".into()))?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<_> = tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+        .await
+        .map_err(|_| GenerationError::Invalid("imageUrl: name lookup timed out".into()))?
+        .map_err(|e| GenerationError::Invalid(format!("imageUrl: cannot resolve {host}: {e}")))?
+        .collect();
+    let Some(first) = addrs.first().copied() else {
+        return Err(GenerationError::Invalid(format!("imageUrl: {host} has no address")));
+    };
+    if !limits.allow_private && addrs.iter().any(|a| !gantry_core::netguard::is_public(a.ip())) {
+        return Err(GenerationError::Invalid("imageUrl points to an internal address".into()));
+    }
+    // Pin the checked address so a second lookup cannot rebind the name elsewhere.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FETCH_TIMEOUT)
+        .resolve(&host, first)
+        .build()
+        .map_err(|e| GenerationError::Internal(e.to_string()))?;
+    let mut response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| GenerationError::Invalid(format!("imageUrl could not be fetched: {e}")))?;
+    if !response.status().is_success() {
+        return Err(GenerationError::Invalid(format!("imageUrl answered {}", response.status())));
+    }
+    if response.content_length().is_some_and(|n| n as usize > limits.max_bytes) {
+        return Err(GenerationError::ImageTooLarge(limits.max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| GenerationError::Invalid(format!("imageUrl: {e}")))? {
+        if body.len() + chunk.len() > limits.max_bytes {
+            return Err(GenerationError::ImageTooLarge(limits.max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let name =
+        url.path_segments().and_then(|mut s| s.next_back()).filter(|s| !s.is_empty()).unwrap_or("input").to_owned();
+    Ok((body.into(), name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG_1X1: &str =
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+    #[tokio::test]
+    async fn data_urls_decode_and_formats_are_judged_by_content() {
+        let limits = ImageLimits { max_bytes: 1024, allow_private: false };
+        let (bytes, _) = load(&ImageSource::Base64(format!("data:image/png;base64,{PNG_1X1}")), limits).await.unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"));
+        let gif = base64::engine::general_purpose::STANDARD.encode(b"GIF89a....");
+        assert!(matches!(load(&ImageSource::Base64(gif), limits).await, Err(GenerationError::ImageFormat)));
+        let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 4096]);
+        assert!(matches!(load(&ImageSource::Base64(big), limits).await, Err(GenerationError::ImageTooLarge(1024))));
+        assert!(matches!(load(&ImageSource::Base64("***".into()), limits).await, Err(GenerationError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn internal_urls_are_refused() {
+        let limits = ImageLimits { max_bytes: 1024, allow_private: false };
+        for url in
+            ["http://127.0.0.1:9/x.png", "http://[::1]/x.png", "http://169.254.169.254/latest", "ftp://example.com/x"]
+        {
+            assert!(
+                matches!(load(&ImageSource::Url(url.into()), limits).await, Err(GenerationError::Invalid(_))),
+                "{url}"
+            );
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The generation context: star-graph's six generators. A request is validated
+//! ([`request`]), its images stored ([`images`]), its ComfyUI graph built from a template
+//! file ([`templates`]), its cost frozen in the ledger, and the task handed to the
+//! dispatcher. Settlement and thumbnails follow the task's end ([`settle`]).
+
+pub mod images;
+pub mod request;
+mod settle;
+pub mod templates;
+
+use gantry_core::config::GenerationConfig;
+use gantry_core::{Clock, UserId};
+use gantry_dispatch::{Caller, DispatchError, Dispatcher, Submission};
+use gantry_files::{FileKind, FileRecord, FileStore, NewFile};
+use gantry_ledger::{Ledger, LedgerError, Settlement};
+use gantry_store::Db;
+use gantry_store::tasks::{self, TaskRecord};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use templates::Templates;
+
+/// The generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Text2Img,
+    Img2Img,
+    Upscale,
+    Pose,
+    Text2Video,
+    Img2Video,
+}
+
+impl Kind {
+    /// Every generator.
+    pub const ALL: [Kind; 6] =
+        [Kind::Text2Img, Kind::Img2Img, Kind::Upscale, Kind::Pose, Kind::Text2Video, Kind::Img2Video];
+
+    /// star-graph's type name (`TEXT2IMG`, …), also the task kind.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::Text2Img => "TEXT2IMG",
+            Kind::Img2Img => "IMG2IMG",
+            Kind::Upscale => "UPSCALE",
+            Kind::Pose => "POSE",
+            Kind::Text2Video => "TEXT2VIDEO",
+            Kind::Img2Video => "IMG2VIDEO",
+        }
+    }
+
+    /// Task id prefix (`t2i_…`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Text2Img => "t2i",
+            Kind::Img2Img => "i2i",
+            Kind::Upscale => "ups",
+            Kind::Pose => "pose",
+            Kind::Text2Video => "t2v",
+            Kind::Img2Video => "i2v",
+        }
+    }
+
+    /// Template file name, also the route segment (`/generate/text2img`).
+    pub fn template(self) -> &'static str {
+        match self {
+            Kind::Text2Img => "text2img",
+            Kind::Img2Img => "img2img",
+            Kind::Upscale => "upscale",
+            Kind::Pose => "pose",
+            Kind::Text2Video => "text2video",
+            Kind::Img2Video => "img2video",
+        }
+    }
+
+    /// The generator of a type name (`TEXT2IMG`) or route segment (`text2img`).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.type_name().eq_ignore_ascii_case(name) || k.template() == name)
+    }
+
+    /// Whether it produces video.
+    pub fn is_video(self) -> bool {
+        matches!(self, Kind::Text2Video | Kind::Img2Video)
+    }
+
+    /// Typical run time in seconds before any has been measured.
+    fn default_seconds(self) -> i64 {
+        match self {
+            Kind::Text2Img | Kind::Img2Img => 30,
+            Kind::Upscale => 15,
+            Kind::Pose => 40,
+            Kind::Text2Video | Kind::Img2Video => 120,
+        }
+    }
+}
+
+/// Errors of the generation context, with star-graph's business codes.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("model unavailable: {0}")]
+    ModelUnavailable(String),
+    #[error("insufficient balance: {available} available, {needed} needed")]
+    InsufficientBalance { available: i64, needed: i64 },
+    #[error("the task queue is full")]
+    QueueFull,
+    #[error("unsupported image format: use JPG, PNG or WebP")]
+    ImageFormat,
+    #[error("image larger than {0} bytes")]
+    ImageTooLarge(usize),
+    #[error("the prompt contains a sensitive word")]
+    Sensitive,
+    #[error("no GPU instance is available")]
+    NoInstance,
+    #[error("task not found")]
+    TaskNotFound,
+    #[error("task already finished")]
+    AlreadyFinished,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl GenerationError {
+    /// star-graph's business code (`E001`…`E007`), if this is a business error.
+    pub fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::ModelUnavailable(_) => "E001",
+            Self::InsufficientBalance { .. } => "E002",
+            Self::QueueFull => "E003",
+            Self::ImageFormat => "E004",
+            Self::ImageTooLarge(_) => "E005",
+            Self::Sensitive => "E006",
+            Self::NoInstance => "E007",
+            _ => return None,
+        })
+    }
+}
+
+impl From<DispatchError> for GenerationError {
+    fn from(e: DispatchError) -> Self {
+        match e {
+            DispatchError::ModelUnavailable(m) => Self::ModelUnavailable(m),
+            DispatchError::QueueFull(_) => Self::QueueFull,
+            DispatchError::TaskNotFound => Self::TaskNotFound,
+            DispatchError::AlreadyFinished => Self::AlreadyFinished,
+            DispatchError::InvalidWorkflow(m) | DispatchError::InvalidParams(m) | DispatchError::InvalidConfig(m) => {
+                Self::Internal(format!("template: {m}"))
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<LedgerError> for GenerationError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::InsufficientBalance { available, needed } => Self::InsufficientBalance { available, needed },
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<gantry_store::StoreError> for GenerationError {
+    fn from(e: gantry_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// An accepted generation.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub task_id: String,
+    pub kind: Kind,
+    /// 1-based place in the queue (0 when already handed to an instance).
+    pub queue_position: usize,
+    /// Seconds until done, from measured run times of this kind.
+    pub estimated_time: i64,
+    pub cost: i64,
+    /// The parameters used (video tasks show duration, fps, totalFrames).
+    pub parameters: serde_json::Map<String, Value>,
+}
+
+/// An output with its thumbnail.
+#[derive(Debug, Clone)]
+pub struct ResultFile {
+    pub file: FileRecord,
+    pub thumbnail: Option<FileRecord>,
+}
+
+/// The generation service.
+#[derive(Clone)]
+pub struct Studio {
+    db: Db,
+    dispatcher: Dispatcher,
+    files: FileStore,
+    ledger: Ledger,
+    config: Arc<GenerationConfig>,
+    templates: Templates,
+    clock: Arc<dyn Clock>,
+}
+
+impl Studio {
+    /// A studio; templates are overridable from `<data_dir>/templates`.
+    pub fn new(
+        db: Db,
+        dispatcher: Dispatcher,
+        files: FileStore,
+        ledger: Ledger,
+        config: GenerationConfig,
+        data_dir: &std::path::Path,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let templates = Templates::new(data_dir.join("templates"));
+        Self { db, dispatcher, files, ledger, config: Arc::new(config), templates, clock }
+    }
+
+    /// The ledger this studio charges.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Validates a request, charges it and queues its task.
+    pub async fn generate(&self, user_id: UserId, kind: Kind, body: Value) -> Result<Submitted, GenerationError> {
+        let mut plan = request::plan(kind, body, &self.config.video_first_frame_model)?;
+        let words = [&plan.prompt, &plan.negative_prompt];
+        let lowered: Vec<String> = words.iter().filter_map(|w| w.as_deref()).map(str::to_lowercase).collect();
+        if self
+            .config
+            .sensitive_words
+            .iter()
+            .any(|w| !w.is_empty() && lowered.iter().any(|t| t.contains(&w.to_lowercase())))
+        {
+            return Err(GenerationError::Sensitive);
+        }
+        for (name, binding) in &plan.models {
+            let file = self.config.models.get(name).ok_or_else(|| GenerationError::ModelUnavailable(name.clone()))?;
+            plan.bindings.insert(binding.clone(), json!(file));
+        }
+        if !self.dispatcher.any_instance_usable() {
+            return Err(GenerationError::NoInstance);
+        }
+        if tasks::active_count(&self.db, user_id).await? as u64 >= self.config.max_active_tasks_per_user {
+            return Err(GenerationError::QueueFull);
+        }
+        let limits = images::ImageLimits {
+            max_bytes: self.config.max_image_bytes,
+            allow_private: self.config.allow_private_image_urls,
+        };
+        for (binding, source) in &plan.images {
+            let (bytes, filename) = images::load(source, limits).await?;
+            let new = NewFile { user_id, kind: FileKind::Upload, filename, bytes, task_id: None };
+            let file = self
+                .files
+                .put_media(new, limits.max_bytes)
+                .await
+                .map_err(|e| GenerationError::Internal(e.to_string()))?;
+            plan.bindings.insert(binding.clone(), json!(format!("{}{}", gantry_dispatch::FILE_REF_PREFIX, file.id)));
+        }
+        let graph = self.templates.load(kind).await?;
+        let price = self
+            .config
+            .pricing
+            .get(kind.type_name())
+            .copied()
+            .unwrap_or(gantry_core::config::Price { base: 0, per_unit: 0 });
+        let cost = price.base + price.per_unit * plan.units;
+        let meta = json!({
+            "prompt": plan.prompt,
+            "negativePrompt": plan.negative_prompt,
+            "parameters": plan.parameters,
+            "cost": cost,
+        });
+        self.submit(user_id, kind, graph, plan.bindings, meta, cost, plan.parameters).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn submit(
+        &self,
+        user_id: UserId,
+        kind: Kind,
+        graph: gantry_comfy::graph::Graph,
+        params: serde_json::Map<String, Value>,
+        meta: Value,
+        cost: i64,
+        parameters: serde_json::Map<String, Value>,
+    ) -> Result<Submitted, GenerationError> {
+        let date = chrono_date(self.clock.now_ms());
+        let task_id = format!("{}_{date}_{}", kind.prefix(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        self.ledger.freeze(user_id, &task_id, cost, &format!("{} generation", kind.type_name())).await?;
+        let submission = Submission {
+            user_id,
+            kind: kind.type_name().into(),
+            id: Some(task_id.clone()),
+            graph,
+            params,
+            priority: 0,
+            meta: Some(meta),
+        };
+        if let Err(e) = self.dispatcher.submit(submission).await {
+            self.ledger.settle(&task_id, Settlement::Refunded, "submission refused").await?;
+            return Err(e.into());
+        }
+        let queue_position = self.dispatcher.queue_position(&task_id).unwrap_or(0);
+        let estimated_time = self.estimate(kind, queue_position).await;
+        Ok(Submitted { task_id, kind, queue_position, estimated_time, cost, parameters })
+    }
+
+    /// Seconds until a task of `kind` at `position` is done: the mean of the last run
+    /// times of that kind (or a typical value), times the rounds of work ahead of it.
+    pub async fn estimate(&self, kind: Kind, position: usize) -> i64 {
+        let measured = tasks::recent_durations(&self.db, kind.type_name(), 20).await.unwrap_or_default();
+        let each = if measured.is_empty() {
+            kind.default_seconds()
+        } else {
+            (measured.iter().sum::<i64>() / measured.len() as i64 / 1000).max(1)
+        };
+        let instances = self.dispatcher.instances().iter().filter(|i| i.alive && i.enabled).count().max(1);
+        each * (1 + (position / instances) as i64)
+    }
+
+    /// Runs a finished task again as a new task with the same graph and parameters, and
+    /// a new charge.
+    pub async fn retry(&self, caller: Caller, task_id: &str) -> Result<Submitted, GenerationError> {
+        let old = self.dispatcher.task(caller, task_id).await?;
+        if !old.is_terminal() {
+            return Err(GenerationError::Invalid("only finished tasks can be retried".into()));
+        }
+        let kind = Kind::parse(&old.kind)
+            .ok_or_else(|| GenerationError::Invalid("only generation tasks can be retried".into()))?;
+        let graph = serde_json::from_str(&old.graph).map_err(|e| GenerationError::Internal(e.to_string()))?;
+        let meta: Value = old.meta.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null);
+        let cost = meta["cost"].as_i64().unwrap_or(0);
+        let parameters = meta["parameters"].as_object().cloned().unwrap_or_default();
+        self.submit(caller.user_id, kind, graph, serde_json::Map::new(), meta, cost, parameters).await
+    }
+
+    /// Cancels a task and refunds its charge; returns the task and the refund.
+    pub async fn cancel(&self, caller: Caller, task_id: &str) -> Result<(TaskRecord, i64), GenerationError> {
+        let task = self.dispatcher.cancel(caller, task_id).await?;
+        // The settlement listener may have refunded it first; report the refund either way.
+        let refund = match self.ledger.settle(task_id, Settlement::Refunded, "task cancelled").await? {
+            Some(amount) => amount,
+            None => match self.ledger.charge_of(task_id).await? {
+                Some((amount, state)) if state == "refunded" => amount,
+                _ => 0,
+            },
+        };
+        Ok((task, refund))
+    }
+
+    /// What a task was charged (0 when it was not).
+    pub async fn cost_of(&self, task_id: &str) -> i64 {
+        self.ledger.charge_of(task_id).await.ok().flatten().map_or(0, |(amount, _)| amount)
+    }
+
+    /// A task's outputs, each with its thumbnail.
+    pub async fn results(&self, task_id: &str) -> Result<Vec<ResultFile>, GenerationError> {
+        let files = self.files.for_task(task_id).await.map_err(|e| GenerationError::Internal(e.to_string()))?;
+        let (outputs, thumbnails): (Vec<_>, Vec<_>) =
+            files.into_iter().partition(|f| f.kind == FileKind::Output.as_str());
+        Ok(outputs
+            .into_iter()
+            .map(|file| {
+                let name = settle::thumbnail_name(&file.id);
+                let thumbnail = thumbnails.iter().find(|t| t.filename == name).cloned();
+                ResultFile { file, thumbnail }
+            })
+            .collect())
+    }
+
+    /// Starts settling charges and making thumbnails as tasks end (until `shutdown`).
+    pub fn spawn_settlement(
+        &self,
+        events: &gantry_core::events::EventBus,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        tokio::spawn(settle::run(self.clone(), events.subscribe(), shutdown));
+    }
+}
+
+fn chrono_date(ms: i64) -> String {
+    gantry_core::clock::iso_seconds(ms).get(..10).unwrap_or("00000000").replace('-', "")
+}

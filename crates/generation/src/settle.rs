@@ -1,0 +1,100 @@
+//! After a task ends: its charge is deducted (completed) or refunded (failed or
+//! cancelled), and thumbnails are made from its outputs. Driven by task events, with a
+//! sweep every few seconds (and at start) for events a slow listener missed.
+
+use crate::Studio;
+use gantry_core::events::{Envelope, Event};
+use gantry_files::{FileKind, NewFile};
+use gantry_ledger::Settlement;
+use std::time::Duration;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const THUMBNAIL_EDGE: u32 = 256;
+
+/// The thumbnail file name of output `file_id`.
+pub fn thumbnail_name(file_id: &str) -> String {
+    format!("thumb-{file_id}.png")
+}
+
+pub async fn run(studio: Studio, mut events: Receiver<Envelope>, shutdown: CancellationToken) {
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = sweep.tick() => sweep_once(&studio).await,
+            event = events.recv() => match event {
+                Ok(envelope) => on_event(&studio, envelope.event).await,
+                Err(RecvError::Lagged(_)) => sweep_once(&studio).await,
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+async fn on_event(studio: &Studio, event: Event) {
+    match event {
+        Event::TaskCompleted { task_id, .. } => finish(studio, &task_id, Settlement::Deducted).await,
+        Event::TaskFailed { task_id, .. } | Event::TaskCancelled { task_id, .. } => {
+            finish(studio, &task_id, Settlement::Refunded).await;
+        }
+        _ => {}
+    }
+}
+
+async fn sweep_once(studio: &Studio) {
+    match studio.ledger.unsettled_finished().await {
+        Ok(open) => {
+            for (task_id, how) in open {
+                finish(studio, &task_id, how).await;
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot list unsettled charges"),
+    }
+}
+
+async fn finish(studio: &Studio, task_id: &str, how: Settlement) {
+    if how == Settlement::Deducted {
+        make_thumbnails(studio, task_id).await;
+    }
+    let reason = match how {
+        Settlement::Deducted => "generation completed",
+        Settlement::Refunded => "generation failed or cancelled",
+    };
+    if let Err(e) = studio.ledger.settle(task_id, how, reason).await {
+        tracing::error!(task_id, error = %e, "cannot settle charge");
+    }
+}
+
+async fn make_thumbnails(studio: &Studio, task_id: &str) {
+    let Ok(results) = studio.results(task_id).await else { return };
+    for result in results.into_iter().filter(|r| r.thumbnail.is_none()) {
+        let Ok(bytes) = studio.files.read(&result.file).await else { continue };
+        let made = tokio::task::spawn_blocking(move || thumbnail(&bytes)).await;
+        let Ok(Some(png)) = made else {
+            tracing::warn!(task_id, file = %result.file.id, "no thumbnail for output");
+            continue;
+        };
+        let new = NewFile {
+            user_id: result.file.user_id,
+            kind: FileKind::Thumbnail,
+            filename: thumbnail_name(&result.file.id),
+            bytes: png.into(),
+            task_id: Some(task_id.to_owned()),
+        };
+        if let Err(e) = studio.files.put_media(new, usize::MAX).await {
+            tracing::warn!(task_id, error = %e, "cannot store thumbnail");
+        }
+    }
+}
+
+/// A PNG at most 256 px on its longer edge, from an image (the first frame of an animation).
+fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
+    let image = image::load_from_memory(bytes).ok()?;
+    let small = image.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
+    let mut out = Vec::new();
+    small.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).ok()?;
+    Some(out)
+}
