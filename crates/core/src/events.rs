@@ -25,6 +25,8 @@ pub enum Event {
     TaskProgress { task_id: String, user_id: UserId, progress: u8, step: u64, total_steps: u64 },
     /// A task finished with output files (in the file store).
     TaskCompleted { task_id: String, user_id: UserId, files: Vec<FileRef> },
+    /// A completed generation's results are ready to show (thumbnails made, charge settled).
+    TaskResultsReady { task_id: String, user_id: UserId },
     /// A task failed for good.
     TaskFailed { task_id: String, user_id: UserId, code: String, error: String },
     /// A task was cancelled by its owner or an admin.
@@ -42,6 +44,7 @@ impl Event {
             | Event::TaskStarted { user_id, .. }
             | Event::TaskProgress { user_id, .. }
             | Event::TaskCompleted { user_id, .. }
+            | Event::TaskResultsReady { user_id, .. }
             | Event::TaskFailed { user_id, .. }
             | Event::TaskCancelled { user_id, .. } => Some(*user_id),
             Event::InstanceStatus { .. } => None,

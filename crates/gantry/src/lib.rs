@@ -83,22 +83,23 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
     let dispatcher =
         Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), stop.child_token()).await?;
     let ledger = gantry_ledger::Ledger::new(db.clone(), clock.clone());
-    let studio = gantry_generation::Studio::new(
-        db.clone(),
-        dispatcher.clone(),
-        files.clone(),
+    let contexts = gantry_generation::Contexts {
+        db: db.clone(),
+        dispatcher: dispatcher.clone(),
+        files: files.clone(),
         ledger,
-        config.generation.clone(),
-        &config.data_dir,
-        clock.clone(),
-    );
-    studio.spawn_settlement(&events, stop.child_token());
+        clock: clock.clone(),
+        events: events.clone(),
+    };
+    let studio = gantry_generation::Studio::new(contexts, config.generation.clone(), &config.data_dir);
+    studio.spawn_settlement(stop.child_token());
     let state = AppState {
         db: db.clone(),
         accounts,
         files,
         dispatcher,
         studio,
+        sockjs: Default::default(),
         events,
         started_at_ms: clock.now_ms(),
         clock,

@@ -170,6 +170,22 @@ async fn openapi_lists_every_route() {
         ("/api/v1/auth/revoke", "post"),
         ("/api/v1/auth/pairing-codes", "post"),
         ("/api/v1/system/health", "get"),
+        ("/api/instances", "get"),
+        ("/api/instances/{instanceId}", "put"),
+        ("/api/tasks", "post"),
+        ("/api/tasks/{taskId}", "delete"),
+        ("/api/files/upload", "post"),
+        ("/api/config", "put"),
+        ("/api/monitor/overview", "get"),
+        ("/ws", "get"),
+        ("/ws/info", "get"),
+        ("/ws/{server}/{session}/xhr_send", "post"),
+        ("/api/v1/users/balance", "get"),
+        ("/api/v1/users/fund-records", "get"),
+        ("/api/v1/generate/text2img", "post"),
+        ("/api/v1/generate/img2video", "post"),
+        ("/api/v1/tasks/{taskId}/retry", "post"),
+        ("/api/v1/admin/users/{userId}/credits", "post"),
         ("/openapi.json", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from /openapi.json");
@@ -181,7 +197,8 @@ async fn openapi_lists_every_route() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = app.http.request(m, app.url(&concrete)).send().await.unwrap();
             let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
+            // Only a 404 body matters here (streaming transports never end their bodies).
+            let text = if status == 404 { response.text().await.unwrap() } else { String::new() };
             assert!(
                 !(status == 404 && text.contains("no route for")) && status != 405,
                 "{method} {path} is documented but not routed ({status})"

@@ -196,21 +196,25 @@ pub struct Studio {
     config: Arc<GenerationConfig>,
     templates: Templates,
     clock: Arc<dyn Clock>,
+    events: gantry_core::events::EventBus,
+}
+
+/// The contexts a studio works with.
+pub struct Contexts {
+    pub db: Db,
+    pub dispatcher: Dispatcher,
+    pub files: FileStore,
+    pub ledger: Ledger,
+    pub clock: Arc<dyn Clock>,
+    pub events: gantry_core::events::EventBus,
 }
 
 impl Studio {
     /// A studio; templates are overridable from `<data_dir>/templates`.
-    pub fn new(
-        db: Db,
-        dispatcher: Dispatcher,
-        files: FileStore,
-        ledger: Ledger,
-        config: GenerationConfig,
-        data_dir: &std::path::Path,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(contexts: Contexts, config: GenerationConfig, data_dir: &std::path::Path) -> Self {
+        let Contexts { db, dispatcher, files, ledger, clock, events } = contexts;
         let templates = Templates::new(data_dir.join("templates"));
-        Self { db, dispatcher, files, ledger, config: Arc::new(config), templates, clock }
+        Self { db, dispatcher, files, ledger, config: Arc::new(config), templates, clock, events }
     }
 
     /// The ledger this studio charges.
@@ -368,12 +372,8 @@ impl Studio {
     }
 
     /// Starts settling charges and making thumbnails as tasks end (until `shutdown`).
-    pub fn spawn_settlement(
-        &self,
-        events: &gantry_core::events::EventBus,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
-        tokio::spawn(settle::run(self.clone(), events.subscribe(), shutdown));
+    pub fn spawn_settlement(&self, shutdown: tokio_util::sync::CancellationToken) {
+        tokio::spawn(settle::run(self.clone(), self.events.subscribe(), shutdown));
     }
 }
 

@@ -63,8 +63,17 @@ async fn finish(studio: &Studio, task_id: &str, how: Settlement) {
         Settlement::Deducted => "generation completed",
         Settlement::Refunded => "generation failed or cancelled",
     };
-    if let Err(e) = studio.ledger.settle(task_id, how, reason).await {
-        tracing::error!(task_id, error = %e, "cannot settle charge");
+    match studio.ledger.settle(task_id, how, reason).await {
+        Ok(Some(_)) if how == Settlement::Deducted => {
+            if let Ok(Some(task)) = gantry_store::tasks::by_id(&studio.db, task_id).await {
+                studio.events.publish(
+                    studio.clock.now_ms(),
+                    Event::TaskResultsReady { task_id: task_id.to_owned(), user_id: task.user_id },
+                );
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(task_id, error = %e, "cannot settle charge"),
     }
 }
 

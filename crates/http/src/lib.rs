@@ -9,6 +9,7 @@ pub mod extract;
 pub mod openapi;
 pub mod request_id;
 pub mod state;
+pub mod stomp;
 pub mod urls;
 
 use axum::Router;

@@ -7,7 +7,8 @@ use crate::error::{ApiError, ErrorKind};
 use crate::extract::bearer;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gantry_core::Dialect;
@@ -17,7 +18,82 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(refresh))
+    OpenApiRouter::new()
+        .routes(routes!(refresh))
+        .routes(routes!(ws))
+        .routes(routes!(sockjs_info))
+        .routes(routes!(sockjs_websocket))
+        .routes(routes!(sockjs_xhr, sockjs_xhr_options))
+        .routes(routes!(sockjs_xhr_streaming))
+        .routes(routes!(sockjs_xhr_send))
+}
+
+/// `/ws` serves two dialects: a WebSocket offering a STOMP subprotocol (`v12.stomp`,
+/// `v11.stomp`, `v10.stomp`) gets star-graph's STOMP endpoint (authenticated by its
+/// CONNECT frame); any other gets comfy-manager's JSON socket (token in `Authorization`
+/// or `?token=`).
+#[utoipa::path(get, path = "/ws", tag = "comfy-manager",
+    params(("token" = Option<String>, Query, description = "comfy-manager JSON socket: access token if not sent as Authorization")),
+    responses((status = 101, description = "comfy-manager JSON messages (global_status, instance_status, task_progress, task_completed, task_failed), or star-graph STOMP 1.0-1.2 when a vNN.stomp subprotocol is offered"),
+        (status = 401, description = "JSON socket without a valid token")))]
+async fn ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<super::comfy::ws::WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if crate::stomp::wants_stomp(&headers) {
+        crate::stomp::plain(state, &headers, upgrade)
+    } else {
+        super::comfy::ws::json_socket(state, headers, query, upgrade).await
+    }
+}
+
+/// SockJS server info for star-graph's STOMP endpoint.
+#[utoipa::path(get, path = "/ws/info", tag = "star-graph", responses((status = 200, description = "{websocket, cookie_needed, origins, entropy}")))]
+async fn sockjs_info(headers: HeaderMap) -> Response {
+    crate::stomp::sockjs::info(headers).await
+}
+
+/// SockJS WebSocket transport (frames `o`, `h`, `a[...]`, `c[...]`) carrying STOMP.
+#[utoipa::path(get, path = "/ws/{server}/{session}/websocket", tag = "star-graph",
+    params(("server" = String, Path), ("session" = String, Path)), responses((status = 101, description = "SockJS-framed STOMP")))]
+async fn sockjs_websocket(state: State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    crate::stomp::sockjs::websocket(state, headers, upgrade).await
+}
+
+/// SockJS XHR polling transport.
+#[utoipa::path(post, path = "/ws/{server}/{session}/xhr", tag = "star-graph",
+    params(("server" = String, Path), ("session" = String, Path)), responses((status = 200, description = "o, h, a[...] or c[...]")))]
+async fn sockjs_xhr(state: State<AppState>, headers: HeaderMap, path: Path<(String, String)>) -> Response {
+    crate::stomp::sockjs::xhr(state, headers, path).await
+}
+
+/// CORS preflight of the SockJS XHR transports.
+#[utoipa::path(options, path = "/ws/{server}/{session}/xhr", tag = "star-graph",
+    params(("server" = String, Path), ("session" = String, Path)), responses((status = 204, description = "preflight")))]
+async fn sockjs_xhr_options(headers: HeaderMap) -> Response {
+    crate::stomp::sockjs::preflight(headers).await
+}
+
+/// SockJS XHR streaming transport.
+#[utoipa::path(post, path = "/ws/{server}/{session}/xhr_streaming", tag = "star-graph",
+    params(("server" = String, Path), ("session" = String, Path)), responses((status = 200, description = "a stream of SockJS frames")))]
+async fn sockjs_xhr_streaming(state: State<AppState>, headers: HeaderMap, path: Path<(String, String)>) -> Response {
+    crate::stomp::sockjs::xhr_streaming(state, headers, path).await
+}
+
+/// SockJS XHR send: a JSON array of STOMP text.
+#[utoipa::path(post, path = "/ws/{server}/{session}/xhr_send", tag = "star-graph",
+    params(("server" = String, Path), ("session" = String, Path)), request_body(content = Vec<String>),
+    responses((status = 204, description = "accepted"), (status = 404, description = "no such session")))]
+async fn sockjs_xhr_send(
+    state: State<AppState>,
+    headers: HeaderMap,
+    path: Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    crate::stomp::sockjs::xhr_send(state, headers, path, body).await
 }
 
 #[derive(Serialize, ToSchema)]

@@ -3,7 +3,7 @@
 mod files;
 mod fleet;
 mod tasks;
-mod ws;
+pub(crate) mod ws;
 
 use crate::envelope::{ApiResult, ComfyManager, Failure, Reply};
 use crate::error::{ApiError, ErrorKind};
@@ -25,7 +25,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(fleet::routes())
         .merge(tasks::routes())
         .merge(files::routes())
-        .merge(ws::routes())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -11,7 +11,6 @@ use crate::extract::bearer;
 use crate::state::AppState;
 use crate::urls;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gantry_accounts::Principal;
@@ -20,30 +19,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ws))
-}
-
+/// The query of `/ws`.
 #[derive(Deserialize)]
-struct WsQuery {
+pub struct WsQuery {
     token: Option<String>,
 }
 
-/// JSON WebSocket of live instance and task status.
-#[utoipa::path(get, path = "/ws", tag = "comfy-manager",
-    params(("token" = Option<String>, Query, description = "access token, if not sent as Authorization")),
-    responses((status = 101, description = "WebSocket: global_status, instance_status, task_progress, task_completed, task_failed"),
-        (status = 401, description = "missing or invalid token")))]
-async fn ws(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<WsQuery>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let token = bearer(&headers).map(str::to_owned).or(q.token);
+/// comfy-manager's JSON socket (the `/ws` route itself is shared with star-graph's STOMP,
+/// see `dialects::shared`). The token is checked before the upgrade.
+pub async fn json_socket(state: AppState, headers: HeaderMap, query: WsQuery, upgrade: WebSocketUpgrade) -> Response {
+    let token = bearer(&headers).map(str::to_owned).or(query.token);
     let Some(token) = token else {
         return ComfyManager::render_error(&ApiError::new(ErrorKind::Unauthenticated, "missing authentication token"));
     };

@@ -1,0 +1,85 @@
+//! star-graph's STOMP endpoint driven by the real npm clients its spec uses
+//! (`@stomp/stompjs` over a plain WebSocket, and over `sockjs-client` with its WebSocket
+//! and XHR transports), installed by the test command into `tests/node`.
+
+mod common;
+
+use common::sim::Sim;
+use common::{TestApp, fleet_config};
+use gantry_store::Engine;
+use serde_json::{Value, json};
+
+async fn node(args: &[&str]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
+    assert!(dir.join("node_modules/@stomp/stompjs").exists(), "run `npm ci` in tests/node (scripts/test does)");
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("stomp-client.mjs"))
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let outcome: Value = serde_json::from_str(line)
+        .unwrap_or_else(|_| panic!("node printed no outcome: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(output.status.success(), "node client failed: {outcome}");
+    outcome
+}
+
+#[tokio::test]
+async fn npm_stomp_clients_generate_and_receive_progress_and_results() {
+    let sim = Sim::spawn(&["--step-ms", "20"]);
+    let app = TestApp::start(Engine::Sqlite).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
+    let id = app.create_user(&admin, "streamer", "streamer-password").await;
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
+        .await;
+    assert_eq!(status, 200);
+    let (token, _) = app.star_login("streamer", "streamer-password").await;
+
+    let transports = [
+        ("ws", Value::Null),
+        ("websocket", json!("websocket")),
+        ("xhr-streaming", json!("xhr-streaming")),
+        ("xhr-polling", json!("xhr-polling")),
+    ];
+    for (transport, used) in transports {
+        let outcome = node(&[transport, &app.base, &token]).await;
+        assert_eq!(outcome["sockjsTransport"], used, "{outcome}");
+        assert_eq!(
+            (outcome["connected"].as_bool(), outcome["user"].as_str()),
+            (Some(true), Some("streamer")),
+            "{outcome}"
+        );
+        let generated = &outcome["replies"][0];
+        assert_eq!(generated["type"], "generate", "{outcome}");
+        let task_id = generated["taskId"].as_str().unwrap();
+        assert!(task_id.starts_with("t2i_"));
+        assert_eq!(generated["cost"], 10);
+        let status = &outcome["replies"][1];
+        assert_eq!((status["type"].as_str(), status["taskId"].as_str()), (Some("status"), Some(task_id)), "{outcome}");
+        let progress = outcome["progress"].as_array().unwrap();
+        assert!(!progress.is_empty(), "{transport}: no progress: {outcome}");
+        let last = progress.last().unwrap();
+        assert_eq!((last["type"].as_str(), last["taskId"].as_str()), (Some("progress"), Some(task_id)));
+        assert!(last["currentStep"].as_u64().unwrap() <= last["totalSteps"].as_u64().unwrap());
+        let result = &outcome["results"][0];
+        assert_eq!(
+            (result["type"].as_str(), result["status"].as_str()),
+            (Some("result"), Some("COMPLETED")),
+            "{outcome}"
+        );
+        assert!(result["results"][0]["url"].as_str().unwrap().contains("/files/"));
+        assert!(result["results"][0]["thumbnailUrl"].as_str().unwrap().contains("/files/"));
+    }
+
+    for transport in ["ws", "websocket", "xhr-polling"] {
+        let outcome = node(&[transport, &app.base, "not-a-token", "bad-token"]).await;
+        assert_eq!(outcome["connected"], false);
+        assert!(outcome["errors"][0].as_str().unwrap().contains("authentication failed"), "{outcome}");
+    }
+    app.stop().await;
+}
