@@ -45,6 +45,8 @@ pub enum FilesError {
     UnsupportedType,
     #[error("file is empty")]
     Empty,
+    #[error("not valid base64: {0}")]
+    BadEncoding(String),
     #[error("storage error: {0}")]
     Io(#[from] std::io::Error),
     #[error("storage error: {0}")]
@@ -166,6 +168,27 @@ impl FileStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Decodes a `data:<type>;base64,<payload>` URL (or bare base64) of at most `max`
+/// decoded bytes, refusing oversize input before decoding it.
+pub fn decode_data_url(data: &str, max: usize) -> Result<Bytes, FilesError> {
+    use base64::Engine as _;
+    let payload = match data.split_once(',') {
+        Some((header, payload)) if header.starts_with("data:") => payload,
+        _ => data,
+    };
+    let payload: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
+    if payload.len() / 4 * 3 > max + 3 {
+        return Err(FilesError::TooLarge { limit: max });
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload.as_bytes())
+        .map_err(|e| FilesError::BadEncoding(e.to_string()))?;
+    if bytes.len() > max {
+        return Err(FilesError::TooLarge { limit: max });
+    }
+    Ok(bytes.into())
 }
 
 /// The public path of a file.

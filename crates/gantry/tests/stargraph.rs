@@ -407,3 +407,37 @@ async fn image_urls_are_fetched_but_internal_ones_only_when_allowed() {
     assert_eq!(guarded.balance(&token).await["available"], 100);
     guarded.app.stop().await;
 }
+
+#[tokio::test]
+async fn avatars_may_be_uploaded_and_admins_see_all_tasks() {
+    let star = Star::start(|_| {}).await;
+    let (_, alice) = star.user("alice", 100).await;
+    let (status, body) =
+        star.app.call("PUT", "/api/v1/users/profile", Some(&alice), Some(json!({"avatar": png_base64(16, 16)}))).await;
+    assert_eq!(status, 200, "{body}");
+    let avatar = body["data"]["avatar"].as_str().unwrap().to_owned();
+    assert!(avatar.contains("/files/"), "{avatar}");
+    assert_eq!(fetch_image(&star.app, &avatar).await.width(), 16);
+    let gif = format!(
+        "data:image/gif;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(b"GIF89a\x01\x00\x01\x00")
+    );
+    let (status, _) = star
+        .app
+        .call("PUT", "/api/v1/users/profile", Some(&alice), Some(json!({"avatar": "data:image/png;base64,@@@"})))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = star.app.call("PUT", "/api/v1/users/profile", Some(&alice), Some(json!({"avatar": gif}))).await;
+    assert_eq!(status, 200, "GIF avatars are images too");
+
+    let (_, answer) =
+        star.generate(&alice, "text2img", json!({"prompt": "x", "width": 64, "height": 64, "steps": 1})).await;
+    let id = answer["data"]["taskId"].as_str().unwrap().to_owned();
+    let (status, all) = star.app.call("GET", "/api/v1/admin/tasks", Some(&star.admin), None).await;
+    assert_eq!((status, all["data"]["content"][0]["id"].as_str()), (200, Some(id.as_str())), "{all}");
+    let (status, _) = star.app.call("GET", "/api/v1/admin/tasks", Some(&alice), None).await;
+    assert_eq!(status, 403);
+    let (_, own) = star.app.call("GET", "/api/v1/tasks", Some(&star.admin), None).await;
+    assert_eq!(own["data"]["totalElements"], 0, "/tasks is the caller's own list, even for admins");
+    star.app.stop().await;
+}

@@ -4,7 +4,6 @@
 
 use crate::GenerationError;
 use crate::request::ImageSource;
-use base64::Engine as _;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -31,21 +30,10 @@ pub async fn load(source: &ImageSource, limits: ImageLimits) -> Result<(Bytes, S
 }
 
 fn decode_base64(data: &str, max: usize) -> Result<Bytes, GenerationError> {
-    let payload = match data.split_once(',') {
-        Some((header, payload)) if header.starts_with("data:") => payload,
-        _ => data,
-    };
-    let payload: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
-    if payload.len() / 4 * 3 > max + 3 {
-        return Err(GenerationError::ImageTooLarge(max));
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(payload.as_bytes())
-        .map_err(|e| GenerationError::Invalid(format!("imageBase64 is not valid base64: {e}")))?;
-    if bytes.len() > max {
-        return Err(GenerationError::ImageTooLarge(max));
-    }
-    Ok(bytes.into())
+    gantry_files::decode_data_url(data, max).map_err(|e| match e {
+        gantry_files::FilesError::TooLarge { limit } => GenerationError::ImageTooLarge(limit),
+        other => GenerationError::Invalid(format!("imageBase64: {other}")),
+    })
 }
 
 async fn fetch(raw: &str, limits: ImageLimits) -> Result<(Bytes, String), GenerationError> {
@@ -99,6 +87,7 @@ async fn fetch(raw: &str, limits: ImageLimits) -> Result<(Bytes, String), Genera
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     const PNG_1X1: &str =
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";

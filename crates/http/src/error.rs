@@ -133,7 +133,7 @@ impl From<gantry_files::FilesError> for ApiError {
             E::NotFound => ErrorKind::NotFound,
             E::TooLarge { .. } => ErrorKind::PayloadTooLarge,
             E::UnsupportedType => ErrorKind::UnsupportedMedia,
-            E::Empty => ErrorKind::BadRequest,
+            E::Empty | E::BadEncoding(_) => ErrorKind::BadRequest,
             E::Io(cause) => return Self::internal(cause),
             E::Store(cause) => return Self::internal(cause),
         };

@@ -19,7 +19,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(detail, cancel)).routes(routes!(retry))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(detail, cancel))
+        .routes(routes!(retry))
+        .routes(routes!(admin_list))
 }
 
 fn caller(p: &gantry_accounts::Principal) -> Caller {
@@ -80,6 +84,37 @@ async fn list(
     Auth(principal, ..): Auth<StarGraph>,
     QueryArgs(q, ..): QueryArgs<StarGraph, ListQuery>,
 ) -> ApiResult<StarGraph, Page<TaskSummary>> {
+    page_of(&state, &headers, &principal, q, Some(principal.user_id)).await
+}
+
+/// Every user's tasks (admins), a page at a time; `userId` narrows to one user.
+#[utoipa::path(get, path = "/api/v1/admin/tasks", tag = "star-graph", security(("bearer" = [])),
+    params(ListQuery, ("userId" = Option<i64>, Query)),
+    responses((status = 200, body = Page<TaskSummary>), (status = 403, description = "not an admin")))]
+async fn admin_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Auth(principal, ..): Auth<StarGraph>,
+    QueryArgs(q, ..): QueryArgs<StarGraph, ListQuery>,
+    QueryArgs(owner, ..): QueryArgs<StarGraph, OwnerQuery>,
+) -> ApiResult<StarGraph, Page<TaskSummary>> {
+    principal.require_admin()?;
+    page_of(&state, &headers, &principal, q, owner.user_id).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OwnerQuery {
+    user_id: Option<i64>,
+}
+
+async fn page_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &gantry_accounts::Principal,
+    q: ListQuery,
+    owner: Option<i64>,
+) -> ApiResult<StarGraph, Page<TaskSummary>> {
     let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => stored_statuses(s).ok_or_else(|| ApiError::bad_request(format!("unknown status `{s}`")))?,
         None => Vec::new(),
@@ -100,15 +135,15 @@ async fn list(
     };
     let (page, size, offset) = PageRequest { page: q.page, page_size: q.page_size }.resolve();
     let filter = TaskFilter {
-        user_id: Some(principal.user_id),
+        user_id: owner,
         statuses,
         kind: kind.map(|k| k.type_name().to_owned()),
         limit: size,
         offset,
         ascending,
     };
-    let (tasks, total) = state.dispatcher.list(caller(&principal), filter).await?;
-    let base = urls::public_base(&state, &headers);
+    let (tasks, total) = state.dispatcher.list(caller(principal), filter).await?;
+    let base = urls::public_base(state, headers);
     let mut content = Vec::with_capacity(tasks.len());
     for task in tasks {
         let results = state.studio.results(&task.id).await?;

@@ -2,7 +2,11 @@
 
 use super::{Page, PageRequest, UserView};
 use crate::envelope::{ApiResult, Reply, StarGraph};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
+use gantry_files::{FileKind, NewFile};
+
+/// Largest avatar image.
+const AVATAR_MAX_BYTES: usize = 2 * 1024 * 1024;
 use crate::extract::QueryArgs;
 use crate::extract::{Auth, Body};
 use crate::state::AppState;
@@ -129,7 +133,7 @@ struct ProfileUpdate {
     nickname: Option<String>,
     email: Option<String>,
     phone: Option<String>,
-    /// An http(s) URL.
+    /// An http(s) URL, or an image as a base64 data URL (stored by Gantry, at most 2 MiB).
     avatar: Option<String>,
 }
 
@@ -138,10 +142,29 @@ struct ProfileUpdate {
     responses((status = 200, body = UserView), (status = 400, description = "invalid field")))]
 async fn update_profile(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Auth(caller, ..): Auth<StarGraph>,
     Body(update, ..): Body<StarGraph, ProfileUpdate>,
 ) -> ApiResult<StarGraph, UserView> {
-    let change =
-        ProfileChange { nickname: update.nickname, email: update.email, phone: update.phone, avatar: update.avatar };
+    let avatar = match update.avatar {
+        // A base64 image becomes a stored file; the profile keeps its URL.
+        Some(data) if data.starts_with("data:") => {
+            let bytes = gantry_files::decode_data_url(&data, AVATAR_MAX_BYTES)?;
+            let new = NewFile {
+                user_id: caller.user_id,
+                kind: FileKind::Upload,
+                filename: "avatar".into(),
+                bytes,
+                task_id: None,
+            };
+            let file = state.files.put_media(new, AVATAR_MAX_BYTES).await?;
+            if !file.content_type.starts_with("image/") {
+                return Err(ApiError::new(ErrorKind::UnsupportedMedia, "avatar must be an image").into());
+            }
+            Some(crate::urls::file_url(&crate::urls::public_base(&state, &headers), &file))
+        }
+        other => other,
+    };
+    let change = ProfileChange { nickname: update.nickname, email: update.email, phone: update.phone, avatar };
     Ok(Reply::with_message("profile updated", state.accounts.update_own_profile(&caller, change).await?.into()))
 }
