@@ -314,6 +314,16 @@ async fn retry_is_a_new_charge_and_users_are_isolated() {
 async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures() {
     let star = Star::start(|_| {}).await;
     let (user_id, token) = star.user("busy", 150).await;
+    // Some prompts fail on the instances (each sim fails its next prompt).
+    for sim in &star._sims {
+        star.app
+            .http
+            .post(format!("{}/sim/control", sim.base()))
+            .json(&json!({"fail_next": true}))
+            .send()
+            .await
+            .unwrap();
+    }
     let token = std::sync::Arc::new(token);
     let mut handles = Vec::new();
     for i in 0..24 {
@@ -365,6 +375,8 @@ async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures
         10 * completed["data"]["totalElements"].as_i64().unwrap(),
         "exactly the completed tasks were paid for"
     );
+    let (_, failed) = star.app.call("GET", "/api/v1/tasks?status=FAILED", Some(&token), None).await;
+    assert!(failed["data"]["totalElements"].as_i64().unwrap() >= 1, "injected failures happened and were refunded");
     let _ = user_id;
     star.app.stop().await;
 }

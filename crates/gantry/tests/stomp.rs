@@ -83,3 +83,99 @@ async fn npm_stomp_clients_generate_and_receive_progress_and_results() {
     }
     app.stop().await;
 }
+
+/// A minimal STOMP client over tokio-tungstenite, to watch what one user's socket gets.
+mod raw {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    pub async fn connect(base: &str, token: &str) -> Socket {
+        let mut request = format!("{}/ws", base.replace("http://", "ws://")).into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", "v12.stomp".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        socket
+            .send(Message::text(format!(
+                "CONNECT\naccept-version:1.2\nheart-beat:0,0\nAuthorization:Bearer {token}\n\n\0"
+            )))
+            .await
+            .unwrap();
+        let connected = next(&mut socket).await.unwrap();
+        assert!(connected.starts_with("CONNECTED"), "{connected}");
+        for (id, destination) in
+            [("1", "/user/queue/reply"), ("2", "/user/topic/progress"), ("3", "/user/topic/result")]
+        {
+            socket.send(Message::text(format!("SUBSCRIBE\nid:{id}\ndestination:{destination}\n\n\0"))).await.unwrap();
+        }
+        socket
+    }
+
+    pub async fn send(socket: &mut Socket, destination: &str, body: &str) {
+        socket
+            .send(Message::text(format!("SEND\ndestination:{destination}\ncontent-type:application/json\n\n{body}\0")))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame's text (heart-beats skipped), or `None` after `ms` of silence.
+    pub async fn next_within(socket: &mut Socket, ms: u64) -> Option<String> {
+        let wait = async {
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Text(text) = message {
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    return Some(text.to_string());
+                }
+            }
+            None
+        };
+        tokio::time::timeout(std::time::Duration::from_millis(ms), wait).await.ok().flatten()
+    }
+
+    pub async fn next(socket: &mut Socket) -> Option<String> {
+        next_within(socket, 10_000).await
+    }
+}
+
+#[tokio::test]
+async fn one_users_socket_never_carries_another_users_messages() {
+    let sim = Sim::spawn(&["--step-ms", "20"]);
+    let app = TestApp::start(Engine::Sqlite).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
+    for name in ["alice", "bob"] {
+        let id = app.create_user(&admin, name, "a-good-password").await;
+        app.call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
+            .await;
+    }
+    let (alice, _) = app.star_login("alice", "a-good-password").await;
+    let (bob, _) = app.star_login("bob", "a-good-password").await;
+    let mut alice_socket = raw::connect(&app.base, &alice).await;
+    let mut bob_socket = raw::connect(&app.base, &bob).await;
+
+    raw::send(
+        &mut alice_socket,
+        "/app/generate",
+        r#"{"type":"TEXT2IMG","prompt":"mine","width":64,"height":64,"steps":6}"#,
+    )
+    .await;
+    let reply = raw::next(&mut alice_socket).await.unwrap();
+    assert!(reply.contains("\"type\":\"generate\""), "{reply}");
+    let task_id = reply.split("\"taskId\":\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let mut alice_saw_result = false;
+    while let Some(frame) = raw::next(&mut alice_socket).await {
+        if frame.contains("destination:/user/topic/result") {
+            alice_saw_result = true;
+            break;
+        }
+    }
+    assert!(alice_saw_result, "alice gets her result");
+    assert_eq!(raw::next_within(&mut bob_socket, 500).await, None, "bob's socket stayed silent");
+    raw::send(&mut bob_socket, "/app/task/status", &format!(r#"{{"taskId":"{task_id}"}}"#)).await;
+    let answer = raw::next(&mut bob_socket).await.unwrap();
+    assert!(answer.contains("\"code\":404") && answer.contains("task not found"), "{answer}");
+    app.stop().await;
+}
