@@ -96,35 +96,25 @@ impl<D> From<ApiError> for Failure<D> {
     }
 }
 
-impl<D> From<gantry_accounts::AccountsError> for Failure<D> {
-    fn from(error: gantry_accounts::AccountsError) -> Self {
-        Self::new(error.into())
-    }
+/// Context errors become failures through their [`ApiError`] mapping, so handlers can
+/// use `?` on any context call.
+macro_rules! failure_from {
+    ($($error:ty),* $(,)?) => {$(
+        impl<D> From<$error> for Failure<D> {
+            fn from(error: $error) -> Self {
+                Self::new(error.into())
+            }
+        }
+    )*};
 }
 
-impl<D> From<gantry_dispatch::DispatchError> for Failure<D> {
-    fn from(error: gantry_dispatch::DispatchError) -> Self {
-        Self::new(error.into())
-    }
-}
-
-impl<D> From<gantry_files::FilesError> for Failure<D> {
-    fn from(error: gantry_files::FilesError) -> Self {
-        Self::new(error.into())
-    }
-}
-
-impl<D> From<gantry_generation::GenerationError> for Failure<D> {
-    fn from(error: gantry_generation::GenerationError) -> Self {
-        Self::new(error.into())
-    }
-}
-
-impl<D> From<gantry_ledger::LedgerError> for Failure<D> {
-    fn from(error: gantry_ledger::LedgerError) -> Self {
-        Self::new(error.into())
-    }
-}
+failure_from!(
+    gantry_accounts::AccountsError,
+    gantry_dispatch::DispatchError,
+    gantry_files::FilesError,
+    gantry_generation::GenerationError,
+    gantry_ledger::LedgerError,
+);
 
 /// What handlers of dialect `D` return.
 pub type ApiResult<D, T> = Result<Reply<D, T>, Failure<D>>;
