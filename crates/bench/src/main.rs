@@ -2,6 +2,7 @@
 //! baseline measured in the same run. Build first: `cargo build --release --workspace`.
 
 mod dispatch;
+mod engine;
 mod procs;
 mod stats;
 
@@ -19,11 +20,14 @@ enum Command {
     /// Dispatch throughput, added latency and GPU idle gaps: N comfy-sim instances, the
     /// same workload sent straight to them by an ideal client, then through Gantry.
     Dispatch(dispatch::Args),
+    /// Workflow engine: steps/s, loop iterations/s, execute-to-first-step latency.
+    Engine(engine::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Dispatch(args) => dispatch::run(args).await,
+        Command::Engine(args) => engine::run(args).await,
     }
 }

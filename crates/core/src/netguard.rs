@@ -3,44 +3,56 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Whether `ip` is a public unicast address: not loopback, private, link-local,
-/// shared (CGNAT), unique-local, unspecified, multicast, broadcast, documentation or
-/// benchmarking space (IPv4-mapped IPv6 addresses are judged as IPv4).
+/// Whether `ip` is a public unicast address: not loopback, private, shared (CGNAT),
+/// link-local, unique-local, site-local, unspecified, broadcast, multicast,
+/// documentation, benchmarking or reserved space. IPv6 addresses that embed an IPv4
+/// (v4-mapped, v4-compatible, NAT64, 6to4) are judged by that IPv4.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
+        IpAddr::V6(v6) => is_public_v6(v6),
     }
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
-    !(ip.is_loopback()
+    !(ip.is_unspecified()
+        || ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
-        || ip.is_unspecified()
         || ip.is_multicast()
         || ip.is_broadcast()
         || ip.is_documentation()
         || a == 0
+        || a >= 240
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (18..20).contains(&b))
-        || a >= 240)
+        || (a == 198 && (b == 18 || b == 19)))
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
+    let seg = ip.segments();
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if seg[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
+        return is_public_v4(embedded(seg[6], seg[7])); // v4-compatible
+    }
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(embedded(seg[6], seg[7])); // NAT64
+    }
+    if seg[0] == 0x2002 {
+        return is_public_v4(embedded(seg[1], seg[2])); // 6to4
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
         || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8
-        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)))
+        || (seg[0] & 0xfe00) == 0xfc00 // unique local
+        || (seg[0] & 0xffc0) == 0xfe80 // link-local
+        || (seg[0] & 0xffc0) == 0xfec0 // site-local
+        || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+        || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0])) // discard
 }
 
 #[cfg(test)]
