@@ -4,13 +4,16 @@
 
 pub mod api_tokens;
 pub mod db;
+pub mod executions;
 pub mod files;
+pub mod folders;
 pub mod instances;
 pub mod pairing;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;
 pub mod users;
+pub mod workflows;
 
 pub use db::{Db, Engine};
 
