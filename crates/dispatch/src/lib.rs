@@ -59,6 +59,8 @@ pub enum DispatchError {
     FileNotFound(String),
     #[error("task already finished")]
     AlreadyFinished,
+    #[error("only admins may set a priority above 0")]
+    PriorityNotAllowed,
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     #[error("internal error: {0}")]
@@ -87,7 +89,8 @@ impl Caller {
 /// A task to submit.
 #[derive(Debug, Clone)]
 pub struct Submission {
-    pub user_id: UserId,
+    /// Who submits: the task's owner. Only admins may raise the priority above 0.
+    pub caller: Caller,
     /// `workflow` for raw graphs, or a generator type such as `TEXT2IMG`.
     pub kind: String,
     /// The task id to use (e.g. one already charged for); a new UUID when `None`.
@@ -469,6 +472,10 @@ impl Inner {
     }
 
     async fn submit(&self, s: Submission) -> Result<TaskRecord, DispatchError> {
+        if s.priority > 0 && !s.caller.is_admin {
+            return Err(DispatchError::PriorityNotAllowed);
+        }
+        let user_id = s.caller.user_id;
         let mut graph = s.graph;
         graph::validate_shape(&graph).map_err(|e| DispatchError::InvalidWorkflow(e.to_string()))?;
         graph::apply_params(&mut graph, &s.params).map_err(|e| DispatchError::InvalidParams(e.to_string()))?;
@@ -479,7 +486,7 @@ impl Inner {
             if let Some(file_id) = value.strip_prefix(FILE_REF_PREFIX) {
                 let file =
                     self.files.get(file_id).await.map_err(|_| DispatchError::FileNotFound(file_id.to_owned()))?;
-                if file.user_id != s.user_id {
+                if file.user_id != user_id {
                     return Err(DispatchError::FileNotFound(file_id.to_owned()));
                 }
                 inputs.push(InputFile { node, input: "image".into(), file_id: file_id.to_owned() });
@@ -502,7 +509,7 @@ impl Inner {
         let now = self.now();
         let task = TaskRecord {
             id: id.clone(),
-            user_id: s.user_id,
+            user_id,
             kind: s.kind,
             status: status::PENDING.into(),
             priority: s.priority,

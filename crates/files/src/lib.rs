@@ -124,6 +124,26 @@ impl FileStore {
         Ok(record)
     }
 
+    /// Stores an image sent as a base64 data URL (PNG, JPEG, WebP or GIF, at most `limit`
+    /// bytes), e.g. an avatar.
+    pub async fn put_image_data_url(
+        &self,
+        user_id: UserId,
+        name: &str,
+        data_url: &str,
+        limit: usize,
+    ) -> Result<FileRecord, FilesError> {
+        let bytes = decode_data_url(data_url, limit)?;
+        if !sniff_content_type(&bytes).is_some_and(|t| t.starts_with("image/")) {
+            return Err(FilesError::UnsupportedType);
+        }
+        self.put_media(
+            NewFile { user_id, kind: FileKind::Upload, filename: name.to_owned(), bytes, task_id: None },
+            limit,
+        )
+        .await
+    }
+
     /// A file's metadata.
     pub async fn get(&self, id: &str) -> Result<FileRecord, FilesError> {
         files::by_id(&self.db, id).await?.ok_or(FilesError::NotFound)

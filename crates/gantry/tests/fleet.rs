@@ -159,6 +159,15 @@ async fn each_user_sees_only_their_own_tasks_and_messages() {
 
     let (status, _) = app.call("GET", &format!("/api/tasks/{alices}"), Some(&bob), None).await;
     assert_eq!(status, 404);
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/tasks",
+            Some(&bob),
+            Some(json!({"workflow": t2i_graph(SD15, 1, 5), "params": {"prompt": "x"}, "priority": 5})),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_i64()), (403, Some(403)), "only admins jump the queue: {body}");
     let (status, _) = app.call("DELETE", &format!("/api/tasks/{alices}"), Some(&bob), None).await;
     assert_eq!(status, 404);
     let (_, listed) = app.call("GET", "/api/tasks", Some(&bob), None).await;

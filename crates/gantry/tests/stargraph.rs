@@ -314,16 +314,20 @@ async fn retry_is_a_new_charge_and_users_are_isolated() {
 async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures() {
     let star = Star::start(|_| {}).await;
     let (user_id, token) = star.user("busy", 150).await;
-    // Some prompts fail on the instances (each sim fails its next prompt).
-    for sim in &star._sims {
-        star.app
-            .http
-            .post(format!("{}/sim/control", sim.base()))
-            .json(&json!({"fail_next": true}))
-            .send()
-            .await
-            .unwrap();
-    }
+    // While the burst runs, the instances keep failing prompts (each sim fails its next
+    // prompt; re-armed every 20 ms until every accepted task has started).
+    let sim_urls: Vec<String> = star._sims.iter().map(|sim| format!("{}/sim/control", sim.base())).collect();
+    let arming = {
+        let http = star.app.http.clone();
+        tokio::spawn(async move {
+            loop {
+                for url in &sim_urls {
+                    let _ = http.post(url).json(&json!({"fail_next": true})).send().await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
     let token = std::sync::Arc::new(token);
     let mut handles = Vec::new();
     for i in 0..24 {
@@ -354,6 +358,12 @@ async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures
         accepted += i64::from(code == 200);
     }
     assert!(accepted >= 1, "some submissions were accepted");
+    eventually(60, "no task waiting", || async {
+        let (_, pending) = star.app.call("GET", "/api/v1/tasks?status=PENDING", Some(&token), None).await;
+        (pending["data"]["totalElements"] == 0).then_some(())
+    })
+    .await;
+    arming.abort();
     let balance = eventually(60, "every task settled", || async {
         let b = star.balance(&token).await;
         let (_, active) = star.app.call("GET", "/api/v1/tasks?status=PENDING", Some(&token), None).await;

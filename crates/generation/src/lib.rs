@@ -291,7 +291,7 @@ impl Studio {
         let task_id = format!("{}_{date}_{}", kind.prefix(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
         self.ledger.freeze(user_id, &task_id, cost, &format!("{} generation", kind.type_name())).await?;
         let submission = Submission {
-            user_id,
+            caller: Caller { user_id, is_admin: false },
             kind: kind.type_name().into(),
             id: Some(task_id.clone()),
             graph,

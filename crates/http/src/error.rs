@@ -120,6 +120,7 @@ impl From<gantry_dispatch::DispatchError> for ApiError {
             E::QueueFull(_) => ErrorKind::Unavailable,
             E::TaskNotFound | E::InstanceNotFound => ErrorKind::NotFound,
             E::AlreadyFinished => ErrorKind::Conflict,
+            E::PriorityNotAllowed => ErrorKind::Forbidden,
             E::Internal(cause) => return Self::internal(cause),
         };
         Self::new(kind, err.to_string())

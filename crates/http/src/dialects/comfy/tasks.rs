@@ -155,11 +155,8 @@ async fn submit_task(
     Auth(principal, ..): Auth<ComfyManager>,
     Body(new, ..): Body<ComfyManager, NewTask>,
 ) -> ApiResult<ComfyManager, TaskView> {
-    if new.priority > 0 {
-        principal.require_admin()?;
-    }
     let submission = Submission {
-        user_id: principal.user_id,
+        caller: caller(&principal),
         kind: "workflow".into(),
         id: None,
         graph: new.workflow,

@@ -2,8 +2,7 @@
 
 use super::{Page, PageRequest, UserView};
 use crate::envelope::{ApiResult, Reply, StarGraph};
-use crate::error::{ApiError, ErrorKind};
-use gantry_files::{FileKind, NewFile};
+use crate::error::ApiError;
 
 /// Largest avatar image.
 const AVATAR_MAX_BYTES: usize = 2 * 1024 * 1024;
@@ -149,18 +148,7 @@ async fn update_profile(
     let avatar = match update.avatar {
         // A base64 image becomes a stored file; the profile keeps its URL.
         Some(data) if data.starts_with("data:") => {
-            let bytes = gantry_files::decode_data_url(&data, AVATAR_MAX_BYTES)?;
-            let new = NewFile {
-                user_id: caller.user_id,
-                kind: FileKind::Upload,
-                filename: "avatar".into(),
-                bytes,
-                task_id: None,
-            };
-            let file = state.files.put_media(new, AVATAR_MAX_BYTES).await?;
-            if !file.content_type.starts_with("image/") {
-                return Err(ApiError::new(ErrorKind::UnsupportedMedia, "avatar must be an image").into());
-            }
+            let file = state.files.put_image_data_url(caller.user_id, "avatar", &data, AVATAR_MAX_BYTES).await?;
             Some(crate::urls::file_url(&crate::urls::public_base(&state, &headers), &file))
         }
         other => other,
