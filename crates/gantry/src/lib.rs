@@ -99,6 +99,7 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
         files,
         dispatcher,
         studio,
+        catalogue: Arc::new(gantry_automation::Catalogue::builtin()),
         sockjs: Default::default(),
         events,
         started_at_ms: clock.now_ms(),

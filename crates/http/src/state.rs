@@ -17,6 +17,8 @@ pub struct AppState {
     pub files: FileStore,
     pub dispatcher: Dispatcher,
     pub studio: gantry_generation::Studio,
+    /// vflow's module catalogue.
+    pub catalogue: Arc<gantry_automation::Catalogue>,
     /// SockJS XHR sessions of the STOMP endpoint.
     pub sockjs: crate::stomp::sockjs::XhrSessions,
     pub config: Arc<Config>,

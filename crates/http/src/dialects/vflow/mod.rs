@@ -4,6 +4,8 @@
 //! dialect's access token) or with a one-time pairing code an admin created; there are no
 //! anonymous tokens. One token per device: a new one revokes the device's earlier ones.
 
+mod modules;
+
 use crate::envelope::{ApiResult, Reply, Vflow};
 use crate::error::{ApiError, ErrorKind};
 use crate::extract::{Auth, Body, MaybeAuth};
@@ -25,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke))
         .routes(routes!(pairing_code))
         .routes(routes!(health))
+        .merge(modules::routes())
 }
 
 #[derive(Deserialize, ToSchema)]
