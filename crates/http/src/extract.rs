@@ -92,6 +92,11 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// The dispatch context's view of a caller: tasks are visible to their owner and admins.
+pub fn caller(p: &Principal) -> gantry_dispatch::Caller {
+    gantry_dispatch::Caller { user_id: p.user_id, is_admin: p.is_admin() }
+}
+
 /// The authenticated caller; requests without a valid credential are refused in dialect `D`.
 pub struct Auth<D>(pub Principal, pub PhantomData<D>);
 

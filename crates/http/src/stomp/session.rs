@@ -8,7 +8,7 @@ use crate::state::AppState;
 use crate::urls;
 use gantry_accounts::Principal;
 use gantry_core::events::Event;
-use gantry_dispatch::{Caller, public_status};
+use gantry_dispatch::Caller;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -200,7 +200,7 @@ impl Session {
     }
 
     fn caller(&self) -> Option<Caller> {
-        self.principal.as_ref().map(|p| Caller { user_id: p.user_id, is_admin: p.is_admin() })
+        self.principal.as_ref().map(crate::extract::caller)
     }
 
     async fn message(&mut self, destination: &str, body: &Value) {
@@ -255,8 +255,7 @@ impl Session {
         };
         match self.state.dispatcher.task(caller, id).await {
             Ok(task) => {
-                json!({"type": "status", "taskId": task.id, "status": public_status(&task.status).to_uppercase()
-                .replace("RUNNING", "PROCESSING"), "progress": task.progress, "errorCode": task.error_code})
+                json!({"type": "status", "taskId": task.id, "status": crate::dialects::star::status_name(&task.status), "progress": task.progress, "errorCode": task.error_code})
             }
             Err(_) => json!({"type": "error", "taskId": id, "code": 404, "message": "task not found"}),
         }

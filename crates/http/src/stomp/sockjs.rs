@@ -45,17 +45,11 @@ fn cors(response: &mut Response, headers: &HeaderMap) {
 /// `GET /ws/info`.
 pub async fn info(headers: HeaderMap) -> Response {
     let body = serde_json::json!({
-        "websocket": true, "cookie_needed": false, "origins": ["*:*"], "entropy": rand_entropy(),
+        "websocket": true, "cookie_needed": false, "origins": ["*:*"], "entropy": rand::random::<u32>(),
     });
     let mut response = axum::Json(body).into_response();
     cors(&mut response, &headers);
     response
-}
-
-fn rand_entropy() -> u32 {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    nanos ^ std::process::id().rotate_left(16)
 }
 
 /// `GET /ws/{server}/{session}/websocket`: SockJS framing over a WebSocket.

@@ -7,15 +7,14 @@
 
 use crate::envelope::{ApiResult, ComfyManager, Reply};
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, PathArg, QueryArgs};
+use crate::extract::{Auth, Body, PathArg, QueryArgs, caller};
 use crate::state::AppState;
 use crate::urls;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use gantry_accounts::Principal;
 use gantry_comfy::graph::Graph;
 use gantry_core::clock::iso_millis;
-use gantry_dispatch::{Caller, Submission, public_status, stored_statuses};
+use gantry_dispatch::{Submission, public_status, stored_statuses};
 use gantry_store::tasks::{TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,10 +23,6 @@ use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_tasks, submit_task)).routes(routes!(get_task, cancel_task))
-}
-
-pub(super) fn caller(p: &Principal) -> Caller {
-    Caller { user_id: p.user_id, is_admin: p.is_admin() }
 }
 
 /// A task as comfy-manager shows it.

@@ -4,10 +4,10 @@
 //! caller's own tasks (admins: all tasks). Authenticate with `Authorization: Bearer`
 //! or `?token=` (browsers cannot set headers on WebSockets).
 
-use super::tasks::caller;
 use crate::envelope::{ComfyManager, Envelope};
 use crate::error::{ApiError, ErrorKind};
 use crate::extract::bearer;
+use crate::extract::caller;
 use crate::state::AppState;
 use crate::urls;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};

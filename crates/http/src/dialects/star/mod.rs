@@ -31,6 +31,17 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// star-graph's spelling of a task state (PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED).
+pub(crate) fn status_name(stored: &str) -> &'static str {
+    match gantry_dispatch::public_status(stored) {
+        "running" => "PROCESSING",
+        "completed" => "COMPLETED",
+        "failed" => "FAILED",
+        "cancelled" => "CANCELLED",
+        _ => "PENDING",
+    }
+}
+
 /// A user as star-graph shows one.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

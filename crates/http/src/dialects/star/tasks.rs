@@ -1,16 +1,16 @@
 //! star-graph `/tasks`: the caller's tasks (the same tasks comfy-manager shows), with
 //! results and thumbnails, cancel with refund, and retry as a new charge.
 
-use super::{Page, PageRequest};
+use super::{Page, PageRequest, status_name};
 use crate::envelope::{ApiResult, Reply, StarGraph};
 use crate::error::ApiError;
-use crate::extract::{Auth, PathArg, QueryArgs};
+use crate::extract::{Auth, PathArg, QueryArgs, caller};
 use crate::state::AppState;
 use crate::urls;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use gantry_core::clock::iso_seconds;
-use gantry_dispatch::{Caller, public_status, stored_statuses};
+use gantry_dispatch::stored_statuses;
 use gantry_store::tasks::{TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,21 +24,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(detail, cancel))
         .routes(routes!(retry))
         .routes(routes!(admin_list))
-}
-
-fn caller(p: &gantry_accounts::Principal) -> Caller {
-    Caller { user_id: p.user_id, is_admin: p.is_admin() }
-}
-
-/// star-graph's spelling of a task state.
-fn status_name(stored: &str) -> &'static str {
-    match public_status(stored) {
-        "running" => "PROCESSING",
-        "completed" => "COMPLETED",
-        "failed" => "FAILED",
-        "cancelled" => "CANCELLED",
-        _ => "PENDING",
-    }
 }
 
 fn meta(task: &TaskRecord) -> Value {
