@@ -31,6 +31,14 @@ pub enum Event {
     TaskFailed { task_id: String, user_id: UserId, code: String, error: String },
     /// A task was cancelled by its owner or an admin.
     TaskCancelled { task_id: String, user_id: UserId },
+    /// A virtual machine's power state changed (`power` is an OpenIDCS `VMPowers` name such
+    /// as `STARTED` or `STOPPED`).
+    VmStateChanged { host: String, vm_uuid: String, name: String, power: String },
+    /// A compute resource (host, VM, NAT rule, IP, proxy, token, inventory) was changed
+    /// through the API; the audit log and workflow triggers see it.
+    ComputeChanged { actor: Option<UserId>, action: String, host: Option<String>, vm_uuid: Option<String> },
+    /// A workflow execution ended (`status`: completed, failed, cancelled, timeout).
+    ExecutionFinished { execution_id: String, workflow_id: String, user_id: UserId, status: String },
 }
 
 impl Event {
@@ -46,8 +54,9 @@ impl Event {
             | Event::TaskCompleted { user_id, .. }
             | Event::TaskResultsReady { user_id, .. }
             | Event::TaskFailed { user_id, .. }
-            | Event::TaskCancelled { user_id, .. } => Some(*user_id),
-            Event::InstanceStatus { .. } => None,
+            | Event::TaskCancelled { user_id, .. }
+            | Event::ExecutionFinished { user_id, .. } => Some(*user_id),
+            Event::InstanceStatus { .. } | Event::VmStateChanged { .. } | Event::ComputeChanged { .. } => None,
         }
     }
 }
