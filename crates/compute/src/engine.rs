@@ -313,14 +313,16 @@ pub enum PowerAction {
 }
 
 impl PowerAction {
-    /// OpenIDCS `powers` actions: `start, stop, hard_stop, reset, hard_reset, pause, resume`.
+    /// Gantry's power actions by name: `start`, `stop` (hard off), `shutdown` (ACPI, then hard
+    /// off after the timeout), `reboot`, `reset` (hard), `pause`, `resume`; OpenIDCS's
+    /// `hard_stop` and `hard_reset` are accepted as aliases of `stop` and `reset`.
     pub fn from_openidcs(action: &str) -> Option<PowerAction> {
         Some(match action {
             "start" => PowerAction::Start,
-            "stop" => PowerAction::Shutdown { timeout: None },
-            "hard_stop" => PowerAction::Stop,
-            "reset" => PowerAction::Reboot { timeout: None },
-            "hard_reset" => PowerAction::Reset,
+            "stop" | "hard_stop" => PowerAction::Stop,
+            "shutdown" => PowerAction::Shutdown { timeout: None },
+            "reboot" => PowerAction::Reboot { timeout: None },
+            "reset" | "hard_reset" => PowerAction::Reset,
             "pause" => PowerAction::Pause,
             "resume" => PowerAction::Resume,
             _ => return None,
@@ -536,8 +538,11 @@ mod tests {
         assert_eq!(VmPower::Crashed.code(), 0xe);
         assert_eq!(serde_json::to_string(&VmPower::OnStop).unwrap(), "\"ON_STOP\"");
         assert_eq!(PowerAction::from_openidcs("hard_stop"), Some(PowerAction::Stop));
-        assert_eq!(PowerAction::from_openidcs("stop").unwrap().code(), 9);
-        assert_eq!(PowerAction::from_openidcs("reboot"), None);
+        assert_eq!(PowerAction::from_openidcs("stop"), Some(PowerAction::Stop));
+        assert_eq!(PowerAction::from_openidcs("shutdown").unwrap().code(), 9);
+        assert_eq!(PowerAction::from_openidcs("reboot"), Some(PowerAction::Reboot { timeout: None }));
+        assert_eq!(PowerAction::from_openidcs("hard_reset"), Some(PowerAction::Reset));
+        assert_eq!(PowerAction::from_openidcs("halt"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`qmp`] — a small async QMP client;
 //! - [`accel`] — KVM-or-TCG decision by a timed probe boot;
 //! - [`host`] — host facts; [`ports`] — NAT port ranges and allocation;
+//! - [`proxy`] — the reverse-proxy route table ([`ProxyTable`]) the HTTP layer forwards by;
 //! - [`error`] — [`ComputeError`].
 //!
 //! The caller (a dialect such as OpenIDCS) keeps its own records and maps its fields onto these
@@ -18,6 +19,7 @@ pub mod error;
 pub mod host;
 pub mod ports;
 pub mod procfs;
+pub mod proxy;
 pub mod qemu;
 pub mod qmp;
 
@@ -29,5 +31,6 @@ pub use engine::{
 pub use error::{ComputeError, Result};
 pub use host::HostFacts;
 pub use ports::{PortRange, Protocol};
+pub use proxy::{ProxyRoute, ProxyTable};
 pub use qemu::{QemuConfig, QemuEngine, VmPaths};
 pub use qmp::{QmpClient, QmpError, QmpEvent};
