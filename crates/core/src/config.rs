@@ -20,6 +20,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub files: FilesConfig,
     pub generation: GenerationConfig,
+    pub automation: AutomationConfig,
+    pub compute: ComputeConfig,
 }
 
 impl Default for Config {
@@ -33,6 +35,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             files: FilesConfig::default(),
             generation: GenerationConfig::default(),
+            automation: AutomationConfig::default(),
+            compute: ComputeConfig::default(),
         }
     }
 }
@@ -174,6 +178,98 @@ impl Default for GenerationConfig {
             max_image_bytes: 10 * 1024 * 1024,
             allow_private_image_urls: false,
             max_active_tasks_per_user: 100,
+        }
+    }
+}
+
+/// The workflow engine behind the vflow dialect (`[automation]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutomationConfig {
+    /// Let `http_request` steps reach loopback and private addresses (an admin decision:
+    /// off by default, against SSRF).
+    pub allow_internal_http: bool,
+    /// Runs of one workflow at once; further runs are refused (409) until one ends.
+    pub max_running_per_workflow: usize,
+    /// Largest import upload (JSON or ZIP), and largest inflated total of a ZIP, in bytes.
+    pub max_import_bytes: usize,
+    /// Most entries an imported ZIP may hold.
+    pub max_zip_entries: usize,
+    /// Largest inflated size of one ZIP entry, in bytes.
+    pub max_zip_entry_bytes: usize,
+    /// vflow's request limits per window.
+    pub rate_limits: RateLimits,
+}
+
+impl Default for AutomationConfig {
+    fn default() -> Self {
+        Self {
+            allow_internal_http: false,
+            max_running_per_workflow: 4,
+            max_import_bytes: 10 * 1024 * 1024,
+            max_zip_entries: 200,
+            max_zip_entry_bytes: 2 * 1024 * 1024,
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+/// Requests per fixed window, by class (vflow's table): `auth` per client IP, the others
+/// per token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    pub window_secs: u64,
+    pub auth: u32,
+    pub execute: u32,
+    pub query: u32,
+    pub modify: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { window_secs: 60, auth: 5, execute: 10, query: 100, modify: 60 }
+    }
+}
+
+/// Hypervisor hosts and their VMs (the OpenIDCS API). No host exists until an admin creates
+/// one (`POST /api/server/create`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// Where hosts keep their VMs when they name no `system_path`: `<storage_root>/<host>`;
+    /// `None` means `<data_dir>/vms`.
+    pub storage_root: Option<PathBuf>,
+    /// Accelerator: `auto` (probe KVM with a short timed boot, fall back to TCG), `kvm`, `tcg`.
+    pub accel: String,
+    /// A kernel + initramfs (`vmlinuz`, `initramfs.cpio.gz`) the KVM probe boots; without
+    /// one the probe only runs the firmware.
+    pub probe_guest_dir: Option<PathBuf>,
+    /// Seconds an ACPI shutdown may take before the VM is powered off hard.
+    pub shutdown_timeout_secs: u64,
+    /// NAT host-port range of hosts created without `ports_start`/`ports_close`.
+    pub default_ports_start: u16,
+    pub default_ports_close: u16,
+    /// Host address NAT forwards listen on, for hosts that name none.
+    pub nat_bind: String,
+    /// Agent reports (`/api/client/upload`) accepted per VM per minute.
+    pub agent_reports_per_minute: u32,
+    /// Seconds a console ticket may wait to be redeemed (single use; see `gantry_http::console`).
+    pub console_ticket_ttl_secs: u64,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            storage_root: None,
+            accel: "auto".into(),
+            probe_guest_dir: None,
+            shutdown_timeout_secs: 60,
+            default_ports_start: 20000,
+            default_ports_close: 29999,
+            nat_bind: "0.0.0.0".into(),
+            agent_reports_per_minute: 12,
+            console_ticket_ttl_secs: 30,
         }
     }
 }

@@ -3,16 +3,19 @@
 //! driver. Each module is the repository of one aggregate.
 
 pub mod api_tokens;
+pub mod compute_log;
 pub mod db;
 pub mod executions;
 pub mod files;
 pub mod folders;
+pub mod hosts;
 pub mod instances;
 pub mod pairing;
 pub mod sessions;
 pub mod settings;
 pub mod tasks;
 pub mod users;
+pub mod vms;
 pub mod workflows;
 
 pub use db::{Db, Engine};

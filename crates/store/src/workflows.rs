@@ -189,7 +189,7 @@ async fn ensure_name_free(
 /// Stores a new workflow (its `tags` included). Refuses a folder the user does not have;
 /// a taken name in that folder is a conflict.
 pub async fn create(db: &Db, w: &WorkflowRecord) -> StoreResult<Result<WorkflowRecord, Refusal>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = crate::folders::begin_write(db).await?;
     if let Some(folder) = &w.folder_id
         && !folders::exists(&mut tx, w.user_id, folder).await?
     {
@@ -297,7 +297,7 @@ pub async fn update(
     change: &WorkflowChange,
     now_ms: i64,
 ) -> StoreResult<Result<WorkflowRecord, Refusal>> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = crate::folders::begin_write(db).await?;
     let Some(mut w) = fetch(&mut tx, user_id, id).await? else { return Ok(Err(Refusal::Missing)) };
     if let Some(folder) = &change.folder_id {
         if let Some(f) = folder
@@ -377,7 +377,7 @@ pub async fn update(
 /// Deletes a workflow and its tags (not its execution history). False if the user has no
 /// such workflow.
 pub async fn delete(db: &Db, user_id: UserId, id: &str) -> StoreResult<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = crate::folders::begin_write(db).await?;
     let done = sqlx::query("DELETE FROM automation_workflows WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(user_id)
@@ -453,4 +453,100 @@ pub async fn counts(db: &Db, user_id: UserId) -> StoreResult<(i64, i64)> {
     .fetch_one(db.pool())
     .await?;
     Ok((row.try_get("total")?, row.try_get("enabled")?))
+}
+
+/// What [`batch`] does to each workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchAction {
+    Delete,
+    SetEnabled(bool),
+    /// To this folder (`None`: the root).
+    Move(Option<String>),
+}
+
+/// Per-id results of [`batch`]: `(id, reason)` for the ids not acted on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub succeeded: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Applies one action to several of a user's workflows in one transaction. Unknown ids
+/// and moves onto a taken name fail; repeated ids and workflows already in the wanted
+/// state are skipped. Refuses ([`Refusal::FolderMissing`]) a move to a missing folder.
+pub async fn batch(
+    db: &Db,
+    user_id: UserId,
+    ids: &[String],
+    action: &BatchAction,
+    now_ms: i64,
+) -> StoreResult<Result<BatchOutcome, Refusal>> {
+    let mut tx = crate::folders::begin_write(db).await?;
+    if let BatchAction::Move(Some(folder)) = action
+        && !folders::exists(&mut tx, user_id, folder).await?
+    {
+        return Ok(Err(Refusal::FolderMissing));
+    }
+    let mut out = BatchOutcome::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for id in ids {
+        if seen.contains(&id.as_str()) {
+            out.skipped.push((id.clone(), "listed more than once".into()));
+            continue;
+        }
+        seen.push(id);
+        let Some(w) = fetch(&mut tx, user_id, id).await? else {
+            out.failed.push((id.clone(), "Workflow not found".into()));
+            continue;
+        };
+        match action {
+            BatchAction::Delete => {
+                sqlx::query("DELETE FROM automation_workflow_tags WHERE workflow_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM automation_workflows WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            BatchAction::SetEnabled(enabled) if w.is_enabled == *enabled => {
+                let state = if *enabled { "already enabled" } else { "already disabled" };
+                out.skipped.push((id.clone(), state.into()));
+                continue;
+            }
+            BatchAction::SetEnabled(enabled) => {
+                sqlx::query("UPDATE automation_workflows SET is_enabled = $1, modified_at = $2 WHERE id = $3")
+                    .bind(i64::from(*enabled))
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            BatchAction::Move(folder) if w.folder_id == *folder => {
+                out.skipped.push((id.clone(), "already in that folder".into()));
+                continue;
+            }
+            BatchAction::Move(folder) => {
+                match ensure_name_free(&mut tx, user_id, folder.as_deref(), &w.name, id).await {
+                    Err(StoreError::Conflict(_)) => {
+                        out.failed.push((id.clone(), "a workflow with that name is already in the folder".into()));
+                        continue;
+                    }
+                    other => other?,
+                }
+                sqlx::query("UPDATE automation_workflows SET folder_id = $1, modified_at = $2 WHERE id = $3")
+                    .bind(folder.as_deref())
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        out.succeeded.push(id.clone());
+    }
+    tx.commit().await?;
+    Ok(Ok(out))
 }

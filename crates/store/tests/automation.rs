@@ -455,3 +455,42 @@ async fn execution_logs_append_in_order_filter_and_die_with_their_execution() {
         assert_eq!(executions::logs(&db, ALICE, "e1", &LogFilter::default()).await.unwrap().1, 0, "{engine:?}");
     }
 }
+
+#[tokio::test]
+async fn batches_act_in_one_transaction_with_per_id_results() {
+    for engine in ENGINES {
+        let (_scratch, db) = ScratchDb::migrated(engine).await;
+        folder(&db, ALICE, "f", "F", None).await;
+        add_workflow(&db, workflow(ALICE, "a", "same", None)).await;
+        add_workflow(&db, workflow(ALICE, "b", "other", None)).await;
+        add_workflow(&db, workflow(ALICE, "c", "same", Some("f"))).await;
+        add_workflow(&db, workflow(BOB, "z", "bobs", None)).await;
+        let ids: Vec<String> = ["a", "b", "z", "a"].iter().map(|s| (*s).to_owned()).collect();
+
+        let out = workflows::batch(&db, ALICE, &ids, &workflows::BatchAction::Move(Some("f".into())), 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.succeeded, ["b"], "{engine:?}");
+        let failed: Vec<&str> = out.failed.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(failed, ["a", "z"], "a's name is taken in f; z is not Alice's");
+        assert_eq!(out.skipped.len(), 1, "a repeated id is skipped");
+        assert_eq!(workflows::get(&db, ALICE, "b").await.unwrap().unwrap().folder_id.as_deref(), Some("f"));
+
+        let refused = workflows::batch(&db, ALICE, &ids, &workflows::BatchAction::Move(Some("nope".into())), 20).await;
+        assert_eq!(refused.unwrap(), Err(Refusal::FolderMissing));
+
+        let off = workflows::BatchAction::SetEnabled(false);
+        let out = workflows::batch(&db, ALICE, &["a".to_owned()], &off, 30).await.unwrap().unwrap();
+        assert_eq!(out.succeeded, ["a"]);
+        let out = workflows::batch(&db, ALICE, &["a".to_owned()], &off, 30).await.unwrap().unwrap();
+        assert_eq!(out.skipped[0].1, "already disabled");
+
+        let all: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        let out = workflows::batch(&db, ALICE, &all, &workflows::BatchAction::Delete, 40).await.unwrap().unwrap();
+        assert_eq!(out.succeeded.len(), 3);
+        let (left, total) = workflows::list(&db, ALICE, &WorkflowFilter::default()).await.unwrap();
+        assert_eq!((left.len(), total), (0, 0));
+        assert!(workflows::get(&db, BOB, "z").await.unwrap().is_some(), "Bob's workflow is untouched");
+    }
+}
