@@ -27,7 +27,7 @@ pub use magic::{MagicVariable, MagicVariables, SystemVariable, magic_variables};
 pub use model::{ErrorPolicy, Param, Step, Workflow};
 pub use modules::{Catalogue, ModuleDef};
 pub use triggers::{next_fire, validate_cron};
-pub use validate::{ValidationIssue, validate};
+pub use validate::{ValidationIssue, check_run_inputs, validate};
 pub use value::TypedValue;
 
 /// Hash map with a fast, per-process-seeded hasher for ids and names.

@@ -26,7 +26,8 @@ pub struct ValidationIssue {
     pub input: Option<String>,
     /// Machine-readable code: `unknown_module`, `duplicate_step`, `misplaced_trigger`,
     /// `missing_input`, `bad_type`, `constraint`, `bad_expression`, `bad_cron`,
-    /// `unbalanced_block`, `bad_indentation`, `unknown_reference`.
+    /// `unbalanced_block`, `bad_indentation`, `unknown_reference`; at run time
+    /// `missing_variable` ([`check_run_inputs`]).
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
@@ -87,6 +88,40 @@ pub fn validate(workflow: &Workflow, catalogue: &Catalogue) -> Result<(), Vec<Va
         }
     }
     if v.issues.is_empty() { Ok(()) } else { Err(v.issues) }
+}
+
+/// Run-time check of a manual run: every `{{vars.name}}` a step's (non-condition) input
+/// uses must be among the run's `provided` variables. Conditions may test whether a
+/// variable exists, so they are not checked. Issues have the code `missing_variable`.
+pub fn check_run_inputs(
+    workflow: &Workflow,
+    catalogue: &Catalogue,
+    provided: &serde_json::Map<String, Value>,
+) -> Result<(), Vec<ValidationIssue>> {
+    let names = StepNames::new(workflow.steps.iter().map(|s| s.id.as_str()));
+    let mut issues = Vec::new();
+    for (i, step) in workflow.steps.iter().enumerate() {
+        let def = catalogue.get(&step.module_id);
+        for (input, param) in &step.parameters {
+            if def.and_then(|d| d.input(input)).is_some_and(|d| d.expression) {
+                continue;
+            }
+            for r in Template::compile(&param.value, &names).refs() {
+                if let RefRoot::Var(name) = &r.root
+                    && !provided.contains_key(name)
+                {
+                    issues.push(ValidationIssue {
+                        step_id: step.id.clone(),
+                        step_index: i,
+                        input: Some(input.clone()),
+                        code: "missing_variable",
+                        message: format!("`{input}` uses {} but the run has no input variable `{name}`", r.raw),
+                    });
+                }
+            }
+        }
+    }
+    if issues.is_empty() { Ok(()) } else { Err(issues) }
 }
 
 struct Validator<'a> {
@@ -356,6 +391,24 @@ mod tests {
         assert_eq!(unknown(loop_steps), [3]);
         let cond = s("c", "if_condition").with("condition", "{{later.message}} == 1");
         assert_eq!(unknown(vec![cond, s("e", "endif"), log("later", "x")]), [0]);
+    }
+
+    #[test]
+    fn run_inputs_must_be_provided_except_in_conditions() {
+        let w = wf(vec![
+            s("c", "if_condition").with("condition", "{{vars.maybe}} exists"),
+            s("l", "log").with("message", "{{vars.name}} {{vars.name.length}}").indent(1),
+            s("e", "endif"),
+        ]);
+        let issues = check_run_inputs(&w, &Catalogue::builtin(), &serde_json::Map::new()).unwrap_err();
+        assert_eq!(issues.len(), 2);
+        assert_eq!(
+            (issues[0].step_id.as_str(), issues[0].input.as_deref(), issues[0].code),
+            ("l", Some("message"), "missing_variable")
+        );
+        let mut given = serde_json::Map::new();
+        given.insert("name".into(), json!("x"));
+        assert_eq!(check_run_inputs(&w, &Catalogue::builtin(), &given), Ok(()));
     }
 
     #[test]

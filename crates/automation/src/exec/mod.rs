@@ -162,6 +162,12 @@ impl Engine {
         Self { catalogue, host, config: EngineConfig::default(), http: Arc::default() }
     }
 
+    /// The same engine (catalogue, limits, HTTP clients) over another host, e.g. one that
+    /// acts as a particular workflow's owner.
+    pub fn with_host(&self, host: Arc<dyn Host>) -> Self {
+        Self { host, ..self.clone() }
+    }
+
     /// Replaces the limits.
     pub fn with_config(mut self, config: EngineConfig) -> Self {
         self.config = config;

@@ -1,7 +1,7 @@
 //! Run observation: log entries and progress.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::model::Step;
@@ -44,6 +44,9 @@ pub trait RunObserver: Send + Sync {
     /// Step `index` is about to run.
     fn on_progress(&self, _index: usize, _step: &Step) {}
 
+    /// Step `index` produced `outputs` (what `{{<step>.<output>}}` now reads).
+    fn on_outputs(&self, _index: usize, _step: &Step, _outputs: &Map<String, Value>) {}
+
     /// Whether to produce the per-step "Starting/Completed step" entries (with resolved
     /// inputs and outputs as details). Read once per run.
     fn step_logs(&self) -> bool {
@@ -75,6 +78,15 @@ pub enum RunEvent {
         /// Module id.
         module_id: String,
     },
+    /// A step produced outputs.
+    Outputs {
+        /// Step index.
+        index: usize,
+        /// Step id.
+        step_id: String,
+        /// Output id → value.
+        outputs: Map<String, Value>,
+    },
 }
 
 /// Forwards events to an unbounded channel (a dropped receiver is ignored).
@@ -104,6 +116,10 @@ impl RunObserver for ChannelObserver {
 
     fn on_progress(&self, index: usize, step: &Step) {
         let _ = self.tx.send(RunEvent::Progress { index, step_id: step.id.clone(), module_id: step.module_id.clone() });
+    }
+
+    fn on_outputs(&self, index: usize, step: &Step, outputs: &Map<String, Value>) {
+        let _ = self.tx.send(RunEvent::Outputs { index, step_id: step.id.clone(), outputs: outputs.clone() });
     }
 
     fn step_logs(&self) -> bool {

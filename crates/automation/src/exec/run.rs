@@ -192,6 +192,7 @@ impl Run<'_> {
     }
 
     fn store(&mut self, pc: usize, outputs: Map<String, Value>) {
+        self.observer.on_outputs(pc, &self.workflow.steps[pc], &outputs);
         if self.step_logs {
             let module = &self.workflow.steps[pc].module_id;
             self.log(LogLevel::Info, Some(pc), format!("Completed step: {module}"), Value::Object(outputs.clone()));
@@ -216,6 +217,7 @@ impl Run<'_> {
             p.def.map(|d| d.outputs.iter().map(|o| (o.id.clone(), Value::Null)).collect()).unwrap_or_default();
         out.insert("error".into(), Value::String(error));
         out.insert("success".into(), Value::Bool(false));
+        self.observer.on_outputs(pc, &self.workflow.steps[pc], &out);
         self.state.outputs[pc] = Some(out);
     }
 

@@ -458,30 +458,88 @@ fn system() -> Vec<ModuleDef> {
     ]
 }
 
-fn gantry() -> Vec<ModuleDef> {
-    vec![
-        ModuleDef::new(
-            "gantry_submit_task",
-            "gantry",
-            "ic_task",
-            ("提交任务", "Submit Task"),
-            ("向调度器提交ComfyUI任务", "Submits a ComfyUI task to the dispatcher"),
-        )
-        .with_input(
-            InputDef::new("workflow", Dictionary, ("工作流图", "Graph"))
-                .describe(("API格式的ComfyUI工作流", "ComfyUI graph in API format"))
-                .required()
-                .code("json"),
-        )
-        .with_input(InputDef::new("priority", Number, ("优先级", "Priority")).default_value(0).range(0.0, 10.0, 1.0))
-        .with_input(InputDef::new("wait", Boolean, ("等待完成", "Wait")).default_value(true))
-        .with_input(
-            InputDef::new("timeout", Number, ("超时(秒)", "Timeout (s)")).default_value(600).range(1.0, 86_400.0, 1.0),
-        )
+/// Power actions `gantry_vm_action` accepts.
+pub const GANTRY_VM_ACTIONS: [&str; 7] = ["start", "stop", "shutdown", "reboot", "reset", "pause", "resume"];
+
+fn wait_inputs(module: ModuleDef) -> ModuleDef {
+    module.with_input(InputDef::new("wait", Boolean, ("等待完成", "Wait")).default_value(true)).with_input(
+        InputDef::new("timeout", Number, ("超时(秒)", "Timeout (s)")).default_value(600).range(1.0, 86_400.0, 1.0),
+    )
+}
+
+fn task_outputs(module: ModuleDef) -> ModuleDef {
+    module
         .with_output("taskId", Str, ("任务ID", "Task Id"))
         .with_output("status", Str, ("状态", "Status"))
         .with_output("outputs", List, ("输出文件", "Outputs"))
-        .with_output("error", Str, ("错误", "Error")),
+        .with_output("error", Str, ("错误", "Error"))
+}
+
+fn vm_target(module: ModuleDef) -> ModuleDef {
+    module
+        .with_input(
+            InputDef::new("host", Str, ("主机", "Host"))
+                .describe(("主机名(hs_name)", "Host name (hs_name)"))
+                .required(),
+        )
+        .with_input(InputDef::new("vmId", Str, ("虚拟机", "VM")).describe(("虚拟机UUID", "VM UUID")).required())
+}
+
+fn gantry() -> Vec<ModuleDef> {
+    vec![
+        task_outputs(wait_inputs(
+            ModuleDef::new(
+                "gantry_generate_image",
+                "gantry",
+                "ic_image",
+                ("生成图片", "Generate Image"),
+                ("文生图,按定价扣除所有者积分", "Text to image, charged to the owner's credits"),
+            )
+            .with_input(InputDef::new("prompt", Str, ("提示词", "Prompt")).required().length(1, 4000))
+            .with_input(InputDef::new("negativePrompt", Str, ("反向提示词", "Negative Prompt")))
+            .with_input(InputDef::new("modelName", Str, ("模型", "Model")))
+            .with_input(InputDef::new("width", Number, ("宽度", "Width")).default_value(1024).range(64.0, 2048.0, 8.0))
+            .with_input(
+                InputDef::new("height", Number, ("高度", "Height")).default_value(1024).range(64.0, 2048.0, 8.0),
+            )
+            .with_input(InputDef::new("steps", Number, ("步数", "Steps")).default_value(30).range(1.0, 150.0, 1.0))
+            .with_input(InputDef::new("seed", Number, ("种子", "Seed")).default_value(-1)),
+        ))
+        .with_output("cost", Number, ("花费积分", "Cost")),
+        task_outputs(wait_inputs(
+            ModuleDef::new(
+                "gantry_submit_task",
+                "gantry",
+                "ic_task",
+                ("提交任务", "Submit Task"),
+                ("向调度器提交ComfyUI任务", "Submits a ComfyUI task to the dispatcher"),
+            )
+            .with_input(
+                InputDef::new("workflow", Dictionary, ("工作流图", "Graph"))
+                    .describe(("API格式的ComfyUI工作流", "ComfyUI graph in API format"))
+                    .required()
+                    .code("json"),
+            )
+            .with_input(InputDef::new("params", Dictionary, ("参数", "Params")))
+            .with_input(
+                InputDef::new("priority", Number, ("优先级", "Priority")).default_value(0).range(0.0, 10.0, 1.0),
+            ),
+        )),
+        task_outputs(
+            ModuleDef::new(
+                "gantry_wait_task",
+                "gantry",
+                "ic_task",
+                ("等待任务", "Wait for Task"),
+                ("等待任务结束", "Waits until a task ends"),
+            )
+            .with_input(InputDef::new("taskId", Str, ("任务ID", "Task Id")).required())
+            .with_input(
+                InputDef::new("timeout", Number, ("超时(秒)", "Timeout (s)"))
+                    .default_value(600)
+                    .range(1.0, 86_400.0, 1.0),
+            ),
+        ),
         ModuleDef::new(
             "gantry_task_status",
             "gantry",
@@ -494,20 +552,16 @@ fn gantry() -> Vec<ModuleDef> {
         .with_output("progress", Number, ("进度", "Progress"))
         .with_output("outputs", List, ("输出文件", "Outputs")),
         ModuleDef::new(
-            "gantry_vm_action",
+            "gantry_set_instance",
             "gantry",
-            "ic_vm",
-            ("虚拟机操作", "VM Action"),
-            ("启动、停止或重启虚拟机", "Starts, stops or restarts a VM"),
+            "ic_instances",
+            ("启用/禁用实例", "Enable/Disable Instance"),
+            ("启用或禁用ComfyUI实例(仅管理员)", "Enables or disables a ComfyUI instance (admins only)"),
         )
-        .with_input(InputDef::new("vmId", Str, ("虚拟机", "VM")).required())
-        .with_input(
-            InputDef::new("action", Str, ("操作", "Action"))
-                .required()
-                .options(&["start", "stop", "shutdown", "restart", "pause", "resume"]),
-        )
-        .with_output("success", Boolean, ("成功", "Success"))
-        .with_output("state", Str, ("状态", "State")),
+        .with_input(InputDef::new("instanceId", Str, ("实例", "Instance")).describe(("ip:port", "ip:port")).required())
+        .with_input(InputDef::new("enabled", Boolean, ("启用", "Enabled")).required())
+        .with_output("instance", Dictionary, ("实例", "Instance"))
+        .with_output("enabled", Boolean, ("启用", "Enabled")),
         ModuleDef::new(
             "gantry_list_instances",
             "gantry",
@@ -522,5 +576,25 @@ fn gantry() -> Vec<ModuleDef> {
         )
         .with_output("instances", List, ("实例", "Instances"))
         .with_output("count", Number, ("数量", "Count")),
+        vm_target(ModuleDef::new(
+            "gantry_vm_action",
+            "gantry",
+            "ic_vm",
+            ("虚拟机操作", "VM Action"),
+            ("虚拟机电源操作", "Runs a VM power action"),
+        ))
+        .with_input(InputDef::new("action", Str, ("操作", "Action")).required().options(&GANTRY_VM_ACTIONS))
+        .with_output("success", Boolean, ("成功", "Success"))
+        .with_output("state", Str, ("状态", "State"))
+        .with_output("result", Dictionary, ("结果", "Result")),
+        vm_target(ModuleDef::new(
+            "gantry_vm_status",
+            "gantry",
+            "ic_vm",
+            ("虚拟机状态", "VM Status"),
+            ("查询虚拟机状态", "Reads a VM's state"),
+        ))
+        .with_output("state", Str, ("状态", "State"))
+        .with_output("result", Dictionary, ("结果", "Result")),
     ]
 }

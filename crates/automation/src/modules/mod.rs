@@ -8,7 +8,7 @@ mod schema;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use builtin::{GANTRY_TRIGGER_EVENTS, builtin_modules, categories};
+pub use builtin::{GANTRY_TRIGGER_EVENTS, GANTRY_VM_ACTIONS, builtin_modules, categories};
 
 /// What kind of block marker a module is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
