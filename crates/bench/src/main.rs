@@ -5,6 +5,7 @@ mod dispatch;
 mod engine;
 mod procs;
 mod stats;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,9 @@ enum Command {
     Dispatch(dispatch::Args),
     /// Workflow engine: steps/s, loop iterations/s, execute-to-first-step latency.
     Engine(engine::Args),
+    /// VMs: create-to-running through Gantry vs the same QEMU command by hand, and API
+    /// latency with many VMs registered.
+    Vm(vm::Args),
 }
 
 #[tokio::main]
@@ -29,5 +33,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Dispatch(args) => dispatch::run(args).await,
         Command::Engine(args) => engine::run(args).await,
+        Command::Vm(args) => vm::run(args).await,
     }
 }

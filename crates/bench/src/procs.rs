@@ -53,11 +53,17 @@ pub fn sim(step_ms: u64) -> anyhow::Result<Proc> {
 
 /// Starts gantry on a free port with its data in `data_dir`.
 pub fn gantry(data_dir: &std::path::Path, admin_password: &str) -> anyhow::Result<Proc> {
+    gantry_with_env(data_dir, admin_password, &[])
+}
+
+/// [`gantry`] with extra environment variables.
+pub fn gantry_with_env(data_dir: &std::path::Path, admin_password: &str, env: &[(&str, &str)]) -> anyhow::Result<Proc> {
     let mut child = Command::new(binary("gantry")?)
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .env("GANTRY_DATA_DIR", data_dir)
         .env("GANTRY_ADMIN_PASSWORD", admin_password)
         .env("RUST_LOG", "gantry=info,warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;

@@ -1,4 +1,4 @@
-//! openidcs dialect (`/api/system`, `/api/server`, `/api/client`; envelope `{code, msg, data}`).
+//! openidcs system token routes (`treset`, `tsetup`, `tquery`).
 //!
 //! The system token is an admin API credential usable as `Authorization: Bearer` on
 //! every dialect. It is stored only as a digest: `treset` and `tsetup` show it once,
@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// openidcs's routes.
-pub fn routes() -> OpenApiRouter<AppState> {
+/// The token routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(treset)).routes(routes!(tsetup)).routes(routes!(tquery))
 }
 

@@ -1,0 +1,389 @@
+//! VM consoles in the browser: single-use console tickets and the noVNC-compatible WebSocket
+//! bridge to a VM's VNC (RFB) stream.
+//!
+//! A route that may open a console (openidcs `vncons`) calls [`Tickets::issue`] and hands out
+//! [`ws_path`] (for any RFB-over-WebSocket client) or [`page_path`] (noVNC's page, when the
+//! Debian package `novnc` is installed). Routes:
+//!
+//! - `GET /console/ws?ticket=…` — redeems the ticket and bridges binary WebSocket frames to
+//!   the engine's [`gantry_compute::Engine::console_open`] stream; the `binary` subprotocol is
+//!   echoed when a client offers it (old noVNC), none otherwise (noVNC ≥ 1.0);
+//! - `GET /console/?ticket=…` — redirects to noVNC's `vnc.html` pointed at that socket;
+//! - `GET /console/novnc/…` — noVNC's static files from `/usr/share/novnc`.
+//!
+//! Tickets are 256 random bits, kept only as SHA-256 digests (so the lookup compares digests,
+//! never the secret itself), redeemed at most once, atomically, before the upgrade, and expire
+//! after `compute.console_ticket_ttl_secs`. They stay in memory: they live about a minute, so
+//! losing them on a restart costs the user one click, and a database round trip would only
+//! add latency to every console open.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Query, Request, State, rejection::QueryRejection};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use gantry_compute::{ComputeError, ConsoleStream, Engine};
+use gantry_core::Clock;
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::envelope::{Envelope, Openidcs};
+use crate::error::{ApiError, ErrorKind};
+use crate::state::AppState;
+
+/// Where the Debian package `novnc` puts its files.
+pub const NOVNC_DIR: &str = "/usr/share/novnc";
+
+/// Largest chunk read from the VNC stream per WebSocket frame.
+const FRAME_BYTES: usize = 64 * 1024;
+
+/// A ticket just issued: the secret (shown once) and when it stops being accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleTicket {
+    /// 64 hex digits; put it in [`ws_path`] or [`page_path`].
+    pub ticket: String,
+    /// Unix ms after which the ticket is refused.
+    pub expires_at_ms: i64,
+}
+
+struct Pending {
+    engine: Arc<dyn Engine>,
+    vm_uuid: String,
+    expires_at_ms: i64,
+}
+
+struct Inner {
+    ttl_ms: i64,
+    clock: Arc<dyn Clock>,
+    pending: Mutex<HashMap<[u8; 32], Pending>>,
+}
+
+/// The console tickets of this process. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Tickets {
+    inner: Arc<Inner>,
+}
+
+/// Why a ticket was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Unknown,
+    Expired,
+}
+
+impl Tickets {
+    /// Tickets valid for `ttl` after issue, timed by `clock`.
+    pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        Self { inner: Arc::new(Inner { ttl_ms, clock, pending: Mutex::default() }) }
+    }
+
+    /// How long a ticket may wait to be redeemed.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.inner.ttl_ms).unwrap_or(0))
+    }
+
+    /// A new single-use ticket for the console of `vm_uuid` on `engine`.
+    pub fn issue(&self, engine: Arc<dyn Engine>, vm_uuid: String) -> ConsoleTicket {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let ticket = hex::encode(secret);
+        let now = self.inner.clock.now_ms();
+        let expires_at_ms = now.saturating_add(self.inner.ttl_ms);
+        tracing::info!(vm = %vm_uuid, expires_at_ms, "console ticket issued");
+        let mut pending = self.lock();
+        pending.retain(|_, p| p.expires_at_ms > now);
+        pending.insert(digest(&ticket), Pending { engine, vm_uuid, expires_at_ms });
+        ConsoleTicket { ticket, expires_at_ms }
+    }
+
+    /// Takes a ticket out (it can never be used again) if it is known and unexpired.
+    fn redeem(&self, ticket: &str) -> Result<Pending, Refusal> {
+        let now = self.inner.clock.now_ms();
+        let mut pending = self.lock();
+        let found = pending.remove(&digest(ticket));
+        pending.retain(|_, p| p.expires_at_ms > now);
+        match found {
+            Some(p) if p.expires_at_ms > now => Ok(p),
+            Some(_) => Err(Refusal::Expired),
+            None => Err(Refusal::Unknown),
+        }
+    }
+
+    /// Whether a ticket would be accepted now, without using it.
+    fn check(&self, ticket: &str) -> Result<(), Refusal> {
+        let now = self.inner.clock.now_ms();
+        match self.lock().get(&digest(ticket)) {
+            Some(p) if p.expires_at_ms > now => Ok(()),
+            Some(_) => Err(Refusal::Expired),
+            None => Err(Refusal::Unknown),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Pending>> {
+        self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn digest(ticket: &str) -> [u8; 32] {
+    Sha256::digest(ticket.as_bytes()).into()
+}
+
+/// The WebSocket path of a ticket's console (relative to Gantry's base URL).
+pub fn ws_path(ticket: &str) -> String {
+    format!("/console/ws?ticket={ticket}")
+}
+
+/// The noVNC page of a ticket's console, when noVNC is installed (`/usr/share/novnc`).
+pub fn page_path(ticket: &str) -> Option<String> {
+    novnc_installed().then(|| format!("/console/?ticket={ticket}"))
+}
+
+fn novnc_installed() -> bool {
+    std::path::Path::new(NOVNC_DIR).join("vnc.html").is_file()
+}
+
+/// The console routes (openidcs envelope for every refusal).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(console_ws))
+        .routes(routes!(console_page))
+        .route("/console/novnc/{*file}", get(novnc_file))
+}
+
+/// The query of the console routes.
+#[derive(Deserialize, IntoParams)]
+struct TicketQuery {
+    /// A ticket from `vncons`.
+    ticket: Option<String>,
+}
+
+fn refuse(kind: ErrorKind, message: &str) -> Response {
+    Openidcs::render_error(&ApiError::new(kind, message))
+}
+
+/// The ticket of a query, or why there is none.
+fn ticket_of(query: Result<Query<TicketQuery>, QueryRejection>) -> Result<String, ApiError> {
+    match query {
+        Ok(Query(TicketQuery { ticket: Some(t) })) if !t.is_empty() => Ok(t),
+        Ok(_) => Err(ApiError::new(ErrorKind::Unauthenticated, "missing console ticket")),
+        Err(e) => Err(ApiError::bad_request(e.body_text())),
+    }
+}
+
+fn refusal(r: Refusal) -> Response {
+    match r {
+        Refusal::Unknown => refuse(ErrorKind::Forbidden, "unknown or already used console ticket"),
+        Refusal::Expired => refuse(ErrorKind::Forbidden, "console ticket expired"),
+    }
+}
+
+fn console_error(vm: &str, e: ComputeError) -> Response {
+    let kind = match &e {
+        ComputeError::NotFound(_) => ErrorKind::NotFound,
+        ComputeError::Conflict(_) => ErrorKind::Conflict,
+        _ => {
+            tracing::warn!(vm, error = %e, "console open failed");
+            ErrorKind::Unavailable
+        }
+    };
+    refuse(kind, &e.to_string())
+}
+
+/// The VM's console as RFB over a WebSocket (binary frames). The ticket is redeemed before
+/// the upgrade; a bad, used or expired one is refused with 401/403.
+#[utoipa::path(get, path = "/console/ws", tag = "openidcs", params(TicketQuery),
+    responses((status = 101, description = "RFB stream in binary frames"), (status = 401, description = "no ticket"),
+        (status = 403, description = "unknown, used or expired ticket"), (status = 409, description = "VM not running")))]
+async fn console_ws(
+    State(state): State<AppState>,
+    query: Result<Query<TicketQuery>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ticket = match ticket_of(query) {
+        Ok(t) => t,
+        Err(e) => return Openidcs::render_error(&e),
+    };
+    // Not a WebSocket request: refuse without spending the ticket.
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => return refuse(ErrorKind::BadRequest, &e.body_text()),
+    };
+    let pending = match state.consoles.redeem(&ticket) {
+        Ok(p) => p,
+        Err(r) => {
+            tracing::info!(reason = ?r, "console ticket refused");
+            return refusal(r);
+        }
+    };
+    let vm = pending.vm_uuid;
+    let stream = match pending.engine.console_open(&vm).await {
+        Ok(s) => s,
+        Err(e) => return console_error(&vm, e),
+    };
+    tracing::info!(vm = %vm, "console opened");
+    let shutdown = state.shutdown.clone();
+    upgrade
+        .protocols(["binary"])
+        .on_upgrade(move |socket| async move {
+            bridge(socket, stream, shutdown).await;
+            tracing::info!(vm = %vm, "console closed");
+        })
+        .into_response()
+}
+
+/// Copies WebSocket binary frames to the VNC stream and the stream's bytes back as binary
+/// frames, until either side closes or the server shuts down.
+async fn bridge(socket: WebSocket, stream: ConsoleStream, shutdown: tokio_util::sync::CancellationToken) {
+    let (mut sink, mut source) = socket.split();
+    let (mut vnc_read, mut vnc_write) = tokio::io::split(stream);
+    let upstream = async {
+        while let Some(Ok(message)) = source.next().await {
+            match message {
+                Message::Binary(bytes) => vnc_write.write_all(&bytes).await?,
+                Message::Close(_) => break,
+                // RFB is binary; text frames (base64 websockify) and pings need nothing here.
+                _ => {}
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; FRAME_BYTES];
+        loop {
+            let n = vnc_read.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            sink.send(Message::Binary(Bytes::copy_from_slice(&buf[..n]))).await.map_err(std::io::Error::other)?;
+        }
+    };
+    let ended = tokio::select! {
+        r = upstream => r,
+        r = downstream => r,
+        () = shutdown.cancelled() => Ok(()),
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "console bridge ended");
+    }
+    let _ = sink.send(Message::Close(None)).await;
+}
+
+/// noVNC's page for a ticket: a redirect to `vnc.html` connecting to the ticket's socket (the
+/// ticket is only checked here; it is spent when the page connects).
+#[utoipa::path(get, path = "/console/", tag = "openidcs", params(TicketQuery),
+    responses((status = 303, description = "to noVNC's page"), (status = 401, description = "no ticket"),
+        (status = 403, description = "unknown, used or expired ticket"), (status = 404, description = "noVNC is not installed")))]
+async fn console_page(State(state): State<AppState>, query: Result<Query<TicketQuery>, QueryRejection>) -> Response {
+    if !novnc_installed() {
+        return refuse(ErrorKind::NotFound, "noVNC is not installed on this server (Debian package novnc)");
+    }
+    let ticket = match ticket_of(query) {
+        Ok(t) => t,
+        Err(e) => return Openidcs::render_error(&e),
+    };
+    if let Err(r) = state.consoles.check(&ticket) {
+        return refusal(r);
+    }
+    Redirect::to(&novnc_page(&ticket)).into_response()
+}
+
+/// noVNC's `vnc.html` connecting to a ticket's socket (noVNC joins `path` to the page's own
+/// host and port).
+fn novnc_page(ticket: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("autoconnect", "true")
+        .append_pair("reconnect", "false")
+        .append_pair("resize", "scale")
+        .append_pair("path", ws_path(ticket).trim_start_matches('/'))
+        .finish();
+    format!("/console/novnc/vnc.html?{query}")
+}
+
+/// noVNC's static files (404 in the openidcs envelope when absent).
+async fn novnc_file(request: Request) -> Response {
+    if !novnc_installed() {
+        return refuse(ErrorKind::NotFound, "noVNC is not installed on this server (Debian package novnc)");
+    }
+    let (mut parts, body) = request.into_parts();
+    let inner = parts.uri.path().strip_prefix("/console/novnc").unwrap_or("/").to_owned();
+    parts.uri = match Uri::try_from(inner) {
+        Ok(uri) => uri,
+        Err(_) => return refuse(ErrorKind::BadRequest, "bad file path"),
+    };
+    match ServeDir::new(NOVNC_DIR).oneshot(Request::from_parts(parts, body)).await {
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => refuse(ErrorKind::NotFound, "no such file"),
+        Ok(response) => response.into_response(),
+        Err(e) => match e {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    struct FakeClock(AtomicI64);
+    impl Clock for FakeClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn engine(dir: &tempfile::TempDir) -> Arc<dyn Engine> {
+        Arc::new(gantry_compute::QemuEngine::new(gantry_compute::QemuConfig::new(dir.path())).unwrap())
+    }
+
+    #[test]
+    fn tickets_are_single_use_and_expire() {
+        let clock = Arc::new(FakeClock(AtomicI64::new(1_000)));
+        let tickets = Tickets::new(Duration::from_secs(60), clock.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(&dir);
+        let a = tickets.issue(engine.clone(), "vm-a".into());
+        assert_eq!(a.ticket.len(), 64);
+        assert_eq!(a.expires_at_ms, 61_000);
+        let b = tickets.issue(engine.clone(), "vm-b".into());
+        assert_ne!(a.ticket, b.ticket);
+        // Only digests are kept.
+        assert!(!tickets.lock().keys().any(|k| hex::encode(k) == a.ticket));
+
+        assert_eq!(tickets.check(&a.ticket), Ok(()));
+        assert_eq!(tickets.redeem(&a.ticket).map(|p| p.vm_uuid).ok().as_deref(), Some("vm-a"));
+        assert_eq!(tickets.redeem(&a.ticket).err(), Some(Refusal::Unknown));
+        assert_eq!(tickets.redeem("nonsense").err(), Some(Refusal::Unknown));
+
+        clock.0.store(61_000, Ordering::SeqCst);
+        assert_eq!(tickets.check(&b.ticket), Err(Refusal::Expired));
+        assert_eq!(tickets.redeem(&b.ticket).err(), Some(Refusal::Expired));
+        // Issuing prunes what expired.
+        let c = tickets.issue(engine.clone(), "vm-c".into());
+        clock.0.store(200_000, Ordering::SeqCst);
+        let _d = tickets.issue(engine, "vm-d".into());
+        assert_eq!(tickets.lock().len(), 1);
+        assert_eq!(tickets.redeem(&c.ticket).err(), Some(Refusal::Unknown));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(ws_path("ab12"), "/console/ws?ticket=ab12");
+        assert_eq!(page_path("ab12").is_some(), novnc_installed());
+        assert_eq!(
+            novnc_page("ab12"),
+            "/console/novnc/vnc.html?autoconnect=true&reconnect=false&resize=scale&path=console%2Fws%3Fticket%3Dab12"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! VM routes (`/api/client/*`): records, power, status, console, scan and the agent's upload.
+
+use super::Admin;
+use crate::console;
+use crate::envelope::{ApiResult, Openidcs, Reply};
+use crate::extract::{Body, PathArg};
+use crate::state::AppState;
+use crate::urls::public_base;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use gantry_machines::model::{
+    CreatedVm, PowerRequest, PowerResult, ScanResult, UploadAck, VmConfig, VmStatusView, VmUpdate, VmUpdated, VmView,
+};
+use serde::Serialize;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(listup))
+        .routes(routes!(detail))
+        .routes(routes!(create))
+        .routes(routes!(update))
+        .routes(routes!(delete))
+        .routes(routes!(powers))
+        .routes(routes!(status))
+        .routes(routes!(vncons))
+        .routes(routes!(scaner))
+        .routes(routes!(upload))
+}
+
+/// The VMs of a host (admin).
+#[utoipa::path(get, path = "/api/client/listup/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path)), responses((status = 200, body = Vec<VmView>), (status = 404)))]
+async fn listup(
+    State(state): State<AppState>,
+    _admin: Admin,
+    PathArg(hs_name, ..): PathArg<Openidcs, String>,
+) -> ApiResult<Openidcs, Vec<VmView>> {
+    Ok(Reply::ok(state.machines.vm_list(&hs_name).await?))
+}
+
+/// One VM (admin).
+#[utoipa::path(get, path = "/api/client/detail/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), responses((status = 200, body = VmView), (status = 404)))]
+async fn detail(
+    State(state): State<AppState>,
+    _admin: Admin,
+    PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
+) -> ApiResult<Openidcs, VmView> {
+    Ok(Reply::ok(state.machines.vm_detail(&hs_name, &vm_uuid).await?))
+}
+
+/// Create a VM (files only; start it with `powers`). The answer shows its agent secret once (admin).
+#[utoipa::path(post, path = "/api/client/create/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path)), request_body = VmConfig,
+    responses((status = 200, body = CreatedVm), (status = 400, description = "invalid, duplicate or beyond the host"), (status = 404)))]
+async fn create(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    PathArg(hs_name, ..): PathArg<Openidcs, String>,
+    Body(config, ..): Body<Openidcs, VmConfig>,
+) -> ApiResult<Openidcs, CreatedVm> {
+    Ok(Reply::with_message("VM created", state.machines.vm_create(&actor, &hs_name, config).await?))
+}
+
+/// Change a VM: live where QEMU allows, otherwise on the next boot (admin).
+#[utoipa::path(put, path = "/api/client/update/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = VmUpdate,
+    responses((status = 200, body = VmUpdated), (status = 400), (status = 404)))]
+async fn update(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
+    Body(change, ..): Body<Openidcs, VmUpdate>,
+) -> ApiResult<Openidcs, VmUpdated> {
+    Ok(Reply::with_message("VM updated", state.machines.vm_update(&actor, &hs_name, &vm_uuid, change).await?))
+}
+
+/// Delete a VM: stops it and removes its files (admin).
+#[utoipa::path(delete, path = "/api/client/delete/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path), ("vm_uuid" = String, Path)),
+    responses((status = 200, description = "deleted"), (status = 404)))]
+async fn delete(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
+) -> ApiResult<Openidcs, ()> {
+    state.machines.vm_delete(&actor, &hs_name, &vm_uuid).await?;
+    Ok(Reply::with_message("VM deleted", ()))
+}
+
+/// Power action: start, stop (hard), shutdown (ACPI + timeout), reboot, reset, pause, resume (admin).
+#[utoipa::path(post, path = "/api/client/powers/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = PowerRequest,
+    responses((status = 200, body = PowerResult), (status = 400), (status = 404)))]
+async fn powers(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
+    Body(req, ..): Body<Openidcs, PowerRequest>,
+) -> ApiResult<Openidcs, PowerResult> {
+    Ok(Reply::ok(state.machines.vm_power(&actor, &hs_name, &vm_uuid, req).await?))
+}
+
+/// Live state: QMP `query-status`, CPU and memory use, the agent's last report (admin).
+#[utoipa::path(get, path = "/api/client/status/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path), ("vm_uuid" = String, Path)),
+    responses((status = 200, body = VmStatusView), (status = 404)))]
+async fn status(
+    State(state): State<AppState>,
+    _admin: Admin,
+    PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
+) -> ApiResult<Openidcs, VmStatusView> {
+    Ok(Reply::ok(state.machines.vm_status(&hs_name, &vm_uuid).await?))
+}
+
+/// A console ticket and where to use it.
+#[derive(Serialize, ToSchema)]
+struct ConsoleUrls {
+    /// Single use, short-lived.
+    ticket: String,
+    /// Unix ms after which the ticket is refused.
+    expires_at: i64,
+    /// noVNC-compatible WebSocket carrying the VM's VNC (RFB) stream.
+    ws_url: String,
+    /// The noVNC page, when noVNC is installed on the server.
+    url: Option<String>,
+    /// The VNC password the console asks for; QEMU accepts it only until `expires_at`.
+    password: String,
+}
+
+/// A console URL with a short-lived, single-use ticket for the VM's VNC over WebSocket (admin).
+#[utoipa::path(get, path = "/api/client/vncons/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path), ("vm_uuid" = String, Path)),
+    responses((status = 200, body = ConsoleUrls), (status = 400, description = "the VM is not running"), (status = 404)))]
+async fn vncons(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    headers: HeaderMap,
+    PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
+) -> ApiResult<Openidcs, ConsoleUrls> {
+    let (engine, password) = state.machines.console_access(&actor, &hs_name, &vm_uuid, state.consoles.ttl()).await?;
+    let t = state.consoles.issue(engine, vm_uuid);
+    let base = public_base(&state, &headers);
+    let ws_base = match base.strip_prefix("http") {
+        Some(rest) => format!("ws{rest}"),
+        None => base.clone(),
+    };
+    Ok(Reply::ok(ConsoleUrls {
+        ws_url: format!("{ws_base}{}", console::ws_path(&t.ticket)),
+        url: console::page_path(&t.ticket).map(|p| format!("{base}{p}")),
+        ticket: t.ticket,
+        expires_at: t.expires_at_ms,
+        password,
+    }))
+}
+
+/// Find VMs on the host that Gantry does not know yet and adopt them (admin).
+#[utoipa::path(post, path = "/api/client/scaner/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+    params(("hs_name" = String, Path)), responses((status = 200, body = ScanResult), (status = 404)))]
+async fn scaner(
+    State(state): State<AppState>,
+    Admin(actor): Admin,
+    PathArg(hs_name, ..): PathArg<Openidcs, String>,
+) -> ApiResult<Openidcs, ScanResult> {
+    Ok(Reply::ok(state.machines.vm_scan(&actor, &hs_name).await?))
+}
+
+/// The in-VM agent reports its status (a JSON object, e.g. OpenIDCS `HWStatus`). No bearer
+/// token: the VM's own secret goes in `X-Agent-Secret`; rate-limited per VM and, for failures,
+/// per address.
+#[utoipa::path(post, path = "/api/client/upload", tag = "openidcs",
+    params(("X-Agent-Secret" = String, Header, description = "the VM's agent secret")),
+    request_body(content = Object, description = "the report"),
+    responses((status = 200, body = UploadAck), (status = 401, description = "missing or wrong secret"), (status = 429)))]
+async fn upload(
+    State(state): State<AppState>,
+    SourceIp(ip): SourceIp,
+    headers: HeaderMap,
+    Body(report, ..): Body<Openidcs, serde_json::Value>,
+) -> ApiResult<Openidcs, UploadAck> {
+    let secret = headers.get("x-agent-secret").and_then(|v| v.to_str().ok());
+    Ok(Reply::ok(state.machines.agent_upload(secret, ip, report).await?))
+}
+
+/// The peer address, when the server records it.
+struct SourceIp(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip())))
+    }
+}

@@ -1,0 +1,141 @@
+//! Gantry's compute context: hypervisor hosts and their VMs, dialect-free.
+//!
+//! [`Machines`] keeps the records (hosts, VMs with their NICs, NAT rules and reverse-proxy
+//! routes) in the store and drives one [`gantry_compute::Engine`] per host (QEMU so far). It
+//! checks every request against the records and the host's facts before it touches an engine,
+//! and undoes the engine's part when the database write after it fails. Every change is an
+//! audit entry and a [`gantry_core::events::Event::ComputeChanged`]; every power-state change
+//! seen by an engine is a [`gantry_core::events::Event::VmStateChanged`]; long operations are
+//! task records.
+//!
+//! - [`model`] — the API vocabulary (OpenIDCS `HSConfig`, `VMConfig`, `PortData`, `WebProxy`…);
+//! - hosts, VMs, network (NAT, IPs, proxies), agent reports, inventory and logs are `impl
+//!   Machines` blocks in their own modules.
+//!
+//! No host exists until an admin creates one. At start every known VM is re-attached through
+//! its QMP socket, so VMs that kept running while Gantry was down are reported truly.
+
+mod agent;
+pub mod error;
+mod hosts;
+mod inventory;
+mod journal;
+pub mod model;
+mod network;
+mod settings;
+mod spec;
+mod vms;
+mod watch;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use gantry_compute::Engine;
+use gantry_core::Clock;
+use gantry_core::config::ComputeConfig;
+use gantry_core::events::EventBus;
+use gantry_store::Db;
+use tokio_util::sync::CancellationToken;
+
+pub use error::{MachinesError, Result};
+pub use gantry_compute::ProxyTable;
+pub use model::Actor;
+
+use settings::Settings;
+
+/// The compute context. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Machines {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    proxies: Arc<ProxyTable>,
+    /// One engine per host, by host name.
+    engines: RwLock<HashMap<String, Arc<dyn Engine>>>,
+    /// Serialises changes whose checks span several records (names, ports, addresses, domains).
+    write: tokio::sync::Mutex<()>,
+    limiter: agent::Limiter,
+    /// Host facts the resource checks use, with when they were read (Unix ms).
+    facts: std::sync::Mutex<HashMap<String, (i64, gantry_compute::HostFacts)>>,
+    stop: CancellationToken,
+}
+
+/// What [`Machines::open`] needs.
+pub struct MachinesDeps {
+    pub db: Db,
+    pub events: EventBus,
+    pub clock: Arc<dyn Clock>,
+    /// The reverse-proxy table the HTTP layer forwards by; loaded from the records here.
+    pub proxies: Arc<ProxyTable>,
+    /// Cancels the background tasks (engine event watchers).
+    pub stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Machines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machines").finish_non_exhaustive()
+    }
+}
+
+impl Machines {
+    /// Opens the context: builds every host's engine, re-attaches every known VM, loads the
+    /// reverse-proxy table and marks tasks a previous process left running as failed.
+    pub async fn open(deps: MachinesDeps, config: &ComputeConfig, data_dir: &Path) -> Result<Machines> {
+        let settings = Settings::from_config(config, data_dir)?;
+        let limiter = agent::Limiter::new(settings.agent_per_minute);
+        let machines = Machines {
+            inner: Arc::new(Inner {
+                db: deps.db,
+                events: deps.events,
+                clock: deps.clock,
+                settings,
+                proxies: deps.proxies,
+                engines: RwLock::new(HashMap::new()),
+                write: tokio::sync::Mutex::new(()),
+                limiter,
+                facts: std::sync::Mutex::new(HashMap::new()),
+                stop: deps.stop,
+            }),
+        };
+        let interrupted = gantry_store::compute_log::fail_unfinished(&machines.inner.db, machines.now()).await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "compute tasks cut short by the last stop marked failed");
+        }
+        machines.attach_all().await?;
+        machines.reload_proxies().await?;
+        Ok(machines)
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The engine of a host (404 for an unknown host), e.g. for the console proxy.
+    pub fn engine(&self, hs_name: &str) -> Result<Arc<dyn Engine>> {
+        self.inner
+            .engines
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hs_name)
+            .cloned()
+            .ok_or_else(|| MachinesError::NotFound(format!("host {hs_name} not found")))
+    }
+
+    fn set_engine(&self, hs_name: &str, engine: Option<Arc<dyn Engine>>) {
+        let mut map = self.inner.engines.write().unwrap_or_else(PoisonError::into_inner);
+        match engine {
+            Some(e) => map.insert(hs_name.to_string(), e),
+            None => map.remove(hs_name),
+        };
+    }
+}
