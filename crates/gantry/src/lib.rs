@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod settings;
+mod vm_control;
 
 use anyhow::Context as _;
 use gantry_accounts::Accounts;
@@ -38,12 +39,19 @@ pub struct Running {
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     db: Db,
+    state: AppState,
 }
 
 impl Running {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The contexts it serves (for embedding and tests: e.g. its proxy table and console
+    /// tickets).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Stops accepting requests, lets running ones finish, and closes the database.
@@ -93,21 +101,59 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
     };
     let studio = gantry_generation::Studio::new(contexts, config.generation.clone(), &config.data_dir);
     studio.spawn_settlement(stop.child_token());
+    let catalogue = Arc::new(gantry_automation::Catalogue::builtin());
+    let proxies: Arc<gantry_machines::ProxyTable> = Arc::default();
+    let machines = gantry_machines::Machines::open(
+        gantry_machines::MachinesDeps {
+            db: db.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+            proxies: proxies.clone(),
+            stop: stop.child_token(),
+        },
+        &config.compute,
+        &config.data_dir,
+    )
+    .await
+    .context("opening the compute context")?;
+    let flows = gantry_flows::Flows::open(gantry_flows::FlowsDeps {
+        db: db.clone(),
+        catalogue: catalogue.clone(),
+        dispatcher: dispatcher.clone(),
+        studio: studio.clone(),
+        files: files.clone(),
+        events: events.clone(),
+        clock: clock.clone(),
+        config: config.automation.clone(),
+        data_dir: config.data_dir.clone(),
+        vm: Some(Arc::new(vm_control::MachinesVmControl(machines.clone()))),
+    })
+    .await
+    .context("opening the automation context")?;
+    flows.spawn_triggers(stop.child_token());
+    let consoles = gantry_http::console::Tickets::new(
+        std::time::Duration::from_secs(config.compute.console_ticket_ttl_secs),
+        clock.clone(),
+    );
     let state = AppState {
         db: db.clone(),
         accounts,
         files,
         dispatcher,
         studio,
-        catalogue: Arc::new(gantry_automation::Catalogue::builtin()),
+        catalogue,
+        flows,
         sockjs: Default::default(),
         events,
         started_at_ms: clock.now_ms(),
         clock,
         config: Arc::new(config.clone()),
         shutdown: stop.clone(),
+        proxies,
+        machines,
+        consoles,
     };
-    let app = gantry_http::router(state, &config.http);
+    let app = gantry_http::router(state.clone(), &config.http);
 
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
@@ -115,9 +161,11 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
     tracing::info!(%addr, database = %redact(&config.effective_database_url()), "gantry listening");
     let stopped = stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { stopped.cancelled().await }).await
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
     });
-    Ok(Running { addr, stop, server, db })
+    Ok(Running { addr, stop, server, db, state })
 }
 
 async fn shutdown_signal() {

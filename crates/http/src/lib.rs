@@ -2,12 +2,15 @@
 //! vflow) map requests to the shared contexts and answers to their own envelopes;
 //! common middleware adds request ids, tracing, CORS, body limits and panic safety.
 
+pub mod console;
 pub mod dialects;
 pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod rate_limit;
 pub mod request_id;
+pub mod reverse_proxy;
 pub mod state;
 pub mod stomp;
 pub mod urls;
@@ -23,16 +26,23 @@ pub use state::AppState;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-/// Builds the whole application router.
+/// Builds the whole application router. The reverse proxy runs before routing: requests
+/// for a proxied host never reach Gantry's routes (see [`reverse_proxy`]).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    openapi::router()
+    let proxy = reverse_proxy::ReverseProxy::new(state.proxies.clone(), state.shutdown.clone());
+    let limiter = rate_limit::Limiter::new(state.config.automation.rate_limits.clone());
+    let api = openapi::router()
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(limiter, rate_limit::enforce))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(cors(&http.cors_origins))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state);
+    Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::from_fn_with_state(proxy, reverse_proxy::route))
         .layer(axum::middleware::from_fn(request_id::assign))
-        .with_state(state)
 }
 
 fn request_span(request: &Request) -> tracing::Span {

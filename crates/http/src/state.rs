@@ -17,8 +17,12 @@ pub struct AppState {
     pub files: FileStore,
     pub dispatcher: Dispatcher,
     pub studio: gantry_generation::Studio,
+    /// The compute context (hosts, VMs, NAT, IPs, reverse proxies) behind the openidcs routes.
+    pub machines: gantry_machines::Machines,
     /// vflow's module catalogue.
     pub catalogue: Arc<gantry_automation::Catalogue>,
+    /// The automation context (workflows, folders, executions, triggers).
+    pub flows: gantry_flows::Flows,
     /// SockJS XHR sessions of the STOMP endpoint.
     pub sockjs: crate::stomp::sockjs::XhrSessions,
     pub config: Arc<Config>,
@@ -28,4 +32,8 @@ pub struct AppState {
     pub started_at_ms: i64,
     /// Cancelled when the server shuts down; long-lived connections (WebSockets) end then.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Reverse-proxy routes, consulted before routing on every request.
+    pub proxies: Arc<gantry_compute::ProxyTable>,
+    /// Single-use VM console tickets (redeemed by `/console/ws`).
+    pub consoles: crate::console::Tickets,
 }

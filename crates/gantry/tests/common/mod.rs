@@ -1,7 +1,10 @@
 //! A real Gantry on a random port, over a scratch database, driven with reqwest.
 #![allow(dead_code)]
 
+pub mod compute;
+pub mod process;
 pub mod sim;
+pub mod vflow;
 
 use gantry_core::config::Config;
 use gantry_store::Engine;
@@ -83,6 +86,25 @@ impl TestApp {
             .await;
         assert_eq!(status, 201, "{body}");
         body["data"]["id"].as_i64().unwrap()
+    }
+
+    /// Stops this server and starts a new one on the same database and data directory
+    /// (what a restart of the process does), with `tweak` applied to the configuration.
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean stop");
+        }
+        let mut config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: self._dir.path().to_path_buf(),
+            database_url: Some(self._db.url.clone()),
+            ..Config::default()
+        };
+        config.auth.jwt_secret = Some(JWT_SECRET.into());
+        tweak(&mut config);
+        let running = gantry::start(config, Some(ADMIN_PASSWORD.into())).await.expect("gantry restarts");
+        self.base = format!("http://{}", running.addr());
+        self.running = Some(running);
     }
 
     pub async fn stop(mut self) {

@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(openidcs::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)))
         .merge(vflow::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Vflow>)))
         .merge(shared::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::StarGraph>)))
+        .merge(crate::console::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)))
 }
 
 fn panic_response<D: Envelope>(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -31,7 +32,7 @@ fn panic_response<D: Envelope>(_: Box<dyn std::any::Any + Send + 'static>) -> Re
 }
 
 /// vflow's route families under the `/api/v1` prefix it shares with star-graph.
-const VFLOW_FAMILIES: [&str; 5] = ["workflows", "executions", "modules", "folders", "system"];
+const VFLOW_FAMILIES: [&str; 6] = ["workflows", "executions", "modules", "folders", "system", "webhooks"];
 const VFLOW_AUTH: [&str; 4] = ["token", "verify", "revoke", "pairing-codes"];
 
 /// Which dialect owns a path, for answers that no handler produced (unknown routes,
@@ -40,6 +41,7 @@ pub fn dialect_for_path(path: &str) -> Dialect {
     let mut segments = path.trim_start_matches('/').split('/');
     match (segments.next(), segments.next(), segments.next(), segments.next()) {
         (Some("api"), Some("system" | "server" | "client"), _, _) => Dialect::Openidcs,
+        (Some("console"), _, _, _) => Dialect::Openidcs,
         (Some("api"), Some("v1"), Some(family), _) if VFLOW_FAMILIES.contains(&family) => Dialect::Vflow,
         (Some("api"), Some("v1"), Some("auth"), Some(action)) if VFLOW_AUTH.contains(&action) => Dialect::Vflow,
         (Some("api"), Some("v1"), _, _) => Dialect::StarGraph,
@@ -56,6 +58,7 @@ mod tests {
         assert_eq!(dialect_for_path("/api/tasks/x"), Dialect::ComfyManager);
         assert_eq!(dialect_for_path("/nothing"), Dialect::ComfyManager);
         assert_eq!(dialect_for_path("/api/client/natget/h/v"), Dialect::Openidcs);
+        assert_eq!(dialect_for_path("/console/novnc/x.js"), Dialect::Openidcs);
         assert_eq!(dialect_for_path("/api/v1/workflows/1"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/verify"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/login"), Dialect::StarGraph);

@@ -4,7 +4,14 @@
 //! dialect's access token) or with a one-time pairing code an admin created; there are no
 //! anonymous tokens. One token per device: a new one revokes the device's earlier ones.
 
+mod errors;
+mod executions;
+mod folders;
 mod modules;
+mod system;
+mod transfer;
+mod webhooks;
+mod workflows;
 
 use crate::envelope::{ApiResult, Reply, Vflow};
 use crate::error::{ApiError, ErrorKind};
@@ -28,6 +35,40 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pairing_code))
         .routes(routes!(health))
         .merge(modules::routes())
+        .merge(workflows::routes())
+        .merge(folders::routes())
+        .merge(executions::routes())
+        .merge(transfer::routes())
+        .merge(system::routes())
+        .merge(webhooks::routes())
+}
+
+/// The automation context's view of a caller.
+fn owner(p: &Principal) -> gantry_flows::Owner {
+    gantry_flows::Owner { user_id: p.user_id, is_admin: p.is_admin() }
+}
+
+/// An optional JSON body: absent or empty means `T::default()`; anything else must parse.
+struct OptionalJson<T>(T);
+
+impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = crate::envelope::Failure<Vflow>;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::new(ErrorKind::PayloadTooLarge, "request body too large"))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")).into())
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,0 +1,159 @@
+//! vflow's rate limits: fixed windows per (class, caller). Token issuance (`auth`) is
+//! counted per client IP; `execute` (runs and webhooks), `query` (GET) and `modify`
+//! (everything else) per bearer token, or per IP without one. Each class has its own
+//! window, so one kind of request never uses up another's allowance. Every vflow answer
+//! carries `X-RateLimit-Limit/Remaining/Reset` (reset in Unix ms); over the limit the
+//! answer is 429 with code 7001 and `details {limit, remaining, resetAt}`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use gantry_core::Dialect;
+use gantry_core::config::RateLimits;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::envelope::{Envelope, Vflow};
+use crate::error::{ApiError, ErrorKind};
+
+/// Windows kept before stale ones are swept.
+const SWEEP_AT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Class {
+    Auth,
+    Execute,
+    Query,
+    Modify,
+}
+
+/// Window start (Unix ms) and requests counted in it, per (class, caller).
+type Windows = HashMap<(Class, String), (i64, u32)>;
+
+/// The shared counters. Cheap to clone.
+#[derive(Clone)]
+pub struct Limiter {
+    limits: RateLimits,
+    windows: Arc<Mutex<Windows>>,
+}
+
+/// The outcome of one count.
+struct Verdict {
+    limit: u32,
+    remaining: u32,
+    reset_at: i64,
+    allowed: bool,
+}
+
+impl Limiter {
+    /// Counters for `limits`.
+    pub fn new(limits: RateLimits) -> Self {
+        Self { limits, windows: Arc::default() }
+    }
+
+    fn limit(&self, class: Class) -> u32 {
+        match class {
+            Class::Auth => self.limits.auth,
+            Class::Execute => self.limits.execute,
+            Class::Query => self.limits.query,
+            Class::Modify => self.limits.modify,
+        }
+    }
+
+    fn count(&self, class: Class, key: String, now_ms: i64) -> Verdict {
+        let window = (self.limits.window_secs.max(1) * 1000) as i64;
+        let start = now_ms - now_ms.rem_euclid(window);
+        let limit = self.limit(class);
+        let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if windows.len() >= SWEEP_AT {
+            windows.retain(|_, (s, _)| *s == start);
+        }
+        let entry = windows.entry((class, key)).or_insert((start, 0));
+        if entry.0 != start {
+            *entry = (start, 0);
+        }
+        let allowed = entry.1 < limit;
+        if allowed {
+            entry.1 += 1;
+        }
+        Verdict { limit, remaining: limit.saturating_sub(entry.1), reset_at: start + window, allowed }
+    }
+}
+
+fn classify(method: &Method, path: &str) -> Class {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::POST, ["api", "v1", "auth", "token"]) => Class::Auth,
+        (&Method::POST, ["api", "v1", "workflows", _, "execute"]) | (_, ["api", "v1", "webhooks", ..]) => {
+            Class::Execute
+        }
+        (&Method::GET | &Method::HEAD, _) => Class::Query,
+        _ => Class::Modify,
+    }
+}
+
+fn client_ip(request: &Request) -> String {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// Counts vflow requests and answers 429 past the limit; other dialects pass through.
+pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if crate::dialects::dialect_for_path(&path) != Dialect::Vflow {
+        return next.run(request).await;
+    }
+    let class = classify(request.method(), &path);
+    let key = match (class, crate::extract::bearer(request.headers())) {
+        (Class::Auth, _) | (_, None) => format!("ip:{}", client_ip(&request)),
+        (_, Some(token)) => format!("token:{}", hex::encode(Sha256::digest(token.as_bytes()))),
+    };
+    let now_ms = {
+        use gantry_core::Clock;
+        gantry_core::SystemClock.now_ms()
+    };
+    let verdict = limiter.count(class, key, now_ms);
+    let mut response = if verdict.allowed {
+        next.run(request).await
+    } else {
+        let error = ApiError::new(ErrorKind::RateLimited, "Rate limit exceeded").with_details(json!({
+            "limit": verdict.limit, "remaining": 0, "resetAt": verdict.reset_at,
+        }));
+        Vflow::render_error(&error)
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", verdict.limit as i64),
+        ("x-ratelimit-remaining", verdict.remaining as i64),
+        ("x-ratelimit-reset", verdict.reset_at),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_have_their_own_windows_per_caller() {
+        let limiter = Limiter::new(RateLimits { window_secs: 60, auth: 1, execute: 2, query: 3, modify: 1 });
+        let t = 120_000;
+        assert!(limiter.count(Class::Query, "a".into(), t).allowed);
+        assert!(limiter.count(Class::Modify, "a".into(), t).allowed, "a query does not use up modify");
+        assert!(!limiter.count(Class::Modify, "a".into(), t + 1).allowed);
+        assert!(limiter.count(Class::Modify, "b".into(), t + 1).allowed, "another caller has its own window");
+        let v = limiter.count(Class::Modify, "a".into(), t + 60_000);
+        assert!(v.allowed, "a new window starts afresh");
+        assert_eq!(v.reset_at, 240_000);
+        assert_eq!(classify(&Method::POST, "/api/v1/workflows/x/execute"), Class::Execute);
+        assert_eq!(classify(&Method::POST, "/api/v1/auth/token"), Class::Auth);
+        assert_eq!(classify(&Method::GET, "/api/v1/workflows"), Class::Query);
+        assert_eq!(classify(&Method::DELETE, "/api/v1/workflows/x"), Class::Modify);
+    }
+}
