@@ -9,6 +9,7 @@
 //!   are stored as SHA-256 digests only.
 
 pub mod jwt;
+mod login_guard;
 pub mod password;
 pub mod secrets;
 
@@ -19,7 +20,9 @@ use gantry_store::users::NewUser;
 pub use gantry_store::users::{ProfileChange, UserRecord};
 use gantry_store::{Db, StoreError, api_tokens, pairing, sessions, settings, users};
 use jwt::{Claims, JwtKeys, Rejection};
+use login_guard::LoginGuard;
 pub use password::PasswordInput;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The name of the openidcs system API token.
@@ -48,6 +51,9 @@ pub enum AccountsError {
     UsernameTaken,
     #[error("{0}")]
     Invalid(String),
+    /// Too many wrong passwords for this username from this address; try after `retry_at_ms`.
+    #[error("too many failed logins; try again later")]
+    TooManyAttempts { retry_at_ms: i64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -130,6 +136,7 @@ pub struct Accounts {
     keys: Arc<JwtKeys>,
     access_ttl_secs: i64,
     refresh_ttl_secs: i64,
+    login_guard: Arc<LoginGuard>,
 }
 
 impl Accounts {
@@ -150,6 +157,7 @@ impl Accounts {
             keys: Arc::new(JwtKeys::new(secret.as_bytes())),
             access_ttl_secs: config.access_ttl_secs.max(1),
             refresh_ttl_secs: config.refresh_ttl_secs.max(1),
+            login_guard: Arc::new(LoginGuard::new(config.max_failed_logins, config.failed_login_window_secs)),
         })
     }
 
@@ -248,22 +256,36 @@ impl Accounts {
         self.user(caller.user_id).await
     }
 
-    /// Checks a username and password and opens a session issued by `dialect`.
+    /// Checks a username and password and opens a session issued by `dialect`. Too many
+    /// wrong passwords for a username from one `client` address are refused for a while
+    /// without checking (see `auth.max_failed_logins`).
     pub async fn login(
         &self,
         username: &str,
         password: PasswordInput,
         dialect: Dialect,
         device: Option<Device>,
+        client: Option<IpAddr>,
     ) -> AccountsResult<IssuedTokens> {
+        let now = self.clock.now_ms();
+        self.login_guard.check(username, client, now).map_err(|retry_at_ms| {
+            tracing::warn!(username, ?client, "login refused: too many failed attempts");
+            AccountsError::TooManyAttempts { retry_at_ms }
+        })?;
         let user = users::by_username(&self.db, username).await?;
         let stored = user.as_ref().map_or_else(|| password::decoy_hash().to_owned(), |u| u.password_hash.clone());
         let ok = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
             .await
             .map_err(|e| AccountsError::Internal(e.to_string()))?;
         match user {
-            Some(user) if ok => self.open_session(user, dialect, device).await,
-            _ => Err(AccountsError::InvalidCredentials),
+            Some(user) if ok => {
+                self.login_guard.succeeded(username, client);
+                self.open_session(user, dialect, device).await
+            }
+            _ => {
+                self.login_guard.failed(username, client, now);
+                Err(AccountsError::InvalidCredentials)
+            }
         }
     }
 

@@ -104,11 +104,22 @@ pub struct AuthConfig {
     /// HMAC secret for access tokens. When absent a random one is generated once and
     /// kept in the database, so every node sharing the database agrees on it.
     pub jwt_secret: Option<String>,
+    /// Wrong passwords allowed for one username from one address per window; then logins
+    /// from there are refused (429) until the window ends.
+    pub max_failed_logins: u32,
+    /// That window, in seconds.
+    pub failed_login_window_secs: u64,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { access_ttl_secs: 3600, refresh_ttl_secs: 30 * 24 * 3600, jwt_secret: None }
+        Self {
+            access_ttl_secs: 3600,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            jwt_secret: None,
+            max_failed_logins: 5,
+            failed_login_window_secs: 60,
+        }
     }
 }
 

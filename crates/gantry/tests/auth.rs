@@ -342,3 +342,41 @@ async fn tokens_remember_their_dialect() {
     assert!(claims.exp - claims.iat == 3600);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_that_login_out_for_a_while() {
+    let app = TestApp::start(Engine::Sqlite).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "mallory-target", "right-password-1").await;
+    let wrong = |password: &str| json!({"username": "mallory-target", "password": password});
+    for attempt in 0..5 {
+        let (status, body) = app.call("POST", "/api/auth/login", None, Some(wrong(&format!("guess-{attempt}")))).await;
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+    }
+    // Now even the right password is refused, in each dialect's envelope, without a check.
+    let (status, body) = app.call("POST", "/api/auth/login", None, Some(wrong("right-password-1"))).await;
+    assert_eq!((status, body["code"].as_i64()), (429, Some(429)), "{body}");
+    assert!(body["details"]["resetAt"].is_i64(), "{body}");
+    let star = json!({"username": "mallory-target", "password": md5_hex("right-password-1")});
+    let (status, body) = app.call("POST", "/api/v1/auth/login", None, Some(star)).await;
+    assert_eq!((status, body["code"].as_i64(), body["data"].is_null()), (429, Some(429), true), "{body}");
+    // Other users log in as usual.
+    let (status, _) =
+        app.call("POST", "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD}))).await;
+    assert_eq!(status, 200);
+    app.stop().await;
+
+    // The window is configurable; once it has passed, the right password works again.
+    let app = TestApp::start_with(Engine::Sqlite, |c| c.auth.failed_login_window_secs = 1).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "mallory-target", "right-password-1").await;
+    for attempt in 0..5 {
+        app.call("POST", "/api/auth/login", None, Some(wrong(&format!("guess-{attempt}")))).await;
+    }
+    let (status, _) = app.call("POST", "/api/auth/login", None, Some(wrong("right-password-1"))).await;
+    assert_eq!(status, 429);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, body) = app.call("POST", "/api/auth/login", None, Some(wrong("right-password-1"))).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use gantry_accounts::AccountsError;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The kind of failure, which fixes the HTTP status and each dialect's default code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,10 @@ impl From<AccountsError> for ApiError {
             AccountsError::UserNotFound => ErrorKind::NotFound,
             AccountsError::UsernameTaken => ErrorKind::Conflict,
             AccountsError::Invalid(_) => ErrorKind::BadRequest,
+            AccountsError::TooManyAttempts { retry_at_ms } => {
+                return Self::new(ErrorKind::RateLimited, err.to_string())
+                    .with_details(json!({ "resetAt": retry_at_ms }));
+            }
             AccountsError::Internal(cause) => return Self::internal(cause),
         };
         Self::new(kind, err.to_string())

@@ -7,7 +7,7 @@ pub(crate) mod ws;
 
 use crate::envelope::{ApiResult, ComfyManager, Failure, Reply};
 use crate::error::{ApiError, ErrorKind};
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, ClientIp};
 use crate::state::AppState;
 use axum::extract::State;
 use gantry_accounts::PasswordInput;
@@ -53,12 +53,12 @@ struct LoginResponse {
     responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Body(req, ..): Body<ComfyManager, LoginRequest>,
 ) -> ApiResult<ComfyManager, LoginResponse> {
-    let issued = state
-        .accounts
-        .login(&req.username, PasswordInput::Plain(req.password), gantry_core::Dialect::ComfyManager, None)
-        .await?;
+    let password = PasswordInput::Plain(req.password);
+    let issued =
+        state.accounts.login(&req.username, password, gantry_core::Dialect::ComfyManager, None, client).await?;
     Ok(Reply::ok(LoginResponse {
         token: issued.access_token,
         expires_in: issued.expires_in,

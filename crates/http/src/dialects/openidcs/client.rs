@@ -3,18 +3,15 @@
 use super::Admin;
 use crate::console;
 use crate::envelope::{ApiResult, Openidcs, Reply};
-use crate::extract::{Body, PathArg};
+use crate::extract::{Body, ClientIp, PathArg};
 use crate::state::AppState;
 use crate::urls::public_base;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
 use gantry_machines::model::{
     CreatedVm, PowerRequest, PowerResult, ScanResult, UploadAck, VmConfig, VmStatusView, VmUpdate, VmUpdated, VmView,
 };
 use serde::Serialize;
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -180,21 +177,10 @@ async fn scaner(
     responses((status = 200, body = UploadAck), (status = 401, description = "missing or wrong secret"), (status = 429)))]
 async fn upload(
     State(state): State<AppState>,
-    SourceIp(ip): SourceIp,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Body(report, ..): Body<Openidcs, serde_json::Value>,
 ) -> ApiResult<Openidcs, UploadAck> {
     let secret = headers.get("x-agent-secret").and_then(|v| v.to_str().ok());
     Ok(Reply::ok(state.machines.agent_upload(secret, ip, report).await?))
-}
-
-/// The peer address, when the server records it.
-struct SourceIp(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for SourceIp {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip())))
-    }
 }

@@ -2,7 +2,7 @@
 
 use super::UserView;
 use crate::envelope::{ApiResult, Reply, StarGraph};
-use crate::extract::{Auth, Body};
+use crate::extract::{Auth, Body, ClientIp};
 use crate::state::AppState;
 use axum::extract::State;
 use gantry_accounts::PasswordInput;
@@ -38,10 +38,11 @@ struct LoginResponse {
     responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Body(req, ..): Body<StarGraph, LoginRequest>,
 ) -> ApiResult<StarGraph, LoginResponse> {
     let password = PasswordInput::star_graph(req.password);
-    let issued = state.accounts.login(&req.username, password, Dialect::StarGraph, None).await?;
+    let issued = state.accounts.login(&req.username, password, Dialect::StarGraph, None, client).await?;
     Ok(Reply::with_message(
         "login succeeded",
         LoginResponse {
