@@ -176,18 +176,7 @@ impl Machines {
             engine.create(spec).await?;
             let stored = engine.get(vm_uuid).await?;
             cfg.nat_all = stored.nat.iter().map(port_data).collect();
-            let now = self.now();
-            let record = VmRecord {
-                host: hs_name.to_string(),
-                vm_uuid: vm_uuid.to_string(),
-                name: cfg.vm_name.clone(),
-                config: serde_json::to_string(&cfg)?,
-                agent_secret_hash: hash,
-                last_report: None,
-                reported_at: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let record = new_record(hs_name, &cfg, hash, self.now())?;
             if let Err(e) = repo::create(self.db(), &record).await {
                 self.undo(engine.delete(vm_uuid).await, "delete the VM files");
                 return Err(e.into());
@@ -383,18 +372,7 @@ impl Machines {
         self.check_addresses(&cfg, None).await?;
         to_spec(&host.config, &cfg, None, true)?;
         let (secret, hash) = new_secret();
-        let now = self.now();
-        let record = VmRecord {
-            host: hs_name.clone(),
-            vm_uuid: cfg.vm_uuid.clone(),
-            name: cfg.vm_name.clone(),
-            config: serde_json::to_string(&cfg)?,
-            agent_secret_hash: hash,
-            last_report: None,
-            reported_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let record = new_record(hs_name, &cfg, hash, self.now())?;
         repo::create(self.db(), &record).await?;
         if let Err(e) = self.engine(hs_name)?.attach(&cfg.vm_uuid).await {
             tracing::warn!(vm = %cfg.vm_uuid, error = %e, "adopted VM could not be attached");
@@ -426,6 +404,21 @@ fn status_view(s: VmStatus, e: &VmEntry) -> VmStatusView {
         agent_report: e.record.last_report.as_deref().and_then(|r| serde_json::from_str(r).ok()),
         reported_at: e.record.reported_at,
     }
+}
+
+/// The stored row of a VM the context starts to manage (created or adopted) at `now`.
+fn new_record(hs_name: &str, cfg: &VmConfig, agent_secret_hash: String, now: i64) -> Result<VmRecord> {
+    Ok(VmRecord {
+        host: hs_name.to_string(),
+        vm_uuid: cfg.vm_uuid.clone(),
+        name: cfg.vm_name.clone(),
+        config: serde_json::to_string(cfg)?,
+        agent_secret_hash,
+        last_report: None,
+        reported_at: None,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 /// A random VNC password: 8 alphanumerics, the most RFB's DES authentication uses.
