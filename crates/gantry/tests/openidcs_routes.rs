@@ -227,6 +227,15 @@ async fn every_route_answers(engine: Engine) {
     assert_eq!(app.ok("GET", "/api/client/detail/h1/adopt-1", &admin, None).await["vm_name"], "found one");
     assert!(app.ok("POST", "/api/client/scaner/h1", &admin, None).await["adopted"].as_array().unwrap().is_empty());
 
+    // Wrong secrets from one address are cut off after ten a minute; a right one still
+    // gets through (every user-network guest reports from the same loopback address).
+    for _ in 2..10 {
+        assert_eq!(upload(&app, Some("guess")).await.0, 401);
+    }
+    assert_eq!(upload(&app, Some("guess")).await.0, 429);
+    let adopted_secret = scan["adopted"][0]["agent_secret"].as_str().unwrap();
+    assert_eq!(upload(&app, Some(adopted_secret)).await.0, 200);
+
     // System routes.
     let statis = app.ok("GET", "/api/system/statis", &admin, None).await;
     assert_eq!((statis["host_count"].as_u64(), statis["vm_count"].as_u64()), (Some(1), Some(3)), "{statis}");
