@@ -150,12 +150,19 @@ mod tests {
         ));
         assert!(matches!(allocate(r, &used, LO, Protocol::Tcp), Err(ComputeError::Conflict(_))));
 
-        // A range of free ports minus the `used` ones.
-        let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
+        // A one-port range whose port is free is handed out. Another process may take an
+        // ephemeral port between the probe and the allocation (tests run in parallel), so a
+        // few probes are tried; an allocator that never hands out a free port still fails.
+        let base = (0..20)
+            .find_map(|_| {
+                let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+                let base = probe.local_addr().unwrap().port();
+                drop(probe);
+                let r = PortRange::new(base, base).unwrap();
+                matches!(allocate(r, &used, LO, Protocol::Tcp), Ok(p) if p == base).then_some(base)
+            })
+            .expect("a free port in a one-port range is allocated");
         let r = PortRange::new(base, base).unwrap();
-        assert_eq!(allocate(r, &used, LO, Protocol::Tcp).unwrap(), base);
         let used: BTreeSet<u16> = [base].into();
         assert!(matches!(check(Some(r), &used, LO, base, Protocol::Tcp), Err(ComputeError::PortInUse { .. })));
         assert!(allocate(r, &used, LO, Protocol::Tcp).is_err());
