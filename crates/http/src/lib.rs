@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 /// for a proxied host never reach Gantry's routes (see [`reverse_proxy`]).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let proxy = reverse_proxy::ReverseProxy::new(state.proxies.clone(), state.shutdown.clone());
-    let limiter = rate_limit::Limiter::new(state.config.automation.rate_limits.clone());
+    let limiter = rate_limit::Limiter::new(state.config.automation.rate_limits.clone(), state.clock.clone());
     let api = openapi::router()
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,8 +13,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
-use gantry_core::Dialect;
 use gantry_core::config::RateLimits;
+use gantry_core::{Clock, Dialect};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -39,6 +39,7 @@ type Windows = HashMap<(Class, String), (i64, u32)>;
 #[derive(Clone)]
 pub struct Limiter {
     limits: RateLimits,
+    clock: Arc<dyn Clock>,
     windows: Arc<Mutex<Windows>>,
 }
 
@@ -51,9 +52,9 @@ struct Verdict {
 }
 
 impl Limiter {
-    /// Counters for `limits`.
-    pub fn new(limits: RateLimits) -> Self {
-        Self { limits, windows: Arc::default() }
+    /// Counters for `limits`, windows timed by `clock`.
+    pub fn new(limits: RateLimits, clock: Arc<dyn Clock>) -> Self {
+        Self { limits, clock, windows: Arc::default() }
     }
 
     fn limit(&self, class: Class) -> u32 {
@@ -112,11 +113,7 @@ pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Nex
         (Class::Auth, _) | (_, None) => format!("ip:{}", client_ip(&request)),
         (_, Some(token)) => format!("token:{}", hex::encode(Sha256::digest(token.as_bytes()))),
     };
-    let now_ms = {
-        use gantry_core::Clock;
-        gantry_core::SystemClock.now_ms()
-    };
-    let verdict = limiter.count(class, key, now_ms);
+    let verdict = limiter.count(class, key, limiter.clock.now_ms());
     let mut response = if verdict.allowed {
         next.run(request).await
     } else {
@@ -142,7 +139,8 @@ mod tests {
 
     #[test]
     fn classes_have_their_own_windows_per_caller() {
-        let limiter = Limiter::new(RateLimits { window_secs: 60, auth: 1, execute: 2, query: 3, modify: 1 });
+        let limits = RateLimits { window_secs: 60, auth: 1, execute: 2, query: 3, modify: 1 };
+        let limiter = Limiter::new(limits, Arc::new(gantry_core::SystemClock));
         let t = 120_000;
         assert!(limiter.count(Class::Query, "a".into(), t).allowed);
         assert!(limiter.count(Class::Modify, "a".into(), t).allowed, "a query does not use up modify");
