@@ -11,17 +11,19 @@
 pub mod jwt;
 mod login_guard;
 pub mod password;
+pub mod repo;
 pub mod secrets;
 
+use crate::repo::sessions::{NewSession, RefreshLookup};
+use crate::repo::users::NewUser;
+pub use crate::repo::users::{ProfileChange, UserRecord};
 use gantry_core::events::{Event, EventBus};
 use gantry_core::{Clock, Dialect, Role, UserId, config::AuthConfig};
-use gantry_store::sessions::{NewSession, RefreshLookup};
-use gantry_store::users::NewUser;
-pub use gantry_store::users::{ProfileChange, UserRecord};
-use gantry_store::{Db, StoreError, api_tokens, pairing, sessions, settings, users};
+use gantry_store::{Db, StoreError, settings};
 use jwt::{Claims, JwtKeys, Rejection};
 use login_guard::LoginGuard;
 pub use password::PasswordInput;
+use repo::{api_tokens, pairing, sessions, users};
 use std::net::IpAddr;
 use std::sync::Arc;
 

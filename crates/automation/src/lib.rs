@@ -1,34 +1,162 @@
-//! Gantry's workflow engine core: dialect-free, no HTTP routes, no database.
+//! Gantry's automation context: the dialect-free service behind vflow's workflow routes.
 //!
-//! - [`model`]: [`Workflow`], [`Step`], [`Param`], per-step [`ErrorPolicy`].
-//! - [`modules`]: the [`Catalogue`] of [`ModuleDef`]s and the module API's JSON shapes.
-//! - [`validate()`]: save-time checks ([`ValidationIssue`]); [`magic_variables`] for editors.
-//! - [`template`] and [`expr`]: `{{step.output.prop}}` references and the condition language.
-//! - [`Engine`]: runs a workflow against a [`Host`], reporting to a [`RunObserver`].
-//! - [`next_fire`] / [`validate_cron`]: `trigger_schedule` helpers.
+//! - [`Automation`]: workflows ([`workflows`]), folders ([`folders`]), executions and logs
+//!   ([`executions`]), import/export ([`transfer`]), statistics ([`system`]).
+//! - Runs go through [`gantry_workflow_engine::WorkflowEngine`] with a host that acts as the
+//!   workflow's owner ([`host`]); VM modules use the compute context when one is given.
+//! - Triggers run for real: a cron scheduler, webhooks and event subscriptions
+//!   ([`triggers`]), started by [`Automation::spawn_triggers`].
+//! - At most [`AutomationConfig::max_running_per_workflow`] runs of one workflow at
+//!   once; more are refused ([`AutomationError::TooManyRuns`]).
 
-pub mod blocks;
-mod exec;
-pub mod expr;
-mod magic;
-pub mod model;
-pub mod modules;
-pub mod template;
-mod triggers;
-mod validate;
-pub mod value;
+mod error;
+pub mod executions;
+pub mod folders;
+mod host;
+mod record;
+pub mod repo;
+mod runs;
+pub mod system;
+pub mod transfer;
+pub mod triggers;
+mod vm;
+pub mod workflows;
 
-pub use exec::{
-    BoxFuture, ChannelObserver, DefaultHost, Engine, EngineConfig, Host, HostCall, HttpPolicy, LogEntry, LogLevel,
-    NoopObserver, Outcome, RunEvent, RunObserver, RunReport, RunRequest, is_internal,
-};
-pub use expr::{EvalError, ExprError, Expression};
-pub use magic::{MagicVariable, MagicVariables, SystemVariable, magic_variables};
-pub use model::{ErrorPolicy, Param, Step, Workflow};
-pub use modules::{Catalogue, ModuleDef};
-pub use triggers::{next_fire, validate_cron};
-pub use validate::{ValidationIssue, check_run_inputs, validate};
-pub use value::TypedValue;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Hash map with a fast, per-process-seeded hasher for ids and names.
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use gantry_accounts::Accounts;
+use gantry_compute::Compute;
+use gantry_core::config::AutomationConfig;
+use gantry_core::events::EventBus;
+use gantry_core::{Clock, Supervisor, UserId};
+use gantry_dispatch::Dispatcher;
+use gantry_files::FileStore;
+use gantry_generation::GenerationService;
+use gantry_store::Db;
+use gantry_workflow_engine::{Catalogue, DefaultHost, WorkflowEngine};
+
+pub use error::{AutomationError, AutomationResult};
+pub use record::{StoredWorkflow, TriggerSpec};
+
+/// Who acts: the caller of a route, or the owner a triggered run acts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The user.
+    pub user_id: UserId,
+    /// Whether the user is an admin (admin-only modules and events need it).
+    pub is_admin: bool,
+}
+
+/// What the automation context is built from.
+pub struct AutomationDeps {
+    /// Storage of workflows, folders and executions.
+    pub db: Db,
+    /// Workflow owners' roles, as of each run.
+    pub accounts: Accounts,
+    /// The modules workflows are checked against and run with.
+    pub catalogue: Arc<Catalogue>,
+    /// For the task and instance modules.
+    pub dispatcher: Dispatcher,
+    /// For `gantry_generate_image` (charges the owner's credits).
+    pub generation: GenerationService,
+    /// For task output URLs.
+    pub files: FileStore,
+    /// Event triggers subscribe here; finished executions are published here.
+    pub events: EventBus,
+    /// Time, injected.
+    pub clock: Arc<dyn Clock>,
+    /// The `[automation]` settings.
+    pub config: AutomationConfig,
+    /// Where the per-user sandboxes of the file modules live (`<dir>/<user id>`).
+    pub data_dir: PathBuf,
+    /// The compute context the VM modules drive; `None` makes them fail clearly.
+    pub compute: Option<Compute>,
+    /// Runs the triggers and every execution; its shutdown interrupts running executions.
+    pub supervisor: Supervisor,
+}
+
+pub(crate) struct Inner {
+    db: Db,
+    accounts: Accounts,
+    catalogue: Arc<Catalogue>,
+    engine: WorkflowEngine,
+    dispatcher: Dispatcher,
+    generation: GenerationService,
+    files: FileStore,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    config: AutomationConfig,
+    sandbox_root: PathBuf,
+    compute: Option<Compute>,
+    webhook_key: Vec<u8>,
+    runs: runs::Runs,
+    started_at_ms: i64,
+    supervisor: Supervisor,
+}
+
+/// The automation context. Cloning is cheap.
+#[derive(Clone)]
+pub struct Automation {
+    inner: Arc<Inner>,
+}
+
+/// The reason recorded on executions a restart interrupted.
+pub const INTERRUPTED: &str = "interrupted: the server stopped while this execution was running";
+
+impl Automation {
+    /// Builds the context and recovers from a previous process: executions still marked
+    /// running are failed with [`INTERRUPTED`].
+    pub async fn open(deps: AutomationDeps) -> AutomationResult<Self> {
+        let AutomationDeps {
+            db,
+            accounts,
+            catalogue,
+            dispatcher,
+            generation,
+            files,
+            events,
+            clock,
+            config,
+            data_dir,
+            compute,
+            supervisor,
+        } = deps;
+        let recovered = crate::repo::executions::fail_all_running(&db, INTERRUPTED, clock.now_ms()).await?;
+        if recovered > 0 {
+            tracing::warn!(count = recovered, "marked executions interrupted by the last stop as failed");
+        }
+        let random: [u8; 32] = rand::random();
+        let key = gantry_store::settings::get_or_insert(&db, "webhook_key", &hex::encode(random)).await?;
+        let engine = WorkflowEngine::new(catalogue.clone(), Arc::new(DefaultHost));
+        let started_at_ms = clock.now_ms();
+        let inner = Inner {
+            db,
+            accounts,
+            catalogue,
+            engine,
+            dispatcher,
+            generation,
+            files,
+            events,
+            clock,
+            config,
+            sandbox_root: data_dir.join("workflow-files"),
+            compute,
+            webhook_key: key.into_bytes(),
+            runs: runs::Runs::default(),
+            started_at_ms,
+            supervisor,
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The module catalogue workflows are checked against.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.inner.catalogue
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+}

@@ -1,9 +1,9 @@
-//! The workflow-engine benchmark (`gantry-automation`), in-process, no I/O.
+//! The workflow-engine benchmark (`gantry-workflow-engine`), in-process, no I/O.
 //!
 //! 1. **Straight line**: a workflow of `--steps` logic and data steps (set_variable, math,
 //!    if/else/endif, text) run start to finish; steps/s, with and without per-step logs.
 //! 2. **Loop**: a `loop` of `--iterations` passes over a small body; iterations/s.
-//! 3. **Start latency**: time from calling `Engine::run` to the first step starting,
+//! 3. **Start latency**: time from calling `WorkflowEngine::run` to the first step starting,
 //!    over `--latency-runs` runs of a small workflow; p50/p99.
 //!
 //! Each run happens on one task, so one core does the work.
@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::bail;
-use gantry_automation::{
-    Catalogue, DefaultHost, Engine, LogEntry, NoopObserver, Outcome, RunObserver, RunRequest, Step, Workflow,
+use gantry_workflow_engine::{
+    Catalogue, DefaultHost, LogEntry, NoopObserver, Outcome, RunObserver, RunRequest, Step, Workflow, WorkflowEngine,
 };
 
 use crate::stats::{percentile, summary_ms};
@@ -119,17 +119,17 @@ fn median(values: &mut [f64]) -> f64 {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let catalogue = Arc::new(Catalogue::builtin());
-    let engine = Engine::new(catalogue.clone(), Arc::new(DefaultHost));
+    let engine = WorkflowEngine::new(catalogue.clone(), Arc::new(DefaultHost));
 
     for w in [straight_line(args.steps), looping(args.iterations), small()] {
-        if let Err(issues) = gantry_automation::validate(&w, &catalogue) {
+        if let Err(issues) = gantry_workflow_engine::validate(&w, &catalogue) {
             bail!("benchmark workflow {} is invalid: {:?}", w.id, issues.first());
         }
     }
 
     let straight = straight_line(args.steps);
     let t = Instant::now();
-    let _ = gantry_automation::validate(&straight, &catalogue);
+    let _ = gantry_workflow_engine::validate(&straight, &catalogue);
     println!("validate {} steps: {:.2} ms", straight.steps.len(), t.elapsed().as_secs_f64() * 1e3);
 
     for (label, logs) in [("no step logs", false), ("step logs", true)] {

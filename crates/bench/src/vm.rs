@@ -13,7 +13,7 @@
 use crate::procs::{self, Proc};
 use crate::stats::{percentile, summary_ms};
 use anyhow::{Context, bail};
-use gantry_compute::QmpClient;
+use gantry_vm_engine::QmpClient;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

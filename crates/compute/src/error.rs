@@ -1,80 +1,65 @@
-//! One error type for the whole compute core, with variants a dialect can map to its codes
-//! (OpenIDCS: NotFound → 404, Conflict/PortInUse → 409 or 400, Invalid → 400, the rest → 500).
+//! The compute context's one error type; a dialect maps each variant to its codes.
 
-use std::io;
+use gantry_store::StoreError;
+use gantry_vm_engine::EngineError;
 
-use crate::qmp::QmpError;
-
-/// Errors of the compute core.
+/// What can go wrong in the compute context.
 #[derive(Debug, thiserror::Error)]
 pub enum ComputeError {
-    /// The VM (or the rule, the file…) does not exist.
-    #[error("not found: {0}")]
+    /// The host, VM, rule… does not exist.
+    #[error("{0}")]
     NotFound(String),
-    /// The request conflicts with the current state (VM already exists, already running, paused, QMP
-    /// socket held by another client…).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// A NAT host port is taken: by another rule, by another process on the host, or QEMU refused it.
-    #[error("port {port} is in use: {detail}")]
-    PortInUse { port: u16, detail: String },
-    /// The request itself is wrong (bad name, out-of-range port, shrinking a disk…).
-    #[error("invalid request: {0}")]
+    /// The request is wrong: bad field, out of range, beyond the host's resources.
+    #[error("{0}")]
     Invalid(String),
-    /// The engine cannot do this (e.g. bridged NICs in the QEMU user-network engine).
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    /// QEMU (or qemu-img) failed: the process, a QMP command or an HMP command.
-    #[error("qemu: {0}")]
-    Qemu(String),
-    /// An I/O error with what was being done.
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: io::Error,
-    },
-    /// Something did not happen in time.
-    #[error("timed out: {0}")]
-    Timeout(String),
+    /// The request conflicts with what exists (duplicate name, port taken, host has VMs…).
+    #[error("{0}")]
+    Conflict(String),
+    /// The agent secret is missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many requests from one VM or address.
+    #[error("{0}")]
+    RateLimited(String),
+    /// The engine failed or did not answer in time.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// Storage or another internal failure (details are logged, not shown).
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
-impl ComputeError {
-    /// Wraps an I/O error with context.
-    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
-        ComputeError::Io { context: context.into(), source }
-    }
-
-    /// True for `Conflict` and `PortInUse`.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, ComputeError::Conflict(_) | ComputeError::PortInUse { .. })
-    }
-
-    /// A short, stable name of the variant (for logs and dialect mappings).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ComputeError::NotFound(_) => "not_found",
-            ComputeError::Conflict(_) => "conflict",
-            ComputeError::PortInUse { .. } => "port_in_use",
-            ComputeError::Invalid(_) => "invalid",
-            ComputeError::Unsupported(_) => "unsupported",
-            ComputeError::Qemu(_) => "qemu",
-            ComputeError::Io { .. } => "io",
-            ComputeError::Timeout(_) => "timeout",
-        }
-    }
-}
-
-impl From<QmpError> for ComputeError {
-    fn from(e: QmpError) -> Self {
+impl From<EngineError> for ComputeError {
+    fn from(e: EngineError) -> Self {
         match e {
-            QmpError::Busy(msg) => ComputeError::Conflict(msg),
-            QmpError::Timeout(msg) => ComputeError::Timeout(msg),
-            QmpError::Io(e) => ComputeError::io("qmp", e),
-            other => ComputeError::Qemu(other.to_string()),
+            EngineError::NotFound(m) => ComputeError::NotFound(format!("not found: {m}")),
+            EngineError::Invalid(m) | EngineError::Unsupported(m) => ComputeError::Invalid(m),
+            e @ (EngineError::Conflict(_) | EngineError::PortInUse { .. }) => ComputeError::Conflict(e.to_string()),
+            e @ (EngineError::Qemu(_) | EngineError::Timeout(_)) => ComputeError::Engine(e.to_string()),
+            e @ EngineError::Io { .. } => ComputeError::Internal(e.to_string()),
         }
     }
 }
 
-/// Result alias of the compute core.
+impl From<StoreError> for ComputeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ComputeError::Conflict(format!("{what} already exists")),
+            other => ComputeError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for ComputeError {
+    fn from(e: serde_json::Error) -> Self {
+        ComputeError::Internal(format!("corrupt record: {e}"))
+    }
+}
+
+/// Result alias of the compute context.
 pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
+
+/// Shorthand for an [`ComputeError::Invalid`].
+pub(crate) fn invalid<T>(msg: impl Into<String>) -> Result<T> {
+    Err(ComputeError::Invalid(msg.into()))
+}

@@ -1,36 +1,141 @@
-//! Gantry's compute core: engines that run virtual machines, without HTTP or a database.
+//! Gantry's compute context: hypervisor hosts and their VMs, dialect-free.
 //!
-//! - [`engine`] — the [`Engine`] trait (object safe, for QEMU now and remote agents, LXC or Docker
-//!   later) and the dialect-free VM vocabulary ([`VmSpec`], [`NatRule`], [`VmPower`] with
-//!   OpenIDCS `VMPowers` codes, [`PowerAction`]…);
-//! - [`qemu`] — [`QemuEngine`], one daemonized QEMU per VM driven over QMP;
-//! - [`qmp`] — a small async QMP client;
-//! - [`accel`] — KVM-or-TCG decision by a timed probe boot;
-//! - [`host`] — host facts; [`ports`] — NAT port ranges and allocation;
-//! - [`proxy`] — the reverse-proxy route table ([`ProxyTable`]) the HTTP layer forwards by;
-//! - [`error`] — [`ComputeError`].
+//! [`Compute`] keeps the records (hosts, VMs with their NICs, NAT rules and reverse-proxy
+//! routes) in the store and drives one [`gantry_vm_engine::VmEngine`] per host (QEMU so far). It
+//! checks every request against the records and the host's facts before it touches an engine,
+//! and undoes the engine's part when the database write after it fails. Every change is an
+//! audit entry and a [`gantry_core::events::Event::ComputeChanged`]; every power-state change
+//! seen by an engine is a [`gantry_core::events::Event::VmStateChanged`]; long operations are
+//! task records.
 //!
-//! The caller (a dialect such as OpenIDCS) keeps its own records and maps its fields onto these
-//! types; the engine keeps only what it needs to run and re-find VMs (`<storage>/<uuid>/vm.json`).
+//! - [`model`] — the API vocabulary (OpenIDCS `HSConfig`, `VMConfig`, `PortData`, `WebProxy`…);
+//! - hosts, VMs, network (NAT, IPs, proxies), agent reports, inventory and logs are `impl
+//!   Compute` blocks in their own modules.
+//!
+//! No host exists until an admin creates one. At start every known VM is re-attached through
+//! its QMP socket, so VMs that kept running while Gantry was down are reported truly.
 
-pub mod accel;
-pub mod engine;
+mod agent;
 pub mod error;
-pub mod host;
-pub mod ports;
-pub mod procfs;
-pub mod proxy;
-pub mod qemu;
-pub mod qmp;
+mod hosts;
+mod inventory;
+mod journal;
+pub mod model;
+mod network;
+pub mod repo;
+mod settings;
+mod spec;
+mod vms;
+mod watch;
 
-pub use accel::{Accel, AccelPolicy, AccelReport, ProbeGuest};
-pub use engine::{
-    ConsoleStream, Engine, EngineInfo, KernelBoot, NatRule, NicSpec, NicType, PowerAction, PowerOutcome, ScannedVm,
-    UpdateOutcome, VmEvent, VmEventKind, VmPower, VmSpec, VmStatus,
-};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use gantry_core::config::ComputeConfig;
+use gantry_core::events::EventBus;
+use gantry_core::{Clock, Supervisor};
+use gantry_store::Db;
+use gantry_vm_engine::VmEngine;
+
 pub use error::{ComputeError, Result};
-pub use host::HostFacts;
-pub use ports::{PortRange, Protocol};
-pub use proxy::{ProxyRoute, ProxyTable};
-pub use qemu::{QemuConfig, QemuEngine, VmPaths};
-pub use qmp::{QmpClient, QmpError, QmpEvent};
+pub use gantry_vm_engine::ProxyTable;
+pub use model::Actor;
+
+use settings::Settings;
+
+/// The compute context. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Compute {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    proxies: Arc<ProxyTable>,
+    /// One engine per host, by host name.
+    engines: RwLock<HashMap<String, Arc<dyn VmEngine>>>,
+    /// Serialises changes whose checks span several records (names, ports, addresses, domains).
+    write: tokio::sync::Mutex<()>,
+    limiter: agent::Limiter,
+    /// Host facts the resource checks use, with when they were read (Unix ms).
+    facts: std::sync::Mutex<HashMap<String, (i64, gantry_vm_engine::HostFacts)>>,
+    supervisor: Supervisor,
+}
+
+/// What [`Compute::open`] needs.
+pub struct ComputeDeps {
+    pub db: Db,
+    pub events: EventBus,
+    pub clock: Arc<dyn Clock>,
+    /// The reverse-proxy table the HTTP layer forwards by; loaded from the records here.
+    pub proxies: Arc<ProxyTable>,
+    /// Runs the background tasks (engine event watchers).
+    pub supervisor: Supervisor,
+}
+
+impl std::fmt::Debug for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compute").finish_non_exhaustive()
+    }
+}
+
+impl Compute {
+    /// Opens the context: builds every host's engine, re-attaches every known VM, loads the
+    /// reverse-proxy table and marks tasks a previous process left running as failed.
+    pub async fn open(deps: ComputeDeps, config: &ComputeConfig, data_dir: &Path) -> Result<Compute> {
+        let settings = Settings::from_config(config, data_dir)?;
+        let limiter = agent::Limiter::new(settings.agent_per_minute);
+        let compute = Compute {
+            inner: Arc::new(Inner {
+                db: deps.db,
+                events: deps.events,
+                clock: deps.clock,
+                settings,
+                proxies: deps.proxies,
+                engines: RwLock::new(HashMap::new()),
+                write: tokio::sync::Mutex::new(()),
+                limiter,
+                facts: std::sync::Mutex::new(HashMap::new()),
+                supervisor: deps.supervisor,
+            }),
+        };
+        let interrupted = crate::repo::compute_log::fail_unfinished(&compute.inner.db, compute.now()).await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "compute tasks cut short by the last stop marked failed");
+        }
+        compute.attach_all().await?;
+        compute.reload_proxies().await?;
+        Ok(compute)
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The engine of a host (404 for an unknown host), e.g. for the console proxy.
+    pub fn engine(&self, hs_name: &str) -> Result<Arc<dyn VmEngine>> {
+        self.inner
+            .engines
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hs_name)
+            .cloned()
+            .ok_or_else(|| ComputeError::NotFound(format!("host {hs_name} not found")))
+    }
+
+    fn set_engine(&self, hs_name: &str, engine: Option<Arc<dyn VmEngine>>) {
+        let mut map = self.inner.engines.write().unwrap_or_else(PoisonError::into_inner);
+        match engine {
+            Some(e) => map.insert(hs_name.to_string(), e),
+            None => map.remove(hs_name),
+        };
+    }
+}

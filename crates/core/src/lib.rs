@@ -3,9 +3,12 @@
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod health;
 pub mod identity;
 pub mod ids;
 pub mod netguard;
+pub mod supervisor;
 
 pub use clock::{Clock, SystemClock};
 pub use identity::{Dialect, Role, UserId};
+pub use supervisor::Supervisor;

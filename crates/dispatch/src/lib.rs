@@ -4,7 +4,7 @@
 //! - [`config`]: servers → instances, health-check and dispatch settings (persisted).
 //! - [`fleet`]: live instance state and the placement rule.
 //! - [`queue`]: the fair in-memory view of the durable queue (the `tasks` table).
-//! - `monitor`: one supervisor per instance — its WebSocket (events routed by prompt
+//! - `monitor`: one monitor per instance — its WebSocket (events routed by prompt
 //!   id), health checks, model lists, reconciliation after every (re)connect.
 //! - `runner`: handing a task to an instance, and collecting its outputs.
 //!
@@ -17,6 +17,7 @@ pub mod config;
 pub mod fleet;
 mod monitor;
 pub mod queue;
+pub mod repo;
 mod runner;
 
 use config::{FleetConfig, InstanceSpec};
@@ -24,11 +25,13 @@ use fleet::{Fleet, Instance};
 use gantry_comfy::ComfyClient;
 use gantry_comfy::graph::{self, Graph, ModelRef};
 use gantry_core::events::{Event, EventBus};
-use gantry_core::{Clock, UserId};
+use gantry_core::{Clock, Supervisor, UserId};
 use gantry_files::FileStore;
-use gantry_store::tasks::{self, TaskFilter, TaskRecord, status};
-use gantry_store::{Db, StoreError, instances, settings};
+use gantry_store::{Db, StoreError, settings};
 use queue::{FairQueue, Pending};
+use repo::instances;
+use repo::tasks::{self, status};
+pub use repo::tasks::{TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -199,7 +202,7 @@ struct Inner {
     /// alone. Locks are always taken in the order fleet → queue → posting.
     posting: Mutex<std::collections::HashSet<String>>,
     wake: Notify,
-    shutdown: CancellationToken,
+    supervisor: Supervisor,
     seq: AtomicI64,
 }
 
@@ -216,13 +219,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Dispatcher {
     /// Loads the configuration and the queue, re-attaches tasks that were on instances
     /// when Gantry stopped, and starts the monitors and the scheduler. Everything stops
-    /// when `shutdown` is cancelled.
+    /// when `supervisor` shuts down, which also tracks every task it starts.
     pub async fn start(
         db: Db,
         files: FileStore,
         events: EventBus,
         clock: Arc<dyn Clock>,
-        shutdown: CancellationToken,
+        supervisor: Supervisor,
     ) -> Result<Self, DispatchError> {
         let config: FleetConfig = match settings::get(&db, CONFIG_KEY).await? {
             Some(json) => {
@@ -254,15 +257,15 @@ impl Dispatcher {
             monitors: Mutex::new(HashMap::new()),
             posting: Mutex::new(std::collections::HashSet::new()),
             wake: Notify::new(),
-            shutdown,
+            supervisor,
         });
         let dispatcher = Self { inner };
         let flags: HashMap<String, bool> = instances::flags(&dispatcher.inner.db).await?.into_iter().collect();
         dispatcher.inner.apply_instances(&config, &flags);
         dispatcher.inner.restore_queue().await?;
         dispatcher.inner.spawn_monitors();
-        tokio::spawn(runner::schedule_loop(dispatcher.inner.clone()));
-        tokio::spawn(runner::watchdog_loop(dispatcher.inner.clone()));
+        dispatcher.inner.supervisor.spawn(runner::schedule_loop(dispatcher.inner.clone()));
+        dispatcher.inner.supervisor.spawn(runner::watchdog_loop(dispatcher.inner.clone()));
         Ok(dispatcher)
     }
 
@@ -285,6 +288,21 @@ impl Dispatcher {
         }
         let (list, total) = tasks::list(&self.inner.db, &filter).await?;
         Ok((list.into_iter().map(|t| self.inner.with_live_progress(t)).collect(), total))
+    }
+
+    /// Who submitted a task (for services acting on the system's behalf, e.g. settlement).
+    pub async fn owner(&self, id: &str) -> Result<Option<UserId>, DispatchError> {
+        Ok(tasks::by_id(&self.inner.db, id).await?.map(|t| t.user_id))
+    }
+
+    /// How many of `user_id`'s tasks are not finished (pending, dispatched or running).
+    pub async fn active_count(&self, user_id: UserId) -> Result<i64, DispatchError> {
+        Ok(tasks::active_count(&self.inner.db, user_id).await?)
+    }
+
+    /// Run times (ms) of the last `limit` completed tasks of `kind`, newest first.
+    pub async fn recent_durations(&self, kind: &str, limit: i64) -> Result<Vec<i64>, DispatchError> {
+        Ok(tasks::recent_durations(&self.inner.db, kind, limit).await?)
     }
 
     /// 1-based position of a pending task in Gantry's queue.
@@ -440,9 +458,9 @@ impl Inner {
         let mut monitors = lock(&self.monitors);
         for id in ids {
             if !monitors.contains_key(&id) {
-                let stop = self.shutdown.child_token();
+                let stop = self.supervisor.child_token();
                 monitors.insert(id.clone(), stop.clone());
-                tokio::spawn(monitor::run(self.clone(), id, stop));
+                self.supervisor.spawn(monitor::run(self.clone(), id, stop));
             }
         }
     }

@@ -1,4 +1,4 @@
-//! One supervisor per instance: keeps its WebSocket open (events are routed to tasks by
+//! One monitor per instance: keeps its WebSocket open (events are routed to tasks by
 //! prompt id), checks its health, learns its models, and after every (re)connect asks
 //! it what became of the tasks Gantry believes it holds.
 
@@ -142,7 +142,10 @@ async fn on_event(inner: &Arc<Inner>, instance_id: &str, event: ComfyEvent) {
             if let Some(task_id) = freed {
                 inner.wake.notify_one();
                 let (inner, instance_id) = (inner.clone(), instance_id.to_owned());
-                tokio::spawn(async move { crate::runner::collect(&inner, &instance_id, &prompt_id, &task_id).await });
+                inner
+                    .supervisor
+                    .clone()
+                    .spawn(async move { crate::runner::collect(&inner, &instance_id, &prompt_id, &task_id).await });
             }
         }
         _ => {}

@@ -1,12 +1,12 @@
 //! Moving tasks: the scheduler loop, handing a task to an instance, withdrawing it,
 //! collecting its outputs, reconciling after reconnects, and the timeout watchdog.
 
+use crate::repo::tasks::{self, status};
 use crate::{Inner, InputFile, Progress, lock};
 use gantry_comfy::graph::{self, Graph};
 use gantry_comfy::{ComfyClient, ComfyError, Outcome, PromptRequest};
 use gantry_core::events::{Event, FileRef};
 use gantry_files::{FileKind, NewFile};
-use gantry_store::tasks::{self, status};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +19,11 @@ pub async fn schedule_loop(inner: Arc<Inner>) {
         tokio::select! {
             () = inner.wake.notified() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = inner.shutdown.cancelled() => return,
+            () = inner.supervisor.stopping() => return,
         }
         for (task, instance_id, prompt_id) in inner.place_all() {
             let inner = inner.clone();
-            tokio::spawn(async move { dispatch(&inner, task, &instance_id, &prompt_id).await });
+            inner.supervisor.clone().spawn(async move { dispatch(&inner, task, &instance_id, &prompt_id).await });
         }
     }
 }
@@ -327,7 +327,7 @@ pub async fn watchdog_loop(inner: Arc<Inner>) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = inner.shutdown.cancelled() => return,
+            () = inner.supervisor.stopping() => return,
         }
         let limit = inner.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).dispatch.task_timeout as i64;
         let now = inner.now();

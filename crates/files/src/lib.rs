@@ -3,14 +3,16 @@
 //! size) lives in the database. Ids are random UUIDv4s, so a file URL
 //! (`/files/<id>/<name>`) is an unguessable capability that works in an `<img>` tag.
 
+pub mod repo;
 mod sniff;
 
-pub use gantry_store::files::FileRecord;
+pub use crate::repo::files::FileRecord;
 pub use sniff::sniff_content_type;
 
 use bytes::Bytes;
 use gantry_core::{Clock, UserId};
-use gantry_store::{Db, StoreError, files};
+use gantry_store::{Db, StoreError};
+use repo::files;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

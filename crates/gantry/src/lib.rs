@@ -3,21 +3,21 @@
 
 pub mod cli;
 pub mod settings;
-mod vm_control;
 
 use anyhow::Context as _;
 use gantry_accounts::Accounts;
 use gantry_core::config::Config;
 use gantry_core::events::EventBus;
-use gantry_core::{Clock, SystemClock};
+use gantry_core::health::Probe;
+use gantry_core::{Clock, Supervisor, SystemClock};
 use gantry_dispatch::Dispatcher;
 use gantry_files::FileStore;
 use gantry_http::AppState;
 use gantry_store::Db;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// Opens the database named by `config` and applies migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
@@ -33,10 +33,13 @@ pub async fn open_accounts(db: &Db, config: &Config, events: &EventBus) -> anyho
     Ok(Accounts::open(db.clone(), clock, events.clone(), &config.auth).await?)
 }
 
+/// How long shutdown waits for background work before closing the database anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
 /// A running Gantry server.
 pub struct Running {
     addr: SocketAddr,
-    stop: CancellationToken,
+    supervisor: Supervisor,
     server: JoinHandle<std::io::Result<()>>,
     db: Db,
     state: AppState,
@@ -54,9 +57,13 @@ impl Running {
         &self.state
     }
 
-    /// Stops accepting requests, lets running ones finish, and closes the database.
+    /// Stops accepting requests, lets running ones finish, waits for every background task
+    /// (at most [`SHUTDOWN_GRACE`]), then closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.stop.cancel();
+        let left = self.supervisor.shutdown(SHUTDOWN_GRACE).await;
+        if left > 0 {
+            tracing::warn!(tasks = left, "background tasks still running after the shutdown grace");
+        }
         self.server.await.context("server task")??;
         self.db.close().await;
         Ok(())
@@ -70,14 +77,23 @@ impl Running {
     }
 }
 
-/// Starts Gantry: storage, contexts, the first admin, the HTTP server.
-/// `admin_password` is used only when no admin exists yet.
+/// Starts Gantry on the system clock: see [`start_with_clock`].
 pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Result<Running> {
+    start_with_clock(config, admin_password, Arc::new(SystemClock)).await
+}
+
+/// Starts Gantry: storage, contexts, the first admin, the HTTP server, every context reading
+/// time from `clock`. `admin_password` is used only when no admin exists yet.
+pub async fn start_with_clock(
+    config: Config,
+    admin_password: Option<String>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let db = open_database(&config).await?;
     let events = EventBus::default();
-    let accounts = open_accounts(&db, &config, &events).await?;
+    let accounts = Accounts::open(db.clone(), clock.clone(), events.clone(), &config.auth).await?;
     if let Some(generated) = accounts.ensure_admin(admin_password).await? {
         tracing::warn!(
             username = "admin",
@@ -85,72 +101,77 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
             "created the first admin with a random password; it is shown only this once — change it with `gantry user passwd admin`"
         );
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let stop = CancellationToken::new();
+    let supervisor = Supervisor::new();
     let files = FileStore::open(db.clone(), &config.data_dir, clock.clone()).context("opening the file store")?;
     let dispatcher =
-        Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), stop.child_token()).await?;
+        Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), supervisor.clone()).await?;
     let ledger = gantry_ledger::Ledger::new(db.clone(), clock.clone());
     let contexts = gantry_generation::Contexts {
-        db: db.clone(),
         dispatcher: dispatcher.clone(),
         files: files.clone(),
         ledger,
         clock: clock.clone(),
         events: events.clone(),
     };
-    let studio = gantry_generation::Studio::new(contexts, config.generation.clone(), &config.data_dir);
-    studio.spawn_settlement(stop.child_token());
-    let catalogue = Arc::new(gantry_automation::Catalogue::builtin());
-    let proxies: Arc<gantry_machines::ProxyTable> = Arc::default();
-    let machines = gantry_machines::Machines::open(
-        gantry_machines::MachinesDeps {
+    let generation = gantry_generation::GenerationService::new(contexts, config.generation.clone(), &config.data_dir);
+    generation.spawn_settlement(&supervisor);
+    let catalogue = Arc::new(gantry_workflow_engine::Catalogue::builtin());
+    let proxies: Arc<gantry_compute::ProxyTable> = Arc::default();
+    let compute = gantry_compute::Compute::open(
+        gantry_compute::ComputeDeps {
             db: db.clone(),
             events: events.clone(),
             clock: clock.clone(),
             proxies: proxies.clone(),
-            stop: stop.child_token(),
+            supervisor: supervisor.clone(),
         },
         &config.compute,
         &config.data_dir,
     )
     .await
     .context("opening the compute context")?;
-    let flows = gantry_flows::Flows::open(gantry_flows::FlowsDeps {
+    let automation = gantry_automation::Automation::open(gantry_automation::AutomationDeps {
         db: db.clone(),
+        accounts: accounts.clone(),
         catalogue: catalogue.clone(),
         dispatcher: dispatcher.clone(),
-        studio: studio.clone(),
+        generation: generation.clone(),
         files: files.clone(),
         events: events.clone(),
         clock: clock.clone(),
         config: config.automation.clone(),
         data_dir: config.data_dir.clone(),
-        vm: Some(Arc::new(vm_control::MachinesVmControl(machines.clone()))),
+        compute: Some(compute.clone()),
+        supervisor: supervisor.clone(),
     })
     .await
     .context("opening the automation context")?;
-    flows.spawn_triggers(stop.child_token());
+    automation.spawn_triggers();
     let consoles = gantry_http::console::Tickets::new(
         std::time::Duration::from_secs(config.compute.console_ticket_ttl_secs),
         clock.clone(),
     );
+    let probe_db = db.clone();
+    let database = Probe::new(move || {
+        let db = probe_db.clone();
+        async move { db.ping().await.map_err(|e| e.to_string()) }
+    });
     let state = AppState {
-        db: db.clone(),
+        database,
         accounts,
         files,
         dispatcher,
-        studio,
+        generation,
         catalogue,
-        flows,
+        automation,
         sockjs: Default::default(),
         events,
         started_at_ms: clock.now_ms(),
         clock,
         config: Arc::new(config.clone()),
-        shutdown: stop.clone(),
+        supervisor: supervisor.clone(),
         proxies,
-        machines,
+        compute,
         consoles,
     };
     let app = gantry_http::router(state.clone(), &config.http);
@@ -159,13 +180,13 @@ pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Re
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.effective_database_url()), "gantry listening");
-    let stopped = stop.clone();
+    let stopped = supervisor.stop_token();
     let server = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await
     });
-    Ok(Running { addr, stop, server, db, state })
+    Ok(Running { addr, supervisor, server, db, state })
 }
 
 async fn shutdown_signal() {

@@ -10,11 +10,10 @@ pub mod templates;
 
 use gantry_core::config::GenerationConfig;
 use gantry_core::{Clock, UserId};
+use gantry_dispatch::TaskRecord;
 use gantry_dispatch::{Caller, DispatchError, Dispatcher, Submission};
 use gantry_files::{FileKind, FileRecord, FileStore, NewFile};
 use gantry_ledger::{Ledger, LedgerError, Settlement};
-use gantry_store::Db;
-use gantry_store::tasks::{self, TaskRecord};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use templates::Templates;
@@ -159,12 +158,6 @@ impl From<LedgerError> for GenerationError {
     }
 }
 
-impl From<gantry_store::StoreError> for GenerationError {
-    fn from(e: gantry_store::StoreError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
-
 /// An accepted generation.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -188,8 +181,7 @@ pub struct ResultFile {
 
 /// The generation service.
 #[derive(Clone)]
-pub struct Studio {
-    db: Db,
+pub struct GenerationService {
     dispatcher: Dispatcher,
     files: FileStore,
     ledger: Ledger,
@@ -199,9 +191,8 @@ pub struct Studio {
     events: gantry_core::events::EventBus,
 }
 
-/// The contexts a studio works with.
+/// The contexts the generation service works with.
 pub struct Contexts {
-    pub db: Db,
     pub dispatcher: Dispatcher,
     pub files: FileStore,
     pub ledger: Ledger,
@@ -209,15 +200,15 @@ pub struct Contexts {
     pub events: gantry_core::events::EventBus,
 }
 
-impl Studio {
-    /// A studio; templates are overridable from `<data_dir>/templates`.
+impl GenerationService {
+    /// The service; templates are overridable from `<data_dir>/templates`.
     pub fn new(contexts: Contexts, config: GenerationConfig, data_dir: &std::path::Path) -> Self {
-        let Contexts { db, dispatcher, files, ledger, clock, events } = contexts;
+        let Contexts { dispatcher, files, ledger, clock, events } = contexts;
         let templates = Templates::new(data_dir.join("templates"));
-        Self { db, dispatcher, files, ledger, config: Arc::new(config), templates, clock, events }
+        Self { dispatcher, files, ledger, config: Arc::new(config), templates, clock, events }
     }
 
-    /// The ledger this studio charges.
+    /// The ledger this service charges.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
@@ -242,7 +233,7 @@ impl Studio {
         if !self.dispatcher.any_instance_usable() {
             return Err(GenerationError::NoInstance);
         }
-        if tasks::active_count(&self.db, user_id).await? as u64 >= self.config.max_active_tasks_per_user {
+        if self.dispatcher.active_count(user_id).await? as u64 >= self.config.max_active_tasks_per_user {
             return Err(GenerationError::QueueFull);
         }
         let limits = images::ImageLimits {
@@ -311,7 +302,7 @@ impl Studio {
     /// Seconds until a task of `kind` at `position` is done: the mean of the last run
     /// times of that kind (or a typical value), times the rounds of work ahead of it.
     pub async fn estimate(&self, kind: Kind, position: usize) -> i64 {
-        let measured = tasks::recent_durations(&self.db, kind.type_name(), 20).await.unwrap_or_default();
+        let measured = self.dispatcher.recent_durations(kind.type_name(), 20).await.unwrap_or_default();
         let each = if measured.is_empty() {
             kind.default_seconds()
         } else {
@@ -371,9 +362,9 @@ impl Studio {
             .collect())
     }
 
-    /// Starts settling charges and making thumbnails as tasks end (until `shutdown`).
-    pub fn spawn_settlement(&self, shutdown: tokio_util::sync::CancellationToken) {
-        tokio::spawn(settle::run(self.clone(), self.events.subscribe(), shutdown));
+    /// Starts settling charges and making thumbnails as tasks end, under `supervisor`.
+    pub fn spawn_settlement(&self, supervisor: &gantry_core::Supervisor) {
+        supervisor.spawn(settle::run(self.clone(), self.events.subscribe(), supervisor.clone()));
     }
 }
 

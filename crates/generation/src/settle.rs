@@ -2,14 +2,13 @@
 //! cancelled), and thumbnails are made from its outputs. Driven by task events, with a
 //! sweep every few seconds (and at start) for events a slow listener missed.
 
-use crate::Studio;
+use crate::GenerationService;
 use gantry_core::events::{Envelope, Event};
 use gantry_files::{FileKind, NewFile};
 use gantry_ledger::Settlement;
 use std::time::Duration;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
-use tokio_util::sync::CancellationToken;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const THUMBNAIL_EDGE: u32 = 256;
@@ -19,56 +18,56 @@ pub fn thumbnail_name(file_id: &str) -> String {
     format!("thumb-{file_id}.png")
 }
 
-pub async fn run(studio: Studio, mut events: Receiver<Envelope>, shutdown: CancellationToken) {
+pub async fn run(generation: GenerationService, mut events: Receiver<Envelope>, supervisor: gantry_core::Supervisor) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = sweep.tick() => sweep_once(&studio).await,
+            () = supervisor.stopping() => return,
+            _ = sweep.tick() => sweep_once(&generation).await,
             event = events.recv() => match event {
-                Ok(envelope) => on_event(&studio, envelope.event).await,
-                Err(RecvError::Lagged(_)) => sweep_once(&studio).await,
+                Ok(envelope) => on_event(&generation, envelope.event).await,
+                Err(RecvError::Lagged(_)) => sweep_once(&generation).await,
                 Err(RecvError::Closed) => return,
             },
         }
     }
 }
 
-async fn on_event(studio: &Studio, event: Event) {
+async fn on_event(generation: &GenerationService, event: Event) {
     match event {
-        Event::TaskCompleted { task_id, .. } => finish(studio, &task_id, Settlement::Deducted).await,
+        Event::TaskCompleted { task_id, .. } => finish(generation, &task_id, Settlement::Deducted).await,
         Event::TaskFailed { task_id, .. } | Event::TaskCancelled { task_id, .. } => {
-            finish(studio, &task_id, Settlement::Refunded).await;
+            finish(generation, &task_id, Settlement::Refunded).await;
         }
         _ => {}
     }
 }
 
-async fn sweep_once(studio: &Studio) {
-    match studio.ledger.unsettled_finished().await {
+async fn sweep_once(generation: &GenerationService) {
+    match generation.ledger.unsettled_finished().await {
         Ok(open) => {
             for (task_id, how) in open {
-                finish(studio, &task_id, how).await;
+                finish(generation, &task_id, how).await;
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot list unsettled charges"),
     }
 }
 
-async fn finish(studio: &Studio, task_id: &str, how: Settlement) {
+async fn finish(generation: &GenerationService, task_id: &str, how: Settlement) {
     if how == Settlement::Deducted {
-        make_thumbnails(studio, task_id).await;
+        make_thumbnails(generation, task_id).await;
     }
     let reason = match how {
         Settlement::Deducted => "generation completed",
         Settlement::Refunded => "generation failed or cancelled",
     };
-    match studio.ledger.settle(task_id, how, reason).await {
+    match generation.ledger.settle(task_id, how, reason).await {
         Ok(Some(_)) if how == Settlement::Deducted => {
-            if let Ok(Some(task)) = gantry_store::tasks::by_id(&studio.db, task_id).await {
-                studio.events.publish(
-                    studio.clock.now_ms(),
-                    Event::TaskResultsReady { task_id: task_id.to_owned(), user_id: task.user_id },
+            if let Ok(Some(user_id)) = generation.dispatcher.owner(task_id).await {
+                generation.events.publish(
+                    generation.clock.now_ms(),
+                    Event::TaskResultsReady { task_id: task_id.to_owned(), user_id },
                 );
             }
         }
@@ -77,10 +76,10 @@ async fn finish(studio: &Studio, task_id: &str, how: Settlement) {
     }
 }
 
-async fn make_thumbnails(studio: &Studio, task_id: &str) {
-    let Ok(results) = studio.results(task_id).await else { return };
+async fn make_thumbnails(generation: &GenerationService, task_id: &str) {
+    let Ok(results) = generation.results(task_id).await else { return };
     for result in results.into_iter().filter(|r| r.thumbnail.is_none()) {
-        let Ok(bytes) = studio.files.read(&result.file).await else { continue };
+        let Ok(bytes) = generation.files.read(&result.file).await else { continue };
         let made = tokio::task::spawn_blocking(move || thumbnail(&bytes)).await;
         let Ok(Some(png)) = made else {
             tracing::warn!(task_id, file = %result.file.id, "no thumbnail for output");
@@ -93,7 +92,7 @@ async fn make_thumbnails(studio: &Studio, task_id: &str) {
             bytes: png.into(),
             task_id: Some(task_id.to_owned()),
         };
-        if let Err(e) = studio.files.put_media(new, usize::MAX).await {
+        if let Err(e) = generation.files.put_media(new, usize::MAX).await {
             tracing::warn!(task_id, error = %e, "cannot store thumbnail");
         }
     }

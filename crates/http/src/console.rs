@@ -6,7 +6,7 @@
 //! Debian package `novnc` is installed). Routes:
 //!
 //! - `GET /console/ws?ticket=…` — redeems the ticket and bridges binary WebSocket frames to
-//!   the engine's [`gantry_compute::Engine::console_open`] stream; the `binary` subprotocol is
+//!   the engine's [`gantry_vm_engine::VmEngine::console_open`] stream; the `binary` subprotocol is
 //!   echoed when a client offers it (old noVNC), none otherwise (noVNC ≥ 1.0);
 //! - `GET /console/?ticket=…` — redirects to noVNC's `vnc.html` pointed at that socket;
 //! - `GET /console/novnc/…` — noVNC's static files from `/usr/share/novnc`.
@@ -28,8 +28,8 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use gantry_compute::{ComputeError, ConsoleStream, Engine};
 use gantry_core::Clock;
+use gantry_vm_engine::{ConsoleStream, EngineError, VmEngine};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -60,7 +60,7 @@ pub struct ConsoleTicket {
 }
 
 struct Pending {
-    engine: Arc<dyn Engine>,
+    engine: Arc<dyn VmEngine>,
     vm_uuid: String,
     expires_at_ms: i64,
 }
@@ -97,7 +97,7 @@ impl Tickets {
     }
 
     /// A new single-use ticket for the console of `vm_uuid` on `engine`.
-    pub fn issue(&self, engine: Arc<dyn Engine>, vm_uuid: String) -> ConsoleTicket {
+    pub fn issue(&self, engine: Arc<dyn VmEngine>, vm_uuid: String) -> ConsoleTicket {
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
         let ticket = hex::encode(secret);
@@ -191,10 +191,10 @@ fn refusal(r: Refusal) -> Response {
     }
 }
 
-fn console_error(vm: &str, e: ComputeError) -> Response {
+fn console_error(vm: &str, e: EngineError) -> Response {
     let kind = match &e {
-        ComputeError::NotFound(_) => ErrorKind::NotFound,
-        ComputeError::Conflict(_) => ErrorKind::Conflict,
+        EngineError::NotFound(_) => ErrorKind::NotFound,
+        EngineError::Conflict(_) => ErrorKind::Conflict,
         _ => {
             tracing::warn!(vm, error = %e, "console open failed");
             ErrorKind::Unavailable
@@ -235,11 +235,11 @@ async fn console_ws(
         Err(e) => return console_error(&vm, e),
     };
     tracing::info!(vm = %vm, "console opened");
-    let shutdown = state.shutdown.clone();
+    let supervisor = state.supervisor.clone();
     upgrade
         .protocols(["binary"])
         .on_upgrade(move |socket| async move {
-            bridge(socket, stream, shutdown).await;
+            bridge(socket, stream, supervisor).await;
             tracing::info!(vm = %vm, "console closed");
         })
         .into_response()
@@ -247,7 +247,7 @@ async fn console_ws(
 
 /// Copies WebSocket binary frames to the VNC stream and the stream's bytes back as binary
 /// frames, until either side closes or the server shuts down.
-async fn bridge(socket: WebSocket, stream: ConsoleStream, shutdown: tokio_util::sync::CancellationToken) {
+async fn bridge(socket: WebSocket, stream: ConsoleStream, supervisor: gantry_core::Supervisor) {
     let (mut sink, mut source) = socket.split();
     let (mut vnc_read, mut vnc_write) = tokio::io::split(stream);
     let upstream = async {
@@ -274,7 +274,7 @@ async fn bridge(socket: WebSocket, stream: ConsoleStream, shutdown: tokio_util::
     let ended = tokio::select! {
         r = upstream => r,
         r = downstream => r,
-        () = shutdown.cancelled() => Ok(()),
+        () = supervisor.stopping() => Ok(()),
     };
     if let Err(e) = ended {
         tracing::debug!(error = %e, "console bridge ended");
@@ -343,8 +343,8 @@ mod tests {
         }
     }
 
-    fn engine(dir: &tempfile::TempDir) -> Arc<dyn Engine> {
-        Arc::new(gantry_compute::QemuEngine::new(gantry_compute::QemuConfig::new(dir.path())).unwrap())
+    fn engine(dir: &tempfile::TempDir) -> Arc<dyn VmEngine> {
+        Arc::new(gantry_vm_engine::QemuEngine::new(gantry_vm_engine::QemuConfig::new(dir.path())).unwrap())
     }
 
     #[test]

@@ -29,7 +29,7 @@ use tower_http::trace::TraceLayer;
 /// Builds the whole application router. The reverse proxy runs before routing: requests
 /// for a proxied host never reach Gantry's routes (see [`reverse_proxy`]).
 pub fn router(state: AppState, http: &HttpConfig) -> Router {
-    let proxy = reverse_proxy::ReverseProxy::new(state.proxies.clone(), state.shutdown.clone());
+    let proxy = reverse_proxy::ReverseProxy::new(state.proxies.clone(), state.supervisor.clone());
     let limiter = rate_limit::Limiter::new(state.config.automation.rate_limits.clone(), state.clock.clone());
     let api = openapi::router()
         .fallback(unknown_route)

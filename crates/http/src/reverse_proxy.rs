@@ -22,11 +22,11 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use gantry_compute::ProxyTable;
+use gantry_core::Supervisor;
+use gantry_vm_engine::ProxyTable;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio_util::sync::CancellationToken;
 
 /// How long connecting to a backend may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,17 +54,18 @@ const X_FORWARDED_HOST: &str = "x-forwarded-host";
 pub struct ReverseProxy {
     table: Arc<ProxyTable>,
     client: Client<HttpConnector, Body>,
-    shutdown: CancellationToken,
+    supervisor: Supervisor,
 }
 
 impl ReverseProxy {
-    /// A proxy over `table`; spliced upgraded connections end when `shutdown` is cancelled.
-    pub fn new(table: Arc<ProxyTable>, shutdown: CancellationToken) -> Self {
+    /// A proxy over `table`; spliced upgraded connections run under `supervisor` and end
+    /// when it shuts down.
+    pub fn new(table: Arc<ProxyTable>, supervisor: Supervisor) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Self { table, client, shutdown }
+        Self { table, client, supervisor }
     }
 
     fn target(&self, request: &Request) -> Option<SocketAddr> {
@@ -132,8 +133,8 @@ impl ReverseProxy {
                 return plain(StatusCode::BAD_GATEWAY, "bad gateway: the backend switched protocols unasked");
             };
             let backend_upgrade = hyper::upgrade::on(&mut response);
-            let shutdown = self.shutdown.clone();
-            tokio::spawn(async move {
+            let supervisor = self.supervisor.clone();
+            self.supervisor.spawn(async move {
                 let (client, backend) = match tokio::try_join!(client_upgrade, backend_upgrade) {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -148,7 +149,7 @@ impl ReverseProxy {
                             tracing::debug!(%target, error = %e, "proxied upgraded connection ended");
                         }
                     }
-                    () = shutdown.cancelled() => {}
+                    () = supervisor.stopping() => {}
                 }
             });
             let (mut parts, _) = response.into_parts();
@@ -220,7 +221,7 @@ mod tests {
     use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
     use axum::routing::{any, get};
     use futures_util::{SinkExt, StreamExt};
-    use gantry_compute::ProxyRoute;
+    use gantry_vm_engine::ProxyRoute;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const HOST: &str = "app.example.test";
@@ -270,8 +271,8 @@ mod tests {
     }
 
     /// Gantry stand-in: the proxy layer in front of one route of its own.
-    async fn gantry(table: Arc<ProxyTable>, shutdown: CancellationToken) -> SocketAddr {
-        let proxy = ReverseProxy::new(table, shutdown);
+    async fn gantry(table: Arc<ProxyTable>, supervisor: Supervisor) -> SocketAddr {
+        let proxy = ReverseProxy::new(table, supervisor);
         let app = Router::new()
             .fallback_service(Router::new().route("/api/health", get(|| async { "gantry itself" })))
             .layer(axum::middleware::from_fn_with_state(proxy, route));
@@ -304,7 +305,7 @@ mod tests {
     async fn forwards_bodies_statuses_and_headers() {
         let root = backend("root").await;
         let app = backend("app").await;
-        let gantry = gantry(table(&[("r", "/", root), ("a", "/app", app)]), CancellationToken::new()).await;
+        let gantry = gantry(table(&[("r", "/", root), ("a", "/app", app)]), Supervisor::new()).await;
 
         let answer = raw(
             gantry,
@@ -334,7 +335,7 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        let gantry = gantry(table(&[("dead", "", dead)]), CancellationToken::new()).await;
+        let gantry = gantry(table(&[("dead", "", dead)]), Supervisor::new()).await;
         let own = raw(gantry, "GET /api/health HTTP/1.1\r\nHost: gantry.test\r\nConnection: close\r\n\r\n").await;
         assert!(own.starts_with("HTTP/1.1 200") && own.ends_with("gantry itself"), "{own}");
         let down = raw(gantry, &format!("GET /api/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n")).await;
@@ -345,8 +346,8 @@ mod tests {
     #[tokio::test]
     async fn websockets_round_trip_and_end_on_shutdown() {
         let app = backend("app").await;
-        let shutdown = CancellationToken::new();
-        let gantry = gantry(table(&[("a", "", app)]), shutdown.clone()).await;
+        let supervisor = Supervisor::new();
+        let gantry = gantry(table(&[("a", "", app)]), supervisor.clone()).await;
         let mut request =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{gantry}/ws"))
                 .unwrap();
@@ -359,7 +360,7 @@ mod tests {
         socket.send(M::binary(vec![0u8, 1, 2, 255])).await.unwrap();
         assert_eq!(socket.next().await.unwrap().unwrap(), M::binary(vec![0u8, 1, 2, 255]));
 
-        shutdown.cancel();
+        supervisor.shutdown(std::time::Duration::from_secs(5)).await;
         let end = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
         assert!(!matches!(end, Some(Ok(M::Text(_) | M::Binary(_)))), "{end:?}");
     }

@@ -6,23 +6,23 @@ use gantry_core::config::Config;
 use gantry_core::events::EventBus;
 use gantry_dispatch::Dispatcher;
 use gantry_files::FileStore;
-use gantry_store::Db;
 use std::sync::Arc;
 
 /// Shared handler state. Cloning is cheap (handles only).
 #[derive(Clone)]
 pub struct AppState {
-    pub db: Db,
+    /// Whether the database answers, for the health routes.
+    pub database: gantry_core::health::Probe,
     pub accounts: Accounts,
     pub files: FileStore,
     pub dispatcher: Dispatcher,
-    pub studio: gantry_generation::Studio,
+    pub generation: gantry_generation::GenerationService,
     /// The compute context (hosts, VMs, NAT, IPs, reverse proxies) behind the openidcs routes.
-    pub machines: gantry_machines::Machines,
+    pub compute: gantry_compute::Compute,
     /// vflow's module catalogue.
-    pub catalogue: Arc<gantry_automation::Catalogue>,
+    pub catalogue: Arc<gantry_workflow_engine::Catalogue>,
     /// The automation context (workflows, folders, executions, triggers).
-    pub flows: gantry_flows::Flows,
+    pub automation: gantry_automation::Automation,
     /// SockJS XHR sessions of the STOMP endpoint.
     pub sockjs: crate::stomp::sockjs::XhrSessions,
     pub config: Arc<Config>,
@@ -30,10 +30,11 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// When this process started, Unix ms.
     pub started_at_ms: i64,
-    /// Cancelled when the server shuts down; long-lived connections (WebSockets) end then.
-    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Runs the server's background work; long-lived connections (WebSockets) end when it
+    /// shuts down.
+    pub supervisor: gantry_core::Supervisor,
     /// Reverse-proxy routes, consulted before routing on every request.
-    pub proxies: Arc<gantry_compute::ProxyTable>,
+    pub proxies: Arc<gantry_vm_engine::ProxyTable>,
     /// Single-use VM console tickets (redeemed by `/console/ws`).
     pub consoles: crate::console::Tickets,
 }

@@ -3,17 +3,17 @@
 
 use gantry_core::SystemClock;
 use gantry_ledger::{Ledger, LedgerError, Settlement, kind};
-use gantry_testkit::{ENGINES, ScratchDb};
+use gantry_testkit::{BACKENDS, ScratchDb};
 use std::sync::Arc;
 
-async fn ledger(engine: gantry_store::Engine) -> (ScratchDb, Ledger) {
+async fn ledger(engine: gantry_store::Backend) -> (ScratchDb, Ledger) {
     let (scratch, db) = ScratchDb::migrated(engine).await;
     (scratch, Ledger::new(db, Arc::new(SystemClock)))
 }
 
 #[tokio::test]
 async fn freeze_deduct_and_refund_move_credits_once() {
-    for engine in ENGINES {
+    for engine in BACKENDS {
         let (_db, ledger) = ledger(engine).await;
         ledger.recharge(7, 100, "welcome").await.unwrap();
         ledger.freeze(7, "t1", 30, "text2img").await.unwrap();
@@ -42,7 +42,7 @@ async fn freeze_deduct_and_refund_move_credits_once() {
 
 #[tokio::test]
 async fn the_invariant_holds_under_concurrent_freezes_and_settlements() {
-    for engine in ENGINES {
+    for engine in BACKENDS {
         let (_db, ledger) = ledger(engine).await;
         ledger.recharge(9, 1_000, "grant").await.unwrap();
         let mut handles = Vec::new();

@@ -6,10 +6,10 @@ use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::time::Duration;
 
-/// The SQL engine behind a [`Db`]. Queries are portable; this only matters for the few
-/// engine-specific paths (e.g. queue claims) and for tuning.
+/// The database backend behind a [`Db`]. Queries are portable; this only matters for the few
+/// backend-specific paths (e.g. queue claims) and for tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
+pub enum Backend {
     Sqlite,
     Postgres,
 }
@@ -18,7 +18,7 @@ pub enum Engine {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
-    engine: Engine,
+    backend: Backend,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -27,22 +27,22 @@ impl Db {
     /// Connects to `url` (`sqlite://path` creates the file and its directory; `postgres://…`).
     pub async fn connect(url: &str) -> StoreResult<Self> {
         install_default_drivers();
-        let (engine, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or(path);
             if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
             let sep = if url.contains('?') { '&' } else { '?' };
-            (Engine::Sqlite, format!("{url}{sep}mode=rwc"))
+            (Backend::Sqlite, format!("{url}{sep}mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Engine::Postgres, url.to_owned())
+            (Backend::Postgres, url.to_owned())
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
 
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let options = match engine {
-            Engine::Sqlite => options.max_connections(8).after_connect(|conn, _| {
+        let options = match backend {
+            Backend::Sqlite => options.max_connections(8).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -52,10 +52,10 @@ impl Db {
                     Ok(())
                 })
             }),
-            Engine::Postgres => options.max_connections(16),
+            Backend::Postgres => options.max_connections(16),
         };
         let pool = options.connect(&url).await?;
-        Ok(Self { pool, engine })
+        Ok(Self { pool, backend })
     }
 
     /// Applies every pending migration.
@@ -75,9 +75,9 @@ impl Db {
         &self.pool
     }
 
-    /// Which engine this is.
-    pub fn engine(&self) -> Engine {
-        self.engine
+    /// Which database backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Closes every connection.

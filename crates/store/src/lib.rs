@@ -2,23 +2,10 @@
 //! embedded default) and PostgreSQL (for several gateway nodes), through sqlx's `Any`
 //! driver. Each module is the repository of one aggregate.
 
-pub mod api_tokens;
-pub mod compute_log;
 pub mod db;
-pub mod executions;
-pub mod files;
-pub mod folders;
-pub mod hosts;
-pub mod instances;
-pub mod pairing;
-pub mod sessions;
 pub mod settings;
-pub mod tasks;
-pub mod users;
-pub mod vms;
-pub mod workflows;
 
-pub use db::{Db, Engine};
+pub use db::{Backend, Db};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +26,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else to `Database`.
-    pub(crate) fn on_unique(err: sqlx::Error, what: &str) -> Self {
+    pub fn on_unique(err: sqlx::Error, what: &str) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what.to_owned()),
             _ => Self::Database(err),

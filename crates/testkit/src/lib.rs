@@ -3,11 +3,11 @@
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`). PostgreSQL is required:
 //! the test command starts it, and a missing server fails the test instead of skipping it.
 
-use gantry_store::{Db, Engine};
+use gantry_store::{Backend, Db};
 use sqlx::Connection;
 
 /// Both engines, for tests that must pass on each.
-pub const ENGINES: [Engine; 2] = [Engine::Sqlite, Engine::Postgres];
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 /// A database that exists for one test.
 pub struct ScratchDb {
@@ -24,14 +24,14 @@ fn admin_url() -> String {
 
 impl ScratchDb {
     /// Creates an empty database on `engine`.
-    pub async fn new(engine: Engine) -> Self {
+    pub async fn new(engine: Backend) -> Self {
         match engine {
-            Engine::Sqlite => {
+            Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("gantry.db").display());
                 Self { url, _dir: Some(dir) }
             }
-            Engine::Postgres => {
+            Backend::Postgres => {
                 let admin = admin_url();
                 let name = format!("gantry_t_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&admin)
@@ -48,7 +48,7 @@ impl ScratchDb {
     }
 
     /// Connects to the scratch database and applies Gantry's migrations.
-    pub async fn migrated(engine: Engine) -> (Self, Db) {
+    pub async fn migrated(engine: Backend) -> (Self, Db) {
         let scratch = Self::new(engine).await;
         let db = Db::connect(&scratch.url).await.expect("connect scratch database");
         db.migrate().await.expect("migrate scratch database");

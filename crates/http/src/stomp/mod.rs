@@ -35,7 +35,7 @@ pub fn plain(state: AppState, headers: &HeaderMap, upgrade: WebSocketUpgrade) ->
 async fn plain_session(state: AppState, base: String, mut socket: WebSocket) {
     let (to_session, inbound) = mpsc::channel::<String>(64);
     let (outbound, mut from_session) = mpsc::channel::<String>(256);
-    tokio::spawn(session::run(state, base, inbound, outbound));
+    state.supervisor.clone().spawn(session::run(state, base, inbound, outbound));
     loop {
         tokio::select! {
             message = socket.recv() => match message {

@@ -38,7 +38,7 @@ pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<Stri
     let mut tick = tokio::time::interval(Duration::from_millis(1000));
     loop {
         tokio::select! {
-            () = state.shutdown.cancelled() => return,
+            () = state.supervisor.stopping() => return,
             chunk = inbound.recv() => {
                 let Some(chunk) = chunk else { return };
                 last_in = Instant::now();
@@ -239,7 +239,7 @@ impl Session {
         let Some(kind) = kind.as_deref().and_then(gantry_generation::Kind::parse) else {
             return json!({"type": "error", "code": 400, "message": "`type` must be TEXT2IMG, IMG2IMG, UPSCALE, POSE, TEXT2VIDEO or IMG2VIDEO"});
         };
-        match self.state.studio.generate(caller.user_id, kind, body).await {
+        match self.state.generation.generate(caller.user_id, kind, body).await {
             Ok(s) => json!({"type": "generate", "taskId": s.task_id, "queuePosition": s.queue_position,
                 "estimatedTime": s.estimated_time, "cost": s.cost}),
             Err(e) => {
@@ -274,7 +274,7 @@ impl Session {
                 self.message("/user/topic/progress", &body).await;
             }
             Event::TaskResultsReady { task_id, .. } => {
-                let results = self.state.studio.results(&task_id).await.unwrap_or_default();
+                let results = self.state.generation.results(&task_id).await.unwrap_or_default();
                 let results: Vec<Value> = results
                     .iter()
                     .map(|r| {

@@ -61,7 +61,7 @@ pub async fn websocket(State(state): State<AppState>, headers: HeaderMap, upgrad
 async fn websocket_session(state: AppState, base: String, mut socket: WebSocket) {
     let (to_session, inbound) = mpsc::channel::<String>(64);
     let (outbound, mut from_session) = mpsc::channel::<String>(256);
-    tokio::spawn(super::session::run(state, base, inbound, outbound));
+    state.supervisor.clone().spawn(super::session::run(state, base, inbound, outbound));
     if socket.send(Message::Text("o".into())).await.is_err() {
         return;
     }
@@ -136,7 +136,7 @@ impl XhrSessions {
         }
         let (to_session, inbound) = mpsc::channel::<String>(64);
         let (outbound, from_session) = mpsc::channel::<String>(256);
-        tokio::spawn(super::session::run(state.clone(), base, inbound, outbound));
+        state.supervisor.spawn(super::session::run(state.clone(), base, inbound, outbound));
         let session = Arc::new(XhrSession {
             to_session,
             from_session: tokio::sync::Mutex::new(from_session),
@@ -193,7 +193,7 @@ pub async fn xhr_streaming(
 ) -> Response {
     let (session, _) = state.sockjs.open(&id, &state, urls::public_base(&state, &headers));
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    tokio::spawn(async move {
+    state.supervisor.clone().spawn(async move {
         // The prelude defeats buffering in old browsers; sockjs-client expects it.
         let mut prelude = "h".repeat(2048);
         prelude.push('\n');

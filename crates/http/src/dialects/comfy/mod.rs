@@ -91,7 +91,7 @@ struct InstanceCounts {
 #[utoipa::path(get, path = "/api/health", tag = "comfy-manager",
     responses((status = 200, body = Health), (status = 503, description = "database unreachable")))]
 async fn health(State(state): State<AppState>) -> ApiResult<ComfyManager, Health> {
-    match state.db.ping().await {
+    match state.database.check().await {
         Ok(()) => {
             let list = state.dispatcher.instances();
             let instances = InstanceCounts { total: list.len(), alive: list.iter().filter(|i| i.alive).count() };

@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use gantry_comfy::graph::Graph;
 use gantry_core::clock::iso_millis;
 use gantry_dispatch::{Submission, public_status, stored_statuses};
-use gantry_store::tasks::{TaskFilter, TaskRecord};
+use gantry_dispatch::{TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -64,7 +64,7 @@ async fn session(state: AppState, principal: Principal, base: String, mut socket
     let mut changed = false;
     loop {
         let outgoing = tokio::select! {
-            () = state.shutdown.cancelled() => {
+            () = state.supervisor.stopping() => {
                 let _ = socket.send(Message::Close(None)).await;
                 return;
             }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use crate::urls::public_base;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use gantry_machines::model::{
+use gantry_compute::model::{
     CreatedVm, PowerRequest, PowerResult, ScanResult, UploadAck, VmConfig, VmStatusView, VmUpdate, VmUpdated, VmView,
 };
 use serde::Serialize;
@@ -38,7 +38,7 @@ async fn listup(
     _admin: Admin,
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
 ) -> ApiResult<Openidcs, Vec<VmView>> {
-    Ok(Reply::ok(state.machines.vm_list(&hs_name).await?))
+    Ok(Reply::ok(state.compute.vm_list(&hs_name).await?))
 }
 
 /// One VM (admin).
@@ -49,7 +49,7 @@ async fn detail(
     _admin: Admin,
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
 ) -> ApiResult<Openidcs, VmView> {
-    Ok(Reply::ok(state.machines.vm_detail(&hs_name, &vm_uuid).await?))
+    Ok(Reply::ok(state.compute.vm_detail(&hs_name, &vm_uuid).await?))
 }
 
 /// Create a VM (files only; start it with `powers`). The answer shows its agent secret once (admin).
@@ -62,7 +62,7 @@ async fn create(
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
     Body(config, ..): Body<Openidcs, VmConfig>,
 ) -> ApiResult<Openidcs, CreatedVm> {
-    Ok(Reply::with_message("VM created", state.machines.vm_create(&actor, &hs_name, config).await?))
+    Ok(Reply::with_message("VM created", state.compute.vm_create(&actor, &hs_name, config).await?))
 }
 
 /// Change a VM: live where QEMU allows, otherwise on the next boot (admin).
@@ -75,7 +75,7 @@ async fn update(
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
     Body(change, ..): Body<Openidcs, VmUpdate>,
 ) -> ApiResult<Openidcs, VmUpdated> {
-    Ok(Reply::with_message("VM updated", state.machines.vm_update(&actor, &hs_name, &vm_uuid, change).await?))
+    Ok(Reply::with_message("VM updated", state.compute.vm_update(&actor, &hs_name, &vm_uuid, change).await?))
 }
 
 /// Delete a VM: stops it and removes its files (admin).
@@ -87,7 +87,7 @@ async fn delete(
     Admin(actor): Admin,
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
 ) -> ApiResult<Openidcs, ()> {
-    state.machines.vm_delete(&actor, &hs_name, &vm_uuid).await?;
+    state.compute.vm_delete(&actor, &hs_name, &vm_uuid).await?;
     Ok(Reply::with_message("VM deleted", ()))
 }
 
@@ -101,7 +101,7 @@ async fn powers(
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
     Body(req, ..): Body<Openidcs, PowerRequest>,
 ) -> ApiResult<Openidcs, PowerResult> {
-    Ok(Reply::ok(state.machines.vm_power(&actor, &hs_name, &vm_uuid, req).await?))
+    Ok(Reply::ok(state.compute.vm_power(&actor, &hs_name, &vm_uuid, req).await?))
 }
 
 /// Live state: QMP `query-status`, CPU and memory use, the agent's last report (admin).
@@ -113,7 +113,7 @@ async fn status(
     _admin: Admin,
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
 ) -> ApiResult<Openidcs, VmStatusView> {
-    Ok(Reply::ok(state.machines.vm_status(&hs_name, &vm_uuid).await?))
+    Ok(Reply::ok(state.compute.vm_status(&hs_name, &vm_uuid).await?))
 }
 
 /// A console ticket and where to use it.
@@ -141,7 +141,7 @@ async fn vncons(
     headers: HeaderMap,
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
 ) -> ApiResult<Openidcs, ConsoleUrls> {
-    let (engine, password) = state.machines.console_access(&actor, &hs_name, &vm_uuid, state.consoles.ttl()).await?;
+    let (engine, password) = state.compute.console_access(&actor, &hs_name, &vm_uuid, state.consoles.ttl()).await?;
     let t = state.consoles.issue(engine, vm_uuid);
     let base = public_base(&state, &headers);
     let ws_base = match base.strip_prefix("http") {
@@ -165,7 +165,7 @@ async fn scaner(
     Admin(actor): Admin,
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
 ) -> ApiResult<Openidcs, ScanResult> {
-    Ok(Reply::ok(state.machines.vm_scan(&actor, &hs_name).await?))
+    Ok(Reply::ok(state.compute.vm_scan(&actor, &hs_name).await?))
 }
 
 /// The in-VM agent reports its status (a JSON object, e.g. OpenIDCS `HWStatus`). No bearer
@@ -182,5 +182,5 @@ async fn upload(
     Body(report, ..): Body<Openidcs, serde_json::Value>,
 ) -> ApiResult<Openidcs, UploadAck> {
     let secret = headers.get("x-agent-secret").and_then(|v| v.to_str().ok());
-    Ok(Reply::ok(state.machines.agent_upload(secret, ip, report).await?))
+    Ok(Reply::ok(state.compute.agent_upload(secret, ip, report).await?))
 }

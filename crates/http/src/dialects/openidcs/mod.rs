@@ -1,6 +1,6 @@
 //! openidcs dialect (`/api/system`, `/api/server`, `/api/client`; envelope `{code, msg, data}`,
 //! `code` = the HTTP status). Thin handlers over the compute context
-//! ([`gantry_machines::Machines`]); every route but the agent's `upload` needs an admin (a
+//! ([`gantry_compute::Compute`]); every route but the agent's `upload` needs an admin (a
 //! user with the admin role, or the system token).
 //!
 //! - [`tokens`] — `treset`, `tsetup`, `tquery`;
@@ -20,7 +20,7 @@ use crate::extract::Auth;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use gantry_machines::{Actor, MachinesError};
+use gantry_compute::{Actor, ComputeError};
 use utoipa_axum::router::OpenApiRouter;
 
 /// openidcs's routes.
@@ -46,23 +46,23 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-impl From<MachinesError> for ApiError {
-    fn from(err: MachinesError) -> Self {
+impl From<ComputeError> for ApiError {
+    fn from(err: ComputeError) -> Self {
         let kind = match &err {
-            MachinesError::NotFound(_) => ErrorKind::NotFound,
+            ComputeError::NotFound(_) => ErrorKind::NotFound,
             // The spec's codes are 200/400/404/500: conflicts are client errors (400).
-            MachinesError::Invalid(_) | MachinesError::Conflict(_) => ErrorKind::BadRequest,
-            MachinesError::Unauthorized(_) => ErrorKind::Unauthenticated,
-            MachinesError::RateLimited(_) => ErrorKind::RateLimited,
-            MachinesError::Engine(_) => ErrorKind::Internal,
-            MachinesError::Internal(cause) => return Self::internal(cause),
+            ComputeError::Invalid(_) | ComputeError::Conflict(_) => ErrorKind::BadRequest,
+            ComputeError::Unauthorized(_) => ErrorKind::Unauthenticated,
+            ComputeError::RateLimited(_) => ErrorKind::RateLimited,
+            ComputeError::Engine(_) => ErrorKind::Internal,
+            ComputeError::Internal(cause) => return Self::internal(cause),
         };
         Self::new(kind, err.to_string())
     }
 }
 
-impl<D> From<MachinesError> for Failure<D> {
-    fn from(err: MachinesError) -> Self {
+impl<D> From<ComputeError> for Failure<D> {
+    fn from(err: ComputeError) -> Self {
         Self::new(err.into())
     }
 }

@@ -6,7 +6,7 @@ use crate::envelope::{ApiResult, Openidcs, Reply};
 use crate::extract::{Body, PathArg};
 use crate::state::AppState;
 use axum::extract::State;
-use gantry_machines::model::{IpAdd, IpChanged, IpEntry, PortData, WebProxy};
+use gantry_compute::model::{IpAdd, IpChanged, IpEntry, PortData, WebProxy};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -34,7 +34,7 @@ async fn natget(
     _admin: Admin,
     PathArg((hs, vm), ..): VmPath,
 ) -> ApiResult<Openidcs, Vec<PortData>> {
-    Ok(Reply::ok(state.machines.nat_list(&hs, &vm).await?))
+    Ok(Reply::ok(state.compute.nat_list(&hs, &vm).await?))
 }
 
 /// Forward a host port (inside the host's range; 0 = any free one) to a VM port, live (admin).
@@ -47,7 +47,7 @@ async fn natadd(
     PathArg((hs, vm), ..): VmPath,
     Body(rule, ..): Body<Openidcs, PortData>,
 ) -> ApiResult<Openidcs, PortData> {
-    Ok(Reply::with_message("NAT rule added", state.machines.nat_add(&actor, &hs, &vm, rule).await?))
+    Ok(Reply::with_message("NAT rule added", state.compute.nat_add(&actor, &hs, &vm, rule).await?))
 }
 
 /// Remove the NAT rule at `rule_index` of `natget`'s list (admin).
@@ -59,7 +59,7 @@ async fn natdel(
     Admin(actor): Admin,
     PathArg((hs, vm, i), ..): IndexPath,
 ) -> ApiResult<Openidcs, PortData> {
-    Ok(Reply::with_message("NAT rule deleted", state.machines.nat_delete(&actor, &hs, &vm, i).await?))
+    Ok(Reply::with_message("NAT rule deleted", state.compute.nat_delete(&actor, &hs, &vm, i).await?))
 }
 
 /// The VM's IPv4 addresses (admin).
@@ -70,7 +70,7 @@ async fn iplist(
     _admin: Admin,
     PathArg((hs, vm), ..): VmPath,
 ) -> ApiResult<Openidcs, Vec<IpEntry>> {
-    Ok(Reply::ok(state.machines.ip_list(&hs, &vm).await?))
+    Ok(Reply::ok(state.compute.ip_list(&hs, &vm).await?))
 }
 
 /// Give the VM an address, unique across VMs; the guest gets it on (next) boot (admin).
@@ -83,7 +83,7 @@ async fn ipadd(
     PathArg((hs, vm), ..): VmPath,
     Body(req, ..): Body<Openidcs, IpAdd>,
 ) -> ApiResult<Openidcs, IpChanged> {
-    Ok(Reply::with_message("IP added", state.machines.ip_add(&actor, &hs, &vm, req).await?))
+    Ok(Reply::with_message("IP added", state.compute.ip_add(&actor, &hs, &vm, req).await?))
 }
 
 /// Take away the address at `ip_index` of `iplist`'s list (admin).
@@ -95,7 +95,7 @@ async fn ipdel(
     Admin(actor): Admin,
     PathArg((hs, vm, i), ..): IndexPath,
 ) -> ApiResult<Openidcs, IpChanged> {
-    Ok(Reply::with_message("IP deleted", state.machines.ip_delete(&actor, &hs, &vm, i).await?))
+    Ok(Reply::with_message("IP deleted", state.compute.ip_delete(&actor, &hs, &vm, i).await?))
 }
 
 /// The VM's reverse-proxy routes (admin).
@@ -106,7 +106,7 @@ async fn pxyget(
     _admin: Admin,
     PathArg((hs, vm), ..): VmPath,
 ) -> ApiResult<Openidcs, Vec<WebProxy>> {
-    Ok(Reply::ok(state.machines.proxy_list(&hs, &vm).await?))
+    Ok(Reply::ok(state.compute.proxy_list(&hs, &vm).await?))
 }
 
 /// Proxy HTTP for a domain (`Host` header) and optional path prefix to a VM port (admin).
@@ -119,7 +119,7 @@ async fn pxyadd(
     PathArg((hs, vm), ..): VmPath,
     Body(route, ..): Body<Openidcs, WebProxy>,
 ) -> ApiResult<Openidcs, WebProxy> {
-    Ok(Reply::with_message("proxy added", state.machines.proxy_add(&actor, &hs, &vm, route).await?))
+    Ok(Reply::with_message("proxy added", state.compute.proxy_add(&actor, &hs, &vm, route).await?))
 }
 
 /// Remove the route at `proxy_index` of `pxyget`'s list (admin).
@@ -131,5 +131,5 @@ async fn pxydel(
     Admin(actor): Admin,
     PathArg((hs, vm, i), ..): IndexPath,
 ) -> ApiResult<Openidcs, WebProxy> {
-    Ok(Reply::with_message("proxy deleted", state.machines.proxy_delete(&actor, &hs, &vm, i).await?))
+    Ok(Reply::with_message("proxy deleted", state.compute.proxy_delete(&actor, &hs, &vm, i).await?))
 }

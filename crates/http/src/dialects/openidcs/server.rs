@@ -5,7 +5,7 @@ use crate::envelope::{ApiResult, Openidcs, Reply};
 use crate::extract::{Body, PathArg, QueryArgs};
 use crate::state::AppState;
 use axum::extract::State;
-use gantry_machines::model::{HostConfig, HostPowerOutcome, HostPowerRequest, HostStatus, HostUpdate, HostView};
+use gantry_compute::model::{HostConfig, HostPowerOutcome, HostPowerRequest, HostStatus, HostUpdate, HostView};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,7 +26,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/server/listup", tag = "openidcs", security(("bearer" = [])),
     responses((status = 200, body = Vec<HostView>), (status = 401), (status = 403)))]
 async fn listup(State(state): State<AppState>, _admin: Admin) -> ApiResult<Openidcs, Vec<HostView>> {
-    Ok(Reply::ok(state.machines.host_list().await?))
+    Ok(Reply::ok(state.compute.host_list().await?))
 }
 
 /// One host (admin).
@@ -37,7 +37,7 @@ async fn detail(
     _admin: Admin,
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
 ) -> ApiResult<Openidcs, HostView> {
-    Ok(Reply::ok(state.machines.host_detail(&hs_name).await?))
+    Ok(Reply::ok(state.compute.host_detail(&hs_name).await?))
 }
 
 /// Add a host (this machine, QEMU engine) with its storage paths and NAT port range (admin).
@@ -48,7 +48,7 @@ async fn create(
     Admin(actor): Admin,
     Body(config, ..): Body<Openidcs, HostConfig>,
 ) -> ApiResult<Openidcs, HostView> {
-    Ok(Reply::with_message("host created", state.machines.host_create(&actor, config).await?))
+    Ok(Reply::with_message("host created", state.compute.host_create(&actor, config).await?))
 }
 
 /// Change a host's settings (admin).
@@ -61,7 +61,7 @@ async fn update(
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
     Body(change, ..): Body<Openidcs, HostUpdate>,
 ) -> ApiResult<Openidcs, HostView> {
-    Ok(Reply::with_message("host updated", state.machines.host_update(&actor, &hs_name, change).await?))
+    Ok(Reply::with_message("host updated", state.compute.host_update(&actor, &hs_name, change).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -82,7 +82,7 @@ async fn delete(
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
     QueryArgs(q, ..): QueryArgs<Openidcs, DeleteQuery>,
 ) -> ApiResult<Openidcs, ()> {
-    state.machines.host_delete(&actor, &hs_name, q.force).await?;
+    state.compute.host_delete(&actor, &hs_name, q.force).await?;
     Ok(Reply::with_message("host deleted", ()))
 }
 
@@ -97,7 +97,7 @@ async fn powers(
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
     Body(req, ..): Body<Openidcs, HostPowerRequest>,
 ) -> ApiResult<Openidcs, HostPowerOutcome> {
-    Ok(Reply::ok(state.machines.host_powers(&actor, &hs_name, req).await?))
+    Ok(Reply::ok(state.compute.host_powers(&actor, &hs_name, req).await?))
 }
 
 /// Host CPU, memory, disk, VM counts and engine version (admin).
@@ -108,5 +108,5 @@ async fn status(
     _admin: Admin,
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
 ) -> ApiResult<Openidcs, HostStatus> {
-    Ok(Reply::ok(state.machines.host_status(&hs_name).await?))
+    Ok(Reply::ok(state.compute.host_status(&hs_name).await?))
 }

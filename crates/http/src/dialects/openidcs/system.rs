@@ -5,7 +5,7 @@ use crate::envelope::{ApiResult, Openidcs, Reply};
 use crate::extract::{Body, QueryArgs};
 use crate::state::AppState;
 use axum::extract::State;
-use gantry_machines::model::{AuditEntry, EngineEntry, Inventory, LoadResult, LogQuery, Statis, TaskEntry};
+use gantry_compute::model::{AuditEntry, EngineEntry, Inventory, LoadResult, LogQuery, Statis, TaskEntry};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,7 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/api/system/saving", tag = "openidcs", security(("bearer" = [])),
     responses((status = 200, body = Inventory), (status = 401), (status = 403)))]
 async fn saving(State(state): State<AppState>, Admin(actor): Admin) -> ApiResult<Openidcs, Inventory> {
-    Ok(Reply::ok(state.machines.saving(&actor).await?))
+    Ok(Reply::ok(state.compute.saving(&actor).await?))
 }
 
 /// Import an inventory: everything is validated before anything is written (admin).
@@ -34,21 +34,21 @@ async fn loader(
     Admin(actor): Admin,
     Body(inventory, ..): Body<Openidcs, Inventory>,
 ) -> ApiResult<Openidcs, LoadResult> {
-    Ok(Reply::with_message("inventory loaded", state.machines.loader(&actor, inventory).await?))
+    Ok(Reply::with_message("inventory loaded", state.compute.loader(&actor, inventory).await?))
 }
 
 /// Counts: hosts, VMs, running VMs, NAT rules, proxies, running tasks (admin).
 #[utoipa::path(get, path = "/api/system/statis", tag = "openidcs", security(("bearer" = [])),
     responses((status = 200, body = Statis), (status = 401), (status = 403)))]
 async fn statis(State(state): State<AppState>, _admin: Admin) -> ApiResult<Openidcs, Statis> {
-    Ok(Reply::ok(state.machines.statis().await?))
+    Ok(Reply::ok(state.compute.statis().await?))
 }
 
 /// Engines available on this machine, with versions and accelerator (admin).
 #[utoipa::path(get, path = "/api/system/engine", tag = "openidcs", security(("bearer" = [])),
     responses((status = 200, body = Vec<EngineEntry>), (status = 401), (status = 403)))]
 async fn engine(State(state): State<AppState>, _admin: Admin) -> ApiResult<Openidcs, Vec<EngineEntry>> {
-    Ok(Reply::ok(state.machines.engines().await?))
+    Ok(Reply::ok(state.compute.engines().await?))
 }
 
 /// The audit log, newest first, filtered by host, VM, actor and action (admin).
@@ -59,7 +59,7 @@ async fn logget(
     _admin: Admin,
     QueryArgs(q, ..): QueryArgs<Openidcs, LogQuery>,
 ) -> ApiResult<Openidcs, Vec<AuditEntry>> {
-    Ok(Reply::ok(state.machines.logs(q).await?))
+    Ok(Reply::ok(state.compute.logs(q).await?))
 }
 
 /// Long operations (create, start, shutdown, reboot, delete, scan, loader…), newest first (admin).
@@ -70,5 +70,5 @@ async fn tasget(
     _admin: Admin,
     QueryArgs(q, ..): QueryArgs<Openidcs, LogQuery>,
 ) -> ApiResult<Openidcs, Vec<TaskEntry>> {
-    Ok(Reply::ok(state.machines.tasks(q).await?))
+    Ok(Reply::ok(state.compute.tasks(q).await?))
 }

@@ -121,6 +121,6 @@ async fn grant_credits(
     caller.require_admin()?;
     state.accounts.user(user_id).await?;
     let reason = grant.reason.unwrap_or_else(|| format!("granted by {}", caller.username));
-    let record = state.studio.ledger().recharge(user_id, grant.amount, &reason).await?;
+    let record = state.generation.ledger().recharge(user_id, grant.amount, &reason).await?;
     Ok(Reply::with_message("credits granted", Granted { user_id, amount: grant.amount, balance: record.balance }))
 }

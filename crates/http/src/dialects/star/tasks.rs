@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use gantry_core::clock::iso_seconds;
 use gantry_dispatch::stored_statuses;
-use gantry_store::tasks::{TaskFilter, TaskRecord};
+use gantry_dispatch::{TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -131,7 +131,7 @@ async fn page_of(
     let base = urls::public_base(state, headers);
     let mut content = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let results = state.studio.results(&task.id).await?;
+        let results = state.generation.results(&task.id).await?;
         let meta = meta(&task);
         content.push(TaskSummary {
             r#type: task.kind.clone(),
@@ -139,7 +139,7 @@ async fn page_of(
             progress: task.progress,
             prompt: meta["prompt"].as_str().map(str::to_owned),
             results: results.iter().map(|r| urls::file_url(&base, &r.file)).collect(),
-            cost: state.studio.cost_of(&task.id).await,
+            cost: state.generation.cost_of(&task.id).await,
             create_time: iso_seconds(task.created_at),
             complete_time: task.finished_at.map(iso_seconds),
             id: task.id,
@@ -196,7 +196,7 @@ async fn detail(
 ) -> ApiResult<StarGraph, TaskDetail> {
     let task = state.dispatcher.task(caller(&principal), &id).await?;
     let base = urls::public_base(&state, &headers);
-    let results = state.studio.results(&task.id).await?;
+    let results = state.generation.results(&task.id).await?;
     let meta = meta(&task);
     Ok(Reply::ok(TaskDetail {
         r#type: task.kind.clone(),
@@ -216,7 +216,7 @@ async fn detail(
                 format: r.file.content_type.rsplit('/').next().unwrap_or("").to_ascii_uppercase(),
             })
             .collect(),
-        cost: state.studio.cost_of(&task.id).await,
+        cost: state.generation.cost_of(&task.id).await,
         queue_time: task.started_at.map(|s| (s - task.created_at) / 1000),
         process_time: task.started_at.zip(task.finished_at).map(|(s, f)| (f - s) / 1000),
         create_time: iso_seconds(task.created_at),
@@ -244,7 +244,7 @@ async fn cancel(
     Auth(principal, ..): Auth<StarGraph>,
     PathArg(id, ..): PathArg<StarGraph, String>,
 ) -> ApiResult<StarGraph, Cancelled> {
-    let (task, refund) = state.studio.cancel(caller(&principal), &id).await?;
+    let (task, refund) = state.generation.cancel(caller(&principal), &id).await?;
     Ok(Reply::with_message("task cancelled", Cancelled { task_id: task.id, refund }))
 }
 
@@ -264,7 +264,7 @@ async fn retry(
     Auth(principal, ..): Auth<StarGraph>,
     PathArg(id, ..): PathArg<StarGraph, String>,
 ) -> ApiResult<StarGraph, Retried> {
-    let submitted = state.studio.retry(caller(&principal), &id).await?;
+    let submitted = state.generation.retry(caller(&principal), &id).await?;
     Ok(Reply::with_message(
         "task retried",
         Retried { new_task_id: submitted.task_id, queue_position: submitted.queue_position },

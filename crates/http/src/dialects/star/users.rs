@@ -39,7 +39,7 @@ struct Profile {
     responses((status = 200, body = Profile), (status = 401, description = "not logged in")))]
 async fn profile(State(state): State<AppState>, Auth(caller, ..): Auth<StarGraph>) -> ApiResult<StarGraph, Profile> {
     let user = state.accounts.user(caller.user_id).await?.into();
-    let credits = state.studio.ledger().balance(caller.user_id).await?;
+    let credits = state.generation.ledger().balance(caller.user_id).await?;
     Ok(Reply::ok(Profile { user, balance: credits.available + credits.frozen, vip_level: 0, vip_expire_time: None }))
 }
 
@@ -61,7 +61,7 @@ async fn balance(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<StarGraph>,
 ) -> ApiResult<StarGraph, BalanceView> {
-    let b = state.studio.ledger().balance(caller.user_id).await?;
+    let b = state.generation.ledger().balance(caller.user_id).await?;
     Ok(Reply::ok(BalanceView {
         balance: b.available + b.frozen,
         freezed: b.frozen,
@@ -109,7 +109,7 @@ async fn fund_records(
         None => None,
     };
     let (page, size, offset) = PageRequest { page: q.page, page_size: q.page_size }.resolve();
-    let (records, total) = state.studio.ledger().records(caller.user_id, kind, size, offset).await?;
+    let (records, total) = state.generation.ledger().records(caller.user_id, kind, size, offset).await?;
     let content = records
         .into_iter()
         .map(|r| RecordView {

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{Auth, PathArg, QueryArgs};
 use crate::state::AppState;
 use axum::extract::State;
-use gantry_flows::executions::{Deletion, ExecutionRecord, History, LogRecord};
+use gantry_automation::executions::{Deletion, ExecutionRecord, History, LogRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -46,7 +46,7 @@ async fn status(
     Auth(caller, ..): Auth<Vflow>,
     PathArg(id, ..): PathArg<Vflow, String>,
 ) -> ApiResult<Vflow, Value> {
-    Ok(Reply::ok(execution_json(&state.flows.execution(owner(&caller), &id).await?)))
+    Ok(Reply::ok(execution_json(&state.automation.execution(owner(&caller), &id).await?)))
 }
 
 /// Stop a running execution (it ends `cancelled`).
@@ -59,7 +59,7 @@ async fn stop(
     Auth(caller, ..): Auth<Vflow>,
     PathArg(id, ..): PathArg<Vflow, String>,
 ) -> ApiResult<Vflow, Value> {
-    let e = state.flows.stop(owner(&caller), &id).await?;
+    let e = state.automation.stop(owner(&caller), &id).await?;
     Ok(Reply::with_message(
         "Execution stopped",
         json!({ "executionId": e.id, "stoppedAt": e.completed_at, "status": e.status }),
@@ -97,7 +97,7 @@ async fn logs(
     QueryArgs(q, ..): QueryArgs<Vflow, LogParams>,
 ) -> ApiResult<Vflow, Value> {
     let (limit, offset) = (q.limit.unwrap_or(100).clamp(1, 1000), q.offset.unwrap_or(0).max(0));
-    let (lines, total) = state.flows.logs(owner(&caller), &id, q.level, q.step_index, limit, offset).await?;
+    let (lines, total) = state.automation.logs(owner(&caller), &id, q.level, q.step_index, limit, offset).await?;
     let logs: Vec<Value> = lines.iter().map(log_json).collect();
     Ok(Reply::ok(json!({ "logs": logs, "total": total, "limit": limit, "offset": offset })))
 }
@@ -135,7 +135,7 @@ async fn history(
         limit,
         offset,
     };
-    let (rows, total) = state.flows.history(owner(&caller), query).await?;
+    let (rows, total) = state.automation.history(owner(&caller), query).await?;
     let executions: Vec<Value> = rows
         .iter()
         .map(|e| {
@@ -177,6 +177,6 @@ async fn delete(
         (None, None, Some(ms)) => Deletion::OlderThan(ms),
         _ => return Err(ApiError::bad_request("give exactly one of executionId, workflowId, olderThan").into()),
     };
-    let n = state.flows.delete_executions(owner(&caller), which).await?;
+    let n = state.automation.delete_executions(owner(&caller), which).await?;
     Ok(Reply::with_message("Execution history deleted", json!({ "deletedCount": n })))
 }

@@ -8,7 +8,7 @@ use crate::extract::{Auth, Body, PathArg, QueryArgs};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use gantry_flows::folders::{Contents, FolderSummary, Parent};
+use gantry_automation::folders::{Contents, FolderSummary, Parent};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -50,7 +50,8 @@ async fn list(
         Some("" | "null") => Parent::Root,
         Some(id) => Parent::Of(id.to_owned()),
     };
-    let folders: Vec<Value> = state.flows.list_folders(owner(&caller), parent).await?.iter().map(folder_json).collect();
+    let folders: Vec<Value> =
+        state.automation.list_folders(owner(&caller), parent).await?.iter().map(folder_json).collect();
     let total = folders.len();
     Ok(Reply::ok(json!({ "folders": folders, "total": total })))
 }
@@ -65,7 +66,7 @@ async fn detail(
     Auth(caller, ..): Auth<Vflow>,
     PathArg(id, ..): PathArg<Vflow, String>,
 ) -> ApiResult<Vflow, Value> {
-    let d = state.flows.folder_detail(owner(&caller), &id).await?;
+    let d = state.automation.folder_detail(owner(&caller), &id).await?;
     let mut v = folder_json(&d.summary);
     v["workflows"] = d
         .workflows
@@ -98,7 +99,7 @@ async fn create(
     Body(body, ..): Body<Vflow, NewFolderBody>,
 ) -> ApiResult<Vflow, Value> {
     let parent = body.parent_id.as_deref().filter(|p| !p.is_empty());
-    let f = state.flows.create_folder(owner(&caller), &body.name, parent, body.order.unwrap_or(0)).await?;
+    let f = state.automation.create_folder(owner(&caller), &body.name, parent, body.order.unwrap_or(0)).await?;
     let data = json!({ "id": f.id, "name": f.name, "createdAt": f.created_at });
     Ok(Reply::with_message("Folder created successfully", data).status(StatusCode::CREATED))
 }
@@ -126,7 +127,7 @@ async fn update(
     Body(body, ..): Body<Vflow, FolderChangeBody>,
 ) -> ApiResult<Vflow, Value> {
     let parent = body.parent_id.map(|p| p.filter(|s| !s.is_empty()));
-    let f = state.flows.update_folder(owner(&caller), &id, body.name.as_deref(), parent, body.order).await?;
+    let f = state.automation.update_folder(owner(&caller), &id, body.name.as_deref(), parent, body.order).await?;
     Ok(Reply::with_message("Folder updated successfully", json!({ "id": f.id, "updatedAt": f.modified_at })))
 }
 
@@ -160,7 +161,7 @@ async fn delete(
         (false, Some(t)) => Contents::MoveTo(Some(t)),
         (false, None) => Contents::Keep,
     };
-    let done = state.flows.delete_folder(owner(&caller), &id, contents).await?;
+    let done = state.automation.delete_folder(owner(&caller), &id, contents).await?;
     let data = json!({
         "deleted": true, "deletedAt": state.clock.now_ms(),
         "workflowsDeleted": done.workflows_deleted, "workflowsMoved": done.workflows_moved,

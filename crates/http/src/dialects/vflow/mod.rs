@@ -44,8 +44,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The automation context's view of a caller.
-fn owner(p: &Principal) -> gantry_flows::Owner {
-    gantry_flows::Owner { user_id: p.user_id, is_admin: p.is_admin() }
+fn owner(p: &Principal) -> gantry_automation::Owner {
+    gantry_automation::Owner { user_id: p.user_id, is_admin: p.is_admin() }
 }
 
 /// An optional JSON body: absent or empty means `T::default()`; anything else must parse.
@@ -217,7 +217,7 @@ struct Health {
 #[utoipa::path(get, path = "/api/v1/system/health", tag = "vflow",
     responses((status = 200, body = Health), (status = 503, description = "database unreachable (9002)")))]
 async fn health(State(state): State<AppState>) -> ApiResult<Vflow, Health> {
-    state.db.ping().await.map_err(|e| {
+    state.database.check().await.map_err(|e| {
         tracing::error!(error = %e, "health check: database unreachable");
         ApiError::new(ErrorKind::Unavailable, "database unreachable")
     })?;

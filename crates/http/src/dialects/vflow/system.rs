@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{Auth, QueryArgs};
 use crate::state::AppState;
 use axum::extract::State;
-use gantry_flows::system::Period;
+use gantry_automation::system::Period;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -38,7 +38,7 @@ fn usage((used, total): (u64, u64)) -> Value {
 #[utoipa::path(get, path = "/api/v1/system/info", tag = "vflow", security(("bearer" = [])),
     responses((status = 200, description = "{device: {brand, model, manufacturer, androidVersion (the OS/kernel), apiLevel, sdkVersion, …}, permissions, capabilities, server: {version, startTime, uptime}}")))]
 async fn info(State(state): State<AppState>, Auth(caller, ..): Auth<Vflow>) -> ApiResult<Vflow, Value> {
-    let h = state.flows.host_info();
+    let h = state.automation.host_info();
     let mut features = vec![
         "cron_triggers",
         "webhook_triggers",
@@ -90,7 +90,7 @@ async fn stats(
     let name = q.period.unwrap_or_else(|| "today".into());
     let period = Period::parse(&name)
         .ok_or_else(|| ApiError::bad_request(format!("period `{name}`: use today, week, month or all")))?;
-    let s = state.flows.stats(owner(&caller), period).await?;
+    let s = state.automation.stats(owner(&caller), period).await?;
     let top: Vec<Value> = s
         .top_workflows
         .iter()

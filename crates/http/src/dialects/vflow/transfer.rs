@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use gantry_flows::transfer::{ExportFile, ImportOptions, ImportReport};
+use gantry_automation::transfer::{ExportFile, ImportOptions, ImportReport};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -62,10 +62,10 @@ async fn export(
 ) -> Result<Response, Failure<Vflow>> {
     let include_steps = q.include_steps.unwrap_or(true);
     if format_of(q.format)? {
-        let file = state.flows.export_zip(owner(&caller), &[id], include_steps).await?;
+        let file = state.automation.export_zip(owner(&caller), &[id], include_steps).await?;
         return Ok(zip_response(file));
     }
-    let mut doc = state.flows.export_json(owner(&caller), &id, include_steps).await?;
+    let mut doc = state.automation.export_json(owner(&caller), &id, include_steps).await?;
     doc["format"] = json!("json");
     Ok(Reply::<Vflow, Value>::ok(doc).into_response())
 }
@@ -90,7 +90,8 @@ async fn export_batch(
     if body.format.as_deref().is_some_and(|f| f != "zip") {
         return Err(ApiError::bad_request("batch exports are ZIP files (format: zip)").with_code(8001).into());
     }
-    let file = state.flows.export_zip(owner(&caller), &body.workflow_ids, body.include_steps.unwrap_or(true)).await?;
+    let file =
+        state.automation.export_zip(owner(&caller), &body.workflow_ids, body.include_steps.unwrap_or(true)).await?;
     Ok(zip_response(file))
 }
 
@@ -159,7 +160,7 @@ async fn run_import(
     batch: bool,
 ) -> Result<Value, Failure<Vflow>> {
     let upload = read_upload(request, state.config.automation.max_import_bytes).await?;
-    let report = state.flows.import(owner(caller), upload.bytes, upload.options).await?;
+    let report = state.automation.import(owner(caller), upload.bytes, upload.options).await?;
     Ok(report_json(&report, batch))
 }
 

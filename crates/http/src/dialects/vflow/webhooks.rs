@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use gantry_flows::triggers::WebhookCall;
+use gantry_automation::triggers::WebhookCall;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,8 +39,8 @@ async fn hook(
         serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
     let call = WebhookCall { method: method.to_string(), headers, query, body };
-    let e = state.flows.webhook(&secret, call).await.map_err(|e| match e {
-        gantry_flows::FlowsError::WorkflowNotFound(_) => {
+    let e = state.automation.webhook(&secret, call).await.map_err(|e| match e {
+        gantry_automation::AutomationError::WorkflowNotFound(_) => {
             ApiError::not_found("unknown or disabled webhook").with_code(1001)
         }
         other => other.into(),

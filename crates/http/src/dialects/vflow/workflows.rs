@@ -1,5 +1,5 @@
 //! vflow `/workflows`: list, detail, create, update, delete, duplicate, enable, disable,
-//! batch, magic variables and execute. Every rule lives in `gantry-flows`.
+//! batch, magic variables and execute. Every rule lives in `gantry-automation`.
 
 use super::{OptionalJson, owner};
 use crate::envelope::{ApiResult, Reply, Vflow};
@@ -9,10 +9,10 @@ use crate::state::AppState;
 use crate::urls;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use gantry_automation::Step;
-use gantry_flows::StoredWorkflow;
-use gantry_flows::executions::Execute;
-use gantry_flows::workflows::{Batch, Draft, ListQuery, WorkflowSort};
+use gantry_automation::StoredWorkflow;
+use gantry_automation::executions::Execute;
+use gantry_automation::workflows::{Batch, Draft, ListQuery, WorkflowSort};
+use gantry_workflow_engine::Step;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -111,7 +111,7 @@ async fn list(
         search: q.search,
         tags: tags.unwrap_or_default(),
     };
-    let (rows, total) = state.flows.list_workflows(owner(&caller), query).await?;
+    let (rows, total) = state.automation.list_workflows(owner(&caller), query).await?;
     let workflows: Vec<Value> = rows.iter().map(summary).collect();
     Ok(Reply::ok(json!({ "workflows": workflows, "total": total, "limit": limit, "offset": offset })))
 }
@@ -127,7 +127,7 @@ async fn detail(
     Auth(caller, ..): Auth<Vflow>,
     PathArg(id, ..): PathArg<Vflow, String>,
 ) -> ApiResult<Vflow, Value> {
-    let w = state.flows.workflow(owner(&caller), &id).await?;
+    let w = state.automation.workflow(owner(&caller), &id).await?;
     Ok(Reply::ok(detail_json(&w, &urls::public_base(&state, &headers))))
 }
 
@@ -190,7 +190,7 @@ async fn create(
     if body.name.is_none() {
         return Err(ApiError::bad_request("name is required").with_code(1002).into());
     }
-    let w = state.flows.create_workflow(owner(&caller), body.into()).await?;
+    let w = state.automation.create_workflow(owner(&caller), body.into()).await?;
     let base = urls::public_base(&state, &headers);
     let data = json!({
         "id": w.workflow.id, "name": w.workflow.name, "createdAt": w.created_at,
@@ -211,7 +211,7 @@ async fn update(
     PathArg(id, ..): PathArg<Vflow, String>,
     Body(body, ..): Body<Vflow, WorkflowBody>,
 ) -> ApiResult<Vflow, Value> {
-    let w = state.flows.update_workflow(owner(&caller), &id, body.into()).await?;
+    let w = state.automation.update_workflow(owner(&caller), &id, body.into()).await?;
     let base = urls::public_base(&state, &headers);
     let data = json!({
         "id": w.workflow.id, "updatedAt": w.workflow.modified_at,
@@ -229,7 +229,7 @@ async fn delete(
     Auth(caller, ..): Auth<Vflow>,
     PathArg(id, ..): PathArg<Vflow, String>,
 ) -> ApiResult<Vflow, Value> {
-    state.flows.delete_workflow(owner(&caller), &id).await?;
+    state.automation.delete_workflow(owner(&caller), &id).await?;
     Ok(Reply::with_message(
         "Workflow deleted successfully",
         json!({ "deleted": true, "deletedAt": state.clock.now_ms() }),
@@ -258,13 +258,13 @@ async fn duplicate(
     OptionalJson(body): OptionalJson<DuplicateBody>,
 ) -> ApiResult<Vflow, Value> {
     let folder = body.target_folder_id.map(|f| f.filter(|s| !s.is_empty()));
-    let w = state.flows.duplicate_workflow(owner(&caller), &id, body.new_name, folder).await?;
+    let w = state.automation.duplicate_workflow(owner(&caller), &id, body.new_name, folder).await?;
     let data = json!({ "newWorkflowId": w.workflow.id, "name": w.workflow.name, "createdAt": w.created_at });
     Ok(Reply::with_message("Workflow duplicated successfully", data).status(StatusCode::CREATED))
 }
 
 async fn switch(state: &AppState, caller: &gantry_accounts::Principal, id: &str, on: bool) -> ApiResult<Vflow, Value> {
-    let w = state.flows.set_enabled(owner(caller), id, on).await?;
+    let w = state.automation.set_enabled(owner(caller), id, on).await?;
     let data = json!({ "id": w.workflow.id, "isEnabled": w.workflow.is_enabled, "updatedAt": w.workflow.modified_at });
     Ok(Reply::with_message(if on { "Workflow enabled" } else { "Workflow disabled" }, data))
 }
@@ -323,7 +323,7 @@ async fn batch(
                 .into());
         }
     };
-    let out = state.flows.batch(owner(&caller), action, &body.workflow_ids).await?;
+    let out = state.automation.batch(owner(&caller), action, &body.workflow_ids).await?;
     let pairs = |v: &[(String, String)]| -> Vec<Value> {
         v.iter().map(|(id, reason)| json!({ "workflowId": id, "reason": reason })).collect()
     };
@@ -339,8 +339,8 @@ async fn magic_variables(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<Vflow>,
     PathArg(id, ..): PathArg<Vflow, String>,
-) -> ApiResult<Vflow, gantry_automation::MagicVariables> {
-    Ok(Reply::ok(state.flows.magic_variables(owner(&caller), &id).await?))
+) -> ApiResult<Vflow, gantry_workflow_engine::MagicVariables> {
+    Ok(Reply::ok(state.automation.magic_variables(owner(&caller), &id).await?))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -372,7 +372,7 @@ async fn execute(
     let asynchronous = body.asynchronous.unwrap_or(true);
     let req =
         Execute { input_variables: body.input_variables.unwrap_or_default(), asynchronous, timeout_secs: body.timeout };
-    let e = state.flows.execute(owner(&caller), &id, req).await?;
+    let e = state.automation.execute(owner(&caller), &id, req).await?;
     if asynchronous {
         let data =
             json!({ "executionId": e.id, "workflowId": e.workflow_id, "status": e.status, "startedAt": e.started_at });

@@ -1,0 +1,66 @@
+//! Long-lived API tokens (e.g. the openidcs system token). Only a hash is stored.
+
+use gantry_core::UserId;
+use gantry_store::{Db, StoreResult};
+use sqlx::Row;
+
+/// A stored API token, without its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    pub hint: String,
+    pub user_id: UserId,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Sets (or replaces) the token called `name`, owned by `user_id`.
+pub async fn put(db: &Db, name: &str, token_hash: &str, hint: &str, user_id: UserId, now_ms: i64) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("DELETE FROM api_tokens WHERE name = $1").bind(name).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO api_tokens (name, token_hash, hint, user_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(name)
+        .bind(token_hash)
+        .bind(hint)
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| gantry_store::StoreError::on_unique(e, "token"))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Describes the token called `name`.
+pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<ApiTokenRecord>> {
+    let row = sqlx::query("SELECT name, hint, user_id, created_at, last_used_at FROM api_tokens WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|row| {
+        Ok(ApiTokenRecord {
+            name: row.try_get("name")?,
+            hint: row.try_get("hint")?,
+            user_id: row.try_get("user_id")?,
+            created_at: row.try_get("created_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Finds the owner of a token by its hash and records the use.
+pub async fn authenticate(db: &Db, token_hash: &str, now_ms: i64) -> StoreResult<Option<UserId>> {
+    let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(db.pool())
+        .await?;
+    if owner.is_some() {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(now_ms)
+            .bind(token_hash)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(owner)
+}

@@ -1,0 +1,6 @@
+//! The accounts context's storage: one repository per aggregate, over the shared database handle.
+
+pub mod api_tokens;
+pub mod pairing;
+pub mod sessions;
+pub mod users;

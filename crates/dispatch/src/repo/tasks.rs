@@ -1,0 +1,330 @@
+//! The durable task queue. A task is stored before its submission is acknowledged, and
+//! every state change is one guarded `UPDATE`, so a restart finds each task where it was.
+//!
+//! States: `pending` (in Gantry's queue) → `dispatched` (handed to an instance, waiting
+//! in its queue) → `running` → `completed` | `failed` | `cancelled`. A dispatched or
+//! running task whose instance is lost goes back to `pending`.
+
+use gantry_core::UserId;
+use gantry_store::{Db, StoreResult};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Task states as stored.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const DISPATCHED: &str = "dispatched";
+    pub const RUNNING: &str = "running";
+    pub const COMPLETED: &str = "completed";
+    pub const FAILED: &str = "failed";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// A stored task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub id: String,
+    pub user_id: UserId,
+    /// What produced it: `workflow` (a raw ComfyUI graph) or a generator type (`TEXT2IMG`, …).
+    pub kind: String,
+    pub status: String,
+    pub priority: i64,
+    /// Submission order.
+    pub seq: i64,
+    /// The API-format graph to run, JSON.
+    pub graph: String,
+    /// The parameters as submitted, JSON.
+    pub params: String,
+    /// Input files to upload before running, JSON.
+    pub inputs: String,
+    /// Models the graph needs, JSON `[{folder, name}]`.
+    pub models: String,
+    pub total_steps: i64,
+    pub instance_id: Option<String>,
+    pub prompt_id: Option<String>,
+    pub attempts: i64,
+    pub progress: i64,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+    /// Result JSON (file ids), when completed.
+    pub result: Option<String>,
+    /// Dialect-specific details as JSON (e.g. star-graph's parameters).
+    pub meta: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl TaskRecord {
+    /// Whether the task can no longer change state.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), status::COMPLETED | status::FAILED | status::CANCELLED)
+    }
+}
+
+const COLUMNS: &str = "id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
+     instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta";
+
+fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
+    Ok(TaskRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        kind: row.try_get("kind")?,
+        status: row.try_get("status")?,
+        priority: row.try_get("priority")?,
+        seq: row.try_get("seq")?,
+        graph: row.try_get("graph")?,
+        params: row.try_get("params")?,
+        inputs: row.try_get("inputs")?,
+        models: row.try_get("models")?,
+        total_steps: row.try_get("total_steps")?,
+        instance_id: row.try_get("instance_id")?,
+        prompt_id: row.try_get("prompt_id")?,
+        attempts: row.try_get("attempts")?,
+        progress: row.try_get("progress")?,
+        error: row.try_get("error")?,
+        error_code: row.try_get("error_code")?,
+        result: row.try_get("result")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        meta: row.try_get("meta")?,
+    })
+}
+
+/// Stores a new task.
+pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tasks (id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
+         instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+    )
+    .bind(&t.id)
+    .bind(t.user_id)
+    .bind(&t.kind)
+    .bind(&t.status)
+    .bind(t.priority)
+    .bind(t.seq)
+    .bind(&t.graph)
+    .bind(&t.params)
+    .bind(&t.inputs)
+    .bind(&t.models)
+    .bind(t.total_steps)
+    .bind(t.instance_id.as_deref())
+    .bind(t.prompt_id.as_deref())
+    .bind(t.attempts)
+    .bind(t.progress)
+    .bind(t.error.as_deref())
+    .bind(t.error_code.as_deref())
+    .bind(t.result.as_deref())
+    .bind(t.created_at)
+    .bind(t.updated_at)
+    .bind(t.started_at)
+    .bind(t.finished_at)
+    .bind(t.meta.as_deref())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// A task by id.
+pub async fn by_id(db: &Db, id: &str) -> StoreResult<Option<TaskRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
+    sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?.as_ref().map(from_row).transpose()
+}
+
+/// Filter for listing tasks.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only this user's tasks (`None`: everyone's, for admins).
+    pub user_id: Option<UserId>,
+    /// Any of these stored states (empty: all).
+    pub statuses: Vec<&'static str>,
+    pub kind: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+}
+
+/// Tasks matching a filter, with the total count.
+pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
+    let mut clauses = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    if filter.user_id.is_some() {
+        clauses.push(format!("user_id = {}", next()));
+    }
+    if !filter.statuses.is_empty() {
+        let marks: Vec<String> = filter.statuses.iter().map(|_| next()).collect();
+        clauses.push(format!("status IN ({})", marks.join(", ")));
+    }
+    if filter.kind.is_some() {
+        clauses.push(format!("kind = {}", next()));
+    }
+    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let order = if filter.ascending { "ASC" } else { "DESC" };
+    let (limit_mark, offset_mark) = (next(), next());
+    let sql =
+        format!("SELECT {COLUMNS} FROM tasks {where_sql} ORDER BY seq {order} LIMIT {limit_mark} OFFSET {offset_mark}");
+    let count_sql = format!("SELECT COUNT(*) FROM tasks {where_sql}");
+
+    let mut query = sqlx::query(&sql);
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    if let Some(user) = filter.user_id {
+        query = query.bind(user);
+        count = count.bind(user);
+    }
+    for s in &filter.statuses {
+        query = query.bind(*s);
+        count = count.bind(*s);
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.bind(kind.clone());
+        count = count.bind(kind.clone());
+    }
+    let rows = query.bind(filter.limit).bind(filter.offset).fetch_all(db.pool()).await?;
+    let total = count.fetch_one(db.pool()).await?;
+    Ok((rows.iter().map(from_row).collect::<StoreResult<_>>()?, total))
+}
+
+/// Tasks in the given states, oldest first (queue rebuild and recovery after a restart).
+pub async fn in_states(db: &Db, states: &[&'static str]) -> StoreResult<Vec<TaskRecord>> {
+    let filter = TaskFilter { statuses: states.to_vec(), limit: i64::MAX, ascending: true, ..TaskFilter::default() };
+    Ok(list(db, &filter).await?.0)
+}
+
+/// Number of tasks per state.
+pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(db.pool()).await?;
+    rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+}
+
+/// Hands a pending task to an instance. False if it was no longer pending.
+pub async fn claim(db: &Db, id: &str, instance_id: &str, prompt_id: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'dispatched', instance_id = $1, prompt_id = $2, attempts = attempts + 1, \
+         updated_at = $3 WHERE id = $4 AND status = 'pending'",
+    )
+    .bind(instance_id)
+    .bind(prompt_id)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the prompt id an instance actually assigned (older ComfyUI ignores ours).
+pub async fn set_prompt_id(db: &Db, id: &str, prompt_id: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE tasks SET prompt_id = $1 WHERE id = $2").bind(prompt_id).bind(id).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Marks a dispatched task as running. False if it was not dispatched.
+pub async fn mark_running(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'running', started_at = $1, updated_at = $1 WHERE id = $2 AND status = 'dispatched'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records progress (0-100) of a live task.
+pub async fn set_progress(db: &Db, id: &str, progress: i64, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE tasks SET progress = $1, updated_at = $2 WHERE id = $3 AND status IN ('dispatched', 'running')",
+    )
+    .bind(progress)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Completes a live task with its result. False if it was no longer live.
+pub async fn complete(db: &Db, id: &str, result: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'completed', progress = 100, result = $1, finished_at = $2, updated_at = $2, \
+         started_at = COALESCE(started_at, $2) WHERE id = $3 AND status IN ('dispatched', 'running')",
+    )
+    .bind(result)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Fails a task that has not ended. False if it had already ended.
+pub async fn fail(db: &Db, id: &str, error: &str, code: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'failed', error = $1, error_code = $2, finished_at = $3, updated_at = $3 \
+         WHERE id = $4 AND status IN ('pending', 'dispatched', 'running')",
+    )
+    .bind(error)
+    .bind(code)
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Puts a dispatched or running task back in the queue. False if it was not live.
+pub async fn requeue(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'pending', instance_id = NULL, prompt_id = NULL, progress = 0, started_at = NULL, \
+         updated_at = $1 WHERE id = $2 AND status IN ('dispatched', 'running')",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancels a task that has not ended. False if it had already ended.
+pub async fn cancel(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'cancelled', finished_at = $1, updated_at = $1 \
+         WHERE id = $2 AND status IN ('pending', 'dispatched', 'running')",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Run times (ms) of the most recent completed tasks of a kind, newest first.
+pub async fn recent_durations(db: &Db, kind: &str, limit: i64) -> StoreResult<Vec<i64>> {
+    let rows = sqlx::query(
+        "SELECT finished_at - started_at AS took FROM tasks WHERE kind = $1 AND status = 'completed' \
+         AND started_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT $2",
+    )
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get::<i64, _>("took")?)).collect()
+}
+
+/// Number of a user's tasks that have not ended.
+pub async fn active_count(db: &Db, user_id: UserId) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE user_id = $1 AND status IN ('pending', 'dispatched', 'running')",
+    )
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?)
+}

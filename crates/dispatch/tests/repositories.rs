@@ -1,0 +1,115 @@
+//! The dispatch repositories (tasks, instance flags) and file records against both engines: the same migrations and queries must behave
+//! the same on SQLite and PostgreSQL.
+
+use gantry_store::settings;
+use gantry_testkit::{BACKENDS, ScratchDb};
+
+fn task(id: &str, user: i64, seq: i64) -> gantry_dispatch::repo::tasks::TaskRecord {
+    gantry_dispatch::repo::tasks::TaskRecord {
+        id: id.into(),
+        user_id: user,
+        kind: "workflow".into(),
+        status: "pending".into(),
+        priority: 0,
+        seq,
+        graph: "{}".into(),
+        params: "{}".into(),
+        inputs: "[]".into(),
+        models: "[]".into(),
+        total_steps: 20,
+        instance_id: None,
+        prompt_id: None,
+        attempts: 0,
+        progress: 0,
+        error: None,
+        error_code: None,
+        result: None,
+        created_at: seq,
+        updated_at: seq,
+        started_at: None,
+        finished_at: None,
+        meta: None,
+    }
+}
+
+#[tokio::test]
+async fn task_states_change_only_along_the_lifecycle() {
+    use gantry_dispatch::repo::tasks::{self, TaskFilter, status};
+    for engine in BACKENDS {
+        let (_scratch, db) = ScratchDb::migrated(engine).await;
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            tasks::insert(&db, &task(id, 1001 + (i as i64 % 2), i as i64)).await.unwrap();
+        }
+        assert!(tasks::claim(&db, "a", "127.0.0.1:8188", "p-a", 10).await.unwrap());
+        assert!(!tasks::claim(&db, "a", "127.0.0.1:8189", "p-x", 11).await.unwrap(), "{engine:?}: claimed twice");
+        assert!(tasks::mark_running(&db, "a", 12).await.unwrap());
+        tasks::set_progress(&db, "a", 40, 13).await.unwrap();
+        assert!(tasks::requeue(&db, "a", 14).await.unwrap());
+        let a = tasks::by_id(&db, "a").await.unwrap().unwrap();
+        assert_eq!((a.status.as_str(), a.attempts, a.instance_id, a.progress), (status::PENDING, 1, None, 0));
+
+        assert!(tasks::claim(&db, "a", "127.0.0.1:8189", "p-a2", 15).await.unwrap());
+        assert!(tasks::complete(&db, "a", r#"{"files":[]}"#, 20).await.unwrap());
+        assert!(!tasks::cancel(&db, "a", 21).await.unwrap(), "{engine:?}: completed tasks stay completed");
+        assert!(!tasks::fail(&db, "a", "x", "E", 21).await.unwrap());
+        let a = tasks::by_id(&db, "a").await.unwrap().unwrap();
+        assert_eq!((a.status.as_str(), a.progress, a.attempts, a.started_at), (status::COMPLETED, 100, 2, Some(20)));
+
+        assert!(tasks::cancel(&db, "b", 22).await.unwrap());
+        assert!(!tasks::claim(&db, "b", "i", "p", 23).await.unwrap(), "cancelled tasks are never dispatched");
+        assert!(tasks::fail(&db, "c", "no instance has model x", "E001", 24).await.unwrap());
+
+        let mine = TaskFilter { user_id: Some(1001), limit: 10, ..TaskFilter::default() };
+        let (list, total) = tasks::list(&db, &mine).await.unwrap();
+        assert_eq!((total, list[0].id.as_str()), (2, "c"), "{engine:?}: newest first");
+        let failed = TaskFilter {
+            statuses: vec![status::FAILED, status::CANCELLED],
+            limit: 10,
+            ascending: true,
+            ..TaskFilter::default()
+        };
+        let (list, total) = tasks::list(&db, &failed).await.unwrap();
+        assert_eq!((total, list[0].id.as_str()), (2, "b"));
+        let mut counts = tasks::count_by_status(&db).await.unwrap();
+        counts.sort();
+        assert_eq!(counts, vec![("cancelled".into(), 1), ("completed".into(), 1), ("failed".into(), 1)]);
+    }
+}
+
+#[tokio::test]
+async fn file_records_and_instance_flags_round_trip() {
+    use gantry_dispatch::repo::instances;
+    use gantry_files::repo::files::{self, FileRecord};
+    for engine in BACKENDS {
+        let (_scratch, db) = ScratchDb::migrated(engine).await;
+        let record = FileRecord {
+            id: "f1".into(),
+            user_id: 1001,
+            kind: "upload".into(),
+            filename: "cat.png".into(),
+            content_type: "image/png".into(),
+            size: 10,
+            sha256: "ab".into(),
+            width: Some(64),
+            height: None,
+            task_id: None,
+            created_at: 5,
+        };
+        files::insert(&db, &record).await.unwrap();
+        assert_eq!(files::by_id(&db, "f1").await.unwrap(), Some(record.clone()), "{engine:?}");
+        assert_eq!(files::list_for_user(&db, 1001, "upload", 10, 0).await.unwrap(), (vec![record], 1));
+        assert_eq!(files::list_for_user(&db, 1002, "upload", 10, 0).await.unwrap().1, 0);
+        assert!(files::delete(&db, "f1").await.unwrap());
+        assert!(!files::delete(&db, "f1").await.unwrap());
+
+        instances::set_enabled(&db, "127.0.0.1:8001", false).await.unwrap();
+        instances::set_enabled(&db, "127.0.0.1:8001", true).await.unwrap();
+        instances::set_enabled(&db, "127.0.0.1:8002", false).await.unwrap();
+        let mut flags = instances::flags(&db).await.unwrap();
+        flags.sort();
+        assert_eq!(flags, vec![("127.0.0.1:8001".into(), true), ("127.0.0.1:8002".into(), false)], "{engine:?}");
+        settings::put(&db, "k", "1").await.unwrap();
+        settings::put(&db, "k", "2").await.unwrap();
+        assert_eq!(settings::get(&db, "k").await.unwrap().as_deref(), Some("2"));
+    }
+}

@@ -1,0 +1,3 @@
+//! The files context's storage: one repository per aggregate, over the shared database handle.
+
+pub mod files;

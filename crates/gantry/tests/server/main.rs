@@ -1,0 +1,20 @@
+//! Gantry's server-level tests: one binary (one link of the whole server), a module per area.
+
+mod auth;
+mod common;
+mod console;
+mod errors;
+mod fleet;
+mod openidcs_restart;
+mod openidcs_routes;
+mod openidcs_vms;
+mod restart;
+mod reverse_proxy;
+mod stargraph;
+mod stomp;
+mod vflow;
+mod vflow_executions;
+mod vflow_system;
+mod vflow_transfer;
+mod vflow_triggers;
+mod vflow_workflows;

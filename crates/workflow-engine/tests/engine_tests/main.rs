@@ -1,0 +1,4 @@
+//! The workflow engine, a module per area.
+
+mod engine;
+mod io;
