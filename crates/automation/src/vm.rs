@@ -2,8 +2,9 @@
 //! an operator surface, so only an admin's workflows may drive VMs, as only admins may use
 //! the openidcs routes.
 
-use gantry_compute::model::{PowerRequest, VmStatusView};
+use gantry_compute::model::VmStatusView;
 use gantry_compute::{Actor, Compute};
+use gantry_vm_engine::PowerAction;
 use serde_json::{Value, json};
 
 use crate::Owner;
@@ -34,8 +35,8 @@ pub(crate) async fn power(
     action: &str,
 ) -> Result<Value, String> {
     let actor = actor(owner)?;
-    let request = PowerRequest { action: action.to_owned(), timeout: None };
-    let done = compute.vm_power(&actor, host, vm_uuid, request).await.map_err(|e| e.to_string())?;
+    let action = PowerAction::from_name(action).ok_or_else(|| format!("unknown VM action `{action}`"))?;
+    let done = compute.vm_power(&actor, host, vm_uuid, action).await.map_err(|e| e.to_string())?;
     let mut value = status_value(&done.status)?;
     if let Value::Object(map) = &mut value {
         map.insert("forced".into(), json!(done.forced));

@@ -300,7 +300,7 @@ impl Compute {
             if !wanted {
                 continue;
             }
-            let outcome = self.vm_power_action(actor, hs_name, &vm.vm_uuid, vm_action).await;
+            let outcome = self.vm_power(actor, hs_name, &vm.vm_uuid, vm_action).await;
             results.push(VmActionResult {
                 vm_uuid: vm.vm_uuid.clone(),
                 success: outcome.is_ok(),

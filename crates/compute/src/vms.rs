@@ -12,8 +12,8 @@ use crate::error::{ComputeError, Result, invalid};
 use crate::hosts::HostEntry;
 use crate::journal::Target;
 use crate::model::{
-    Actor, AdoptedVm, CreatedVm, NicConfig, PowerRequest, PowerResult, ScanResult, VmActionResult, VmConfig,
-    VmStatusView, VmUpdate, VmUpdated, VmView,
+    Actor, AdoptedVm, CreatedVm, NicConfig, PowerResult, ScanResult, VmActionResult, VmConfig, VmStatusView, VmUpdate,
+    VmUpdated, VmView,
 };
 use crate::spec::{self, agent_of, port_data, to_spec};
 
@@ -257,31 +257,8 @@ impl Compute {
         self.audited(actor, "vm.delete", target, op).await
     }
 
-    /// A power action by name (see [`PowerRequest`]).
-    pub async fn vm_power(
-        &self,
-        actor: &Actor,
-        hs_name: &str,
-        vm_uuid: &str,
-        req: PowerRequest,
-    ) -> Result<PowerResult> {
-        let timeout = req.timeout.map(std::time::Duration::from_secs);
-        let action = match PowerAction::from_openidcs(req.action.trim()) {
-            Some(PowerAction::Shutdown { .. }) => PowerAction::Shutdown { timeout },
-            Some(PowerAction::Reboot { .. }) => PowerAction::Reboot { timeout },
-            Some(a) => a,
-            None => {
-                return invalid(format!(
-                    "unknown action {:?} (start, stop, shutdown, reboot, reset, pause, resume, hard_stop, hard_reset)",
-                    req.action
-                ));
-            }
-        };
-        self.vm_power_action(actor, hs_name, vm_uuid, action).await
-    }
-
     /// Runs a power action as a task.
-    pub(crate) async fn vm_power_action(
+    pub async fn vm_power(
         &self,
         actor: &Actor,
         hs_name: &str,

@@ -118,22 +118,6 @@ pub enum GenerationError {
     Internal(String),
 }
 
-impl GenerationError {
-    /// star-graph's business code (`E001`…`E007`), if this is a business error.
-    pub fn code(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::ModelUnavailable(_) => "E001",
-            Self::InsufficientBalance { .. } => "E002",
-            Self::QueueFull => "E003",
-            Self::ImageFormat => "E004",
-            Self::ImageTooLarge(_) => "E005",
-            Self::Sensitive => "E006",
-            Self::NoInstance => "E007",
-            _ => return None,
-        })
-    }
-}
-
 impl From<DispatchError> for GenerationError {
     fn from(e: DispatchError) -> Self {
         match e {

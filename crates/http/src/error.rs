@@ -161,7 +161,7 @@ impl From<gantry_generation::GenerationError> for ApiError {
             E::Internal(cause) => return Self::internal(cause),
         };
         let error = Self::new(kind, err.to_string());
-        match err.code() {
+        match crate::dialects::star::codes::business_code(&err) {
             Some(code) => error.with_code(code),
             None => error,
         }

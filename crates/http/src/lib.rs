@@ -2,8 +2,8 @@
 //! vflow) map requests to the shared contexts and answers to their own envelopes;
 //! common middleware adds request ids, tracing, CORS, body limits and panic safety.
 
-pub mod console;
 pub mod dialects;
+pub use dialects::openidcs::console;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -12,7 +12,6 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod reverse_proxy;
 pub mod state;
-pub mod stomp;
 pub mod urls;
 
 use axum::Router;

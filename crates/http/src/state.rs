@@ -24,7 +24,7 @@ pub struct AppState {
     /// The automation context (workflows, folders, executions, triggers).
     pub automation: gantry_automation::Automation,
     /// SockJS XHR sessions of the STOMP endpoint.
-    pub sockjs: crate::stomp::sockjs::XhrSessions,
+    pub sockjs: crate::dialects::star::stomp::sockjs::XhrSessions,
     pub config: Arc<Config>,
     pub events: EventBus,
     pub clock: Arc<dyn Clock>,
@@ -36,5 +36,5 @@ pub struct AppState {
     /// Reverse-proxy routes, consulted before routing on every request.
     pub proxies: Arc<gantry_vm_engine::ProxyTable>,
     /// Single-use VM console tickets (redeemed by `/console/ws`).
-    pub consoles: crate::console::Tickets,
+    pub consoles: crate::dialects::openidcs::console::Tickets,
 }

@@ -290,7 +290,7 @@ impl VmPower {
     }
 }
 
-/// A power action. OpenIDCS names map with [`PowerAction::from_openidcs`].
+/// A power action; [`PowerAction::from_name`] reads Gantry's names for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowerAction {
     Start,
@@ -314,19 +314,27 @@ pub enum PowerAction {
 
 impl PowerAction {
     /// Gantry's power actions by name: `start`, `stop` (hard off), `shutdown` (ACPI, then hard
-    /// off after the timeout), `reboot`, `reset` (hard), `pause`, `resume`; OpenIDCS's
-    /// `hard_stop` and `hard_reset` are accepted as aliases of `stop` and `reset`.
-    pub fn from_openidcs(action: &str) -> Option<PowerAction> {
+    /// off after the engine's timeout), `reboot`, `reset` (hard), `pause`, `resume`.
+    pub fn from_name(action: &str) -> Option<PowerAction> {
         Some(match action {
             "start" => PowerAction::Start,
-            "stop" | "hard_stop" => PowerAction::Stop,
+            "stop" => PowerAction::Stop,
             "shutdown" => PowerAction::Shutdown { timeout: None },
             "reboot" => PowerAction::Reboot { timeout: None },
-            "reset" | "hard_reset" => PowerAction::Reset,
+            "reset" => PowerAction::Reset,
             "pause" => PowerAction::Pause,
             "resume" => PowerAction::Resume,
             _ => return None,
         })
+    }
+
+    /// The same action with `timeout` for the guest to shut down (`shutdown` and `reboot` only).
+    pub fn with_timeout(self, timeout: Option<Duration>) -> PowerAction {
+        match self {
+            PowerAction::Shutdown { .. } => PowerAction::Shutdown { timeout },
+            PowerAction::Reboot { .. } => PowerAction::Reboot { timeout },
+            other => other,
+        }
     }
 
     /// The `VMPowers` code of the action (`S_START 7, S_RESET/H_RESET 8, S_CLOSE 9, H_CLOSE 0xa,
@@ -537,12 +545,14 @@ mod tests {
         assert_eq!(VmPower::from_qmp_status("guest-panicked"), VmPower::Crashed);
         assert_eq!(VmPower::Crashed.code(), 0xe);
         assert_eq!(serde_json::to_string(&VmPower::OnStop).unwrap(), "\"ON_STOP\"");
-        assert_eq!(PowerAction::from_openidcs("hard_stop"), Some(PowerAction::Stop));
-        assert_eq!(PowerAction::from_openidcs("stop"), Some(PowerAction::Stop));
-        assert_eq!(PowerAction::from_openidcs("shutdown").unwrap().code(), 9);
-        assert_eq!(PowerAction::from_openidcs("reboot"), Some(PowerAction::Reboot { timeout: None }));
-        assert_eq!(PowerAction::from_openidcs("hard_reset"), Some(PowerAction::Reset));
-        assert_eq!(PowerAction::from_openidcs("halt"), None);
+        assert_eq!(PowerAction::from_name("stop"), Some(PowerAction::Stop));
+        assert_eq!(PowerAction::from_name("shutdown").unwrap().code(), 9);
+        assert_eq!(PowerAction::from_name("reboot"), Some(PowerAction::Reboot { timeout: None }));
+        assert_eq!(PowerAction::from_name("reset"), Some(PowerAction::Reset));
+        assert_eq!(PowerAction::from_name("halt"), None);
+        let five = Some(Duration::from_secs(5));
+        assert_eq!(PowerAction::Shutdown { timeout: None }.with_timeout(five), PowerAction::Shutdown { timeout: five });
+        assert_eq!(PowerAction::Pause.with_timeout(five), PowerAction::Pause);
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(openidcs::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)))
         .merge(vflow::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Vflow>)))
         .merge(shared::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::StarGraph>)))
-        .merge(crate::console::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)))
+        .merge(
+            crate::dialects::openidcs::console::routes()
+                .layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)),
+        )
 }
 
 fn panic_response<D: Envelope>(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

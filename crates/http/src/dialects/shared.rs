@@ -42,8 +42,8 @@ async fn ws(
     Query(query): Query<super::comfy::ws::WsQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if crate::stomp::wants_stomp(&headers) {
-        crate::stomp::plain(state, &headers, upgrade)
+    if crate::dialects::star::stomp::wants_stomp(&headers) {
+        crate::dialects::star::stomp::plain(state, &headers, upgrade)
     } else {
         super::comfy::ws::json_socket(state, headers, query, upgrade).await
     }
@@ -52,35 +52,35 @@ async fn ws(
 /// SockJS server info for star-graph's STOMP endpoint.
 #[utoipa::path(get, path = "/ws/info", tag = "star-graph", responses((status = 200, description = "{websocket, cookie_needed, origins, entropy}")))]
 async fn sockjs_info(headers: HeaderMap) -> Response {
-    crate::stomp::sockjs::info(headers).await
+    crate::dialects::star::stomp::sockjs::info(headers).await
 }
 
 /// SockJS WebSocket transport (frames `o`, `h`, `a[...]`, `c[...]`) carrying STOMP.
 #[utoipa::path(get, path = "/ws/{server}/{session}/websocket", tag = "star-graph",
     params(("server" = String, Path), ("session" = String, Path)), responses((status = 101, description = "SockJS-framed STOMP")))]
 async fn sockjs_websocket(state: State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
-    crate::stomp::sockjs::websocket(state, headers, upgrade).await
+    crate::dialects::star::stomp::sockjs::websocket(state, headers, upgrade).await
 }
 
 /// SockJS XHR polling transport.
 #[utoipa::path(post, path = "/ws/{server}/{session}/xhr", tag = "star-graph",
     params(("server" = String, Path), ("session" = String, Path)), responses((status = 200, description = "o, h, a[...] or c[...]")))]
 async fn sockjs_xhr(state: State<AppState>, headers: HeaderMap, path: Path<(String, String)>) -> Response {
-    crate::stomp::sockjs::xhr(state, headers, path).await
+    crate::dialects::star::stomp::sockjs::xhr(state, headers, path).await
 }
 
 /// CORS preflight of the SockJS XHR transports.
 #[utoipa::path(options, path = "/ws/{server}/{session}/xhr", tag = "star-graph",
     params(("server" = String, Path), ("session" = String, Path)), responses((status = 204, description = "preflight")))]
 async fn sockjs_xhr_options(headers: HeaderMap) -> Response {
-    crate::stomp::sockjs::preflight(headers).await
+    crate::dialects::star::stomp::sockjs::preflight(headers).await
 }
 
 /// SockJS XHR streaming transport.
 #[utoipa::path(post, path = "/ws/{server}/{session}/xhr_streaming", tag = "star-graph",
     params(("server" = String, Path), ("session" = String, Path)), responses((status = 200, description = "a stream of SockJS frames")))]
 async fn sockjs_xhr_streaming(state: State<AppState>, headers: HeaderMap, path: Path<(String, String)>) -> Response {
-    crate::stomp::sockjs::xhr_streaming(state, headers, path).await
+    crate::dialects::star::stomp::sockjs::xhr_streaming(state, headers, path).await
 }
 
 /// SockJS XHR send: a JSON array of STOMP text.
@@ -93,7 +93,7 @@ async fn sockjs_xhr_send(
     path: Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    crate::stomp::sockjs::xhr_send(state, headers, path, body).await
+    crate::dialects::star::stomp::sockjs::xhr_send(state, headers, path, body).await
 }
 
 #[derive(Serialize, ToSchema)]

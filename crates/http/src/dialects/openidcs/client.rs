@@ -1,16 +1,18 @@
 //! VM routes (`/api/client/*`): records, power, status, console, scan and the agent's upload.
 
 use super::Admin;
-use crate::console;
+use super::console;
 use crate::envelope::{ApiResult, Openidcs, Reply};
 use crate::extract::{Body, ClientIp, PathArg};
 use crate::state::AppState;
 use crate::urls::public_base;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use gantry_compute::ComputeError;
 use gantry_compute::model::{
     CreatedVm, PowerRequest, PowerResult, ScanResult, UploadAck, VmConfig, VmStatusView, VmUpdate, VmUpdated, VmView,
 };
+use gantry_vm_engine::PowerAction;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -101,7 +103,25 @@ async fn powers(
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
     Body(req, ..): Body<Openidcs, PowerRequest>,
 ) -> ApiResult<Openidcs, PowerResult> {
-    Ok(Reply::ok(state.compute.vm_power(&actor, &hs_name, &vm_uuid, req).await?))
+    let action = power_action(&req)?;
+    Ok(Reply::ok(state.compute.vm_power(&actor, &hs_name, &vm_uuid, action).await?))
+}
+
+/// OpenIDCS's power action names: Gantry's, plus `hard_stop` and `hard_reset` as aliases of
+/// `stop` and `reset`; `timeout` (seconds) applies to `shutdown` and `reboot`.
+fn power_action(req: &PowerRequest) -> Result<PowerAction, ComputeError> {
+    let name = match req.action.trim() {
+        "hard_stop" => "stop",
+        "hard_reset" => "reset",
+        other => other,
+    };
+    let action = PowerAction::from_name(name).ok_or_else(|| {
+        ComputeError::Invalid(format!(
+            "unknown action {:?} (start, stop, shutdown, reboot, reset, pause, resume, hard_stop, hard_reset)",
+            req.action
+        ))
+    })?;
+    Ok(action.with_timeout(req.timeout.map(std::time::Duration::from_secs)))
 }
 
 /// Live state: QMP `query-status`, CPU and memory use, the agent's last report (admin).

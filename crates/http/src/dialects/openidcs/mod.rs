@@ -9,6 +9,7 @@
 //! - [`network`] — NAT rules, IPs and reverse-proxy routes of a VM.
 
 mod client;
+pub mod console;
 mod network;
 mod server;
 mod system;

@@ -2,7 +2,9 @@
 
 mod admin;
 mod auth;
+pub(crate) mod codes;
 mod generate;
+pub(crate) mod stomp;
 mod tasks;
 mod users;
 

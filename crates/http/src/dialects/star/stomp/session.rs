@@ -243,7 +243,7 @@ impl Session {
             Ok(s) => json!({"type": "generate", "taskId": s.task_id, "queuePosition": s.queue_position,
                 "estimatedTime": s.estimated_time, "cost": s.cost}),
             Err(e) => {
-                let code = e.code().map_or_else(|| json!(400), |c| json!(c));
+                let code = crate::dialects::star::codes::business_code(&e).map_or_else(|| json!(400), |c| json!(c));
                 json!({"type": "error", "code": code, "message": e.to_string()})
             }
         }
