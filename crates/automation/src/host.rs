@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_core::events::Event;
-use gantry_dispatch::{Caller, Submission, public_status};
+use gantry_dispatch::{Caller, Submission, TaskStatus};
 use gantry_generation::Kind;
 use gantry_workflow_engine::{BoxFuture, Host, HostCall, HttpPolicy};
 use serde_json::{Map, Value, json};
@@ -137,12 +137,12 @@ impl OwnerHost {
     async fn status(&self, task_id: &str) -> Outputs {
         let task = self.inner.dispatcher.task(self.caller(), task_id).await.map_err(|e| e.to_string())?;
         let mut urls = Vec::new();
-        if task.status == gantry_dispatch::repo::tasks::status::COMPLETED {
+        if task.status == TaskStatus::Completed {
             let files = self.inner.files.for_task(&task.id).await.map_err(|e| e.to_string())?;
             urls = files.iter().map(|f| Value::String(gantry_files::url_path(f))).collect();
         }
         let mut out = Map::new();
-        out.insert("status".into(), Value::from(public_status(&task.status)));
+        out.insert("status".into(), Value::from(status_name(task.status)));
         out.insert("progress".into(), Value::from(task.progress));
         out.insert("outputs".into(), Value::Array(urls));
         out.insert("error".into(), task.error.map_or(Value::Null, Value::String));
@@ -209,6 +209,15 @@ impl OwnerHost {
         }
         out.insert("result".into(), result);
         Ok(out)
+    }
+}
+
+/// A task state as the task modules report it: `pending` (waiting, also inside an
+/// instance), `running`, `completed`, `failed` or `cancelled`.
+fn status_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Pending | TaskStatus::Dispatched => "pending",
+        other => other.as_str(),
     }
 }
 

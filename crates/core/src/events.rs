@@ -28,7 +28,13 @@ pub enum Event {
     /// A completed generation's results are ready to show (thumbnails made, charge settled).
     TaskResultsReady { task_id: String, user_id: UserId },
     /// A task failed for good.
-    TaskFailed { task_id: String, user_id: UserId, code: String, error: String },
+    TaskFailed {
+        task_id: String,
+        user_id: UserId,
+        #[serde(rename = "code")]
+        reason: TaskFailure,
+        error: String,
+    },
     /// A task was cancelled by its owner or an admin.
     TaskCancelled { task_id: String, user_id: UserId },
     /// A virtual machine's power state changed (`power` is an OpenIDCS `VMPowers` name such
@@ -121,5 +127,74 @@ mod tests {
         let got = rx.recv().await.unwrap();
         assert_eq!(got.at_ms, 2);
         assert_eq!(got.event, Event::UserUpdated { user_id: 2 });
+    }
+}
+
+/// Why a task failed for good; each dialect names these its own way (event payloads use the
+/// stored names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskFailure {
+    /// ComfyUI refused the graph (not retried).
+    InvalidWorkflow,
+    /// The graph failed while running.
+    ExecutionError,
+    /// The prompt was interrupted on its instance.
+    Interrupted,
+    /// No instance could run it within the allowed attempts.
+    NoInstance,
+    /// It ran longer than the task time limit.
+    TimedOut,
+}
+
+impl Serialize for TaskFailure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl TaskFailure {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskFailure::InvalidWorkflow => "INVALID_WORKFLOW",
+            TaskFailure::ExecutionError => "EXECUTION_ERROR",
+            TaskFailure::Interrupted => "INTERRUPTED",
+            TaskFailure::NoInstance => "NO_INSTANCE",
+            TaskFailure::TimedOut => "TIMEOUT",
+        }
+    }
+
+    /// Reads a stored name; `E007` and `E008` are how databases of earlier versions stored
+    /// [`TaskFailure::NoInstance`] and [`TaskFailure::TimedOut`].
+    pub fn parse(stored: &str) -> Option<TaskFailure> {
+        Some(match stored {
+            "INVALID_WORKFLOW" => TaskFailure::InvalidWorkflow,
+            "EXECUTION_ERROR" => TaskFailure::ExecutionError,
+            "INTERRUPTED" => TaskFailure::Interrupted,
+            "NO_INSTANCE" | "E007" => TaskFailure::NoInstance,
+            "TIMEOUT" | "E008" => TaskFailure::TimedOut,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::TaskFailure;
+
+    #[test]
+    fn stored_names_round_trip_and_old_codes_still_read() {
+        for f in [
+            TaskFailure::InvalidWorkflow,
+            TaskFailure::ExecutionError,
+            TaskFailure::Interrupted,
+            TaskFailure::NoInstance,
+            TaskFailure::TimedOut,
+        ] {
+            assert_eq!(TaskFailure::parse(f.as_str()), Some(f));
+        }
+        assert_eq!(TaskFailure::parse("E007"), Some(TaskFailure::NoInstance));
+        assert_eq!(TaskFailure::parse("E008"), Some(TaskFailure::TimedOut));
+        assert_eq!(TaskFailure::parse("E001"), None);
     }
 }

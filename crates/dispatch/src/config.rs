@@ -50,7 +50,7 @@ pub struct DispatchConfig {
     pub prefetch: u32,
     /// Runs a task may start before it fails for lost instances.
     pub max_attempts: u32,
-    /// Longest a task may run, ms; then it is interrupted and fails (E008).
+    /// Longest a task may run, ms; then it is interrupted and fails (`TIMEOUT`).
     pub task_timeout: u64,
     /// Most tasks waiting in Gantry's queue; more are refused (E003).
     pub max_queue: u64,

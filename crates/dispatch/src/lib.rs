@@ -24,14 +24,15 @@ use config::{FleetConfig, InstanceSpec};
 use fleet::{Fleet, Instance};
 use gantry_comfy::ComfyClient;
 use gantry_comfy::graph::{self, Graph, ModelRef};
+use gantry_core::events::TaskFailure;
 use gantry_core::events::{Event, EventBus};
 use gantry_core::{Clock, Supervisor, UserId};
 use gantry_files::FileStore;
 use gantry_store::{Db, StoreError, settings};
 use queue::{FairQueue, Pending};
 use repo::instances;
-use repo::tasks::{self, status};
-pub use repo::tasks::{TaskFilter, TaskRecord};
+use repo::tasks;
+pub use repo::tasks::{TaskFilter, TaskRecord, TaskStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -295,6 +296,11 @@ impl Dispatcher {
         Ok(tasks::by_id(&self.inner.db, id).await?.map(|t| t.user_id))
     }
 
+    /// The states of the tasks named, in one query (unknown ids are left out).
+    pub async fn states_of(&self, ids: &[String]) -> Result<Vec<(String, TaskStatus)>, DispatchError> {
+        Ok(tasks::states_of(&self.inner.db, ids).await?)
+    }
+
     /// How many of `user_id`'s tasks are not finished (pending, dispatched or running).
     pub async fn active_count(&self, user_id: UserId) -> Result<i64, DispatchError> {
         Ok(tasks::active_count(&self.inner.db, user_id).await?)
@@ -373,13 +379,12 @@ impl Dispatcher {
             }
         };
         for (state, n) in tasks::count_by_status(&self.inner.db).await? {
-            match state.as_str() {
-                status::PENDING | status::DISPATCHED => overview.pending_tasks += n,
-                status::RUNNING => overview.running_tasks += n,
-                status::COMPLETED => overview.completed_tasks += n,
-                status::FAILED => overview.failed_tasks += n,
-                status::CANCELLED => overview.cancelled_tasks += n,
-                _ => {}
+            match state {
+                TaskStatus::Pending | TaskStatus::Dispatched => overview.pending_tasks += n,
+                TaskStatus::Running => overview.running_tasks += n,
+                TaskStatus::Completed => overview.completed_tasks += n,
+                TaskStatus::Failed => overview.failed_tasks += n,
+                TaskStatus::Cancelled => overview.cancelled_tasks += n,
             }
         }
         Ok(overview)
@@ -467,15 +472,16 @@ impl Inner {
 
     /// Rebuilds the in-memory queue and the instance slots from the database.
     async fn restore_queue(&self) -> Result<(), DispatchError> {
-        let live = tasks::in_states(&self.db, &[status::PENDING, status::DISPATCHED, status::RUNNING]).await?;
+        let live =
+            tasks::in_states(&self.db, &[TaskStatus::Pending, TaskStatus::Dispatched, TaskStatus::Running]).await?;
         let mut requeue = Vec::new();
         {
             let mut fleet = lock(&self.fleet);
             let mut queue = lock(&self.queue);
             for task in live {
                 let pending = pending_of(&task);
-                match (task.status.as_str(), &task.instance_id, &task.prompt_id) {
-                    (status::PENDING, _, _) => queue.push(pending),
+                match (task.status, &task.instance_id, &task.prompt_id) {
+                    (TaskStatus::Pending, _, _) => queue.push(pending),
                     (_, Some(instance), Some(prompt)) if fleet.instances.contains_key(instance) => {
                         fleet.occupy(instance, prompt, &pending);
                     }
@@ -529,7 +535,7 @@ impl Inner {
             id: id.clone(),
             user_id,
             kind: s.kind,
-            status: status::PENDING.into(),
+            status: TaskStatus::Pending,
             priority: s.priority,
             seq: self.seq.fetch_add(1, Ordering::SeqCst).max(now * 1000),
             graph: to_json(&graph),
@@ -542,7 +548,7 @@ impl Inner {
             attempts: 0,
             progress: 0,
             error: None,
-            error_code: None,
+            failure: None,
             result: None,
             created_at: now,
             updated_at: now,
@@ -601,10 +607,15 @@ impl Inner {
         let now = self.now();
         if task.attempts as u64 >= max {
             let error = format!("gave up after {} attempts: {reason}", task.attempts);
-            if matches!(tasks::fail(&self.db, task_id, &error, "E007", now).await, Ok(true)) {
+            if matches!(tasks::fail(&self.db, task_id, &error, TaskFailure::NoInstance, now).await, Ok(true)) {
                 self.events.publish(
                     now,
-                    Event::TaskFailed { task_id: task.id, user_id: task.user_id, code: "E007".into(), error },
+                    Event::TaskFailed {
+                        task_id: task.id,
+                        user_id: task.user_id,
+                        reason: TaskFailure::NoInstance,
+                        error,
+                    },
                 );
             }
             return;
@@ -634,27 +645,4 @@ fn pending_of(task: &TaskRecord) -> Pending {
 /// JSON text of a stored column.
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-/// The state clients see: `dispatched` (waiting inside an instance) is still `pending`.
-pub fn public_status(stored: &str) -> &'static str {
-    match stored {
-        status::RUNNING => "running",
-        status::COMPLETED => "completed",
-        status::FAILED => "failed",
-        status::CANCELLED => "cancelled",
-        _ => "pending",
-    }
-}
-
-/// Stored states behind a public state (the inverse of [`public_status`]).
-pub fn stored_statuses(public: &str) -> Option<Vec<&'static str>> {
-    Some(match public.to_ascii_lowercase().as_str() {
-        "pending" => vec![status::PENDING, status::DISPATCHED],
-        "running" | "processing" => vec![status::RUNNING],
-        "completed" => vec![status::COMPLETED],
-        "failed" => vec![status::FAILED],
-        "cancelled" | "canceled" => vec![status::CANCELLED],
-        _ => return None,
-    })
 }

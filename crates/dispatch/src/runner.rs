@@ -1,10 +1,11 @@
 //! Moving tasks: the scheduler loop, handing a task to an instance, withdrawing it,
 //! collecting its outputs, reconciling after reconnects, and the timeout watchdog.
 
-use crate::repo::tasks::{self, status};
+use crate::repo::tasks::{self, TaskStatus};
 use crate::{Inner, InputFile, Progress, lock};
 use gantry_comfy::graph::{self, Graph};
 use gantry_comfy::{ComfyClient, ComfyError, Outcome, PromptRequest};
+use gantry_core::events::TaskFailure;
 use gantry_core::events::{Event, FileRef};
 use gantry_files::{FileKind, NewFile};
 use std::sync::Arc;
@@ -56,7 +57,7 @@ async fn dispatch(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: 
     lock(&inner.posting).remove(prompt_id);
     // A cancel that arrived during the post left the withdrawal to us.
     let cancelled =
-        tasks::by_id(&inner.db, &task_id).await.ok().flatten().is_some_and(|t| t.status == status::CANCELLED);
+        tasks::by_id(&inner.db, &task_id).await.ok().flatten().is_some_and(|t| t.status == TaskStatus::Cancelled);
     if cancelled && let Some(client) = inner.client_of(instance_id) {
         let assigned = tasks::by_id(&inner.db, &task_id).await.ok().flatten().and_then(|t| t.prompt_id);
         withdraw(inner, &client, instance_id, assigned.as_deref().unwrap_or(prompt_id)).await;
@@ -102,7 +103,7 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
         Err(PostError::Rejected(message)) => {
             lock(&inner.fleet).release(instance_id, prompt_id);
             inner.wake.notify_one();
-            inner.fail(&task.id, task.user_id, "INVALID_WORKFLOW", &message).await;
+            inner.fail(&task.id, task.user_id, TaskFailure::InvalidWorkflow, &message).await;
         }
         Err(PostError::Transient(message)) => {
             tracing::warn!(task_id = %task.id, instance = %instance_id, %message, "cannot hand task to instance");
@@ -267,11 +268,13 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
         Outcome::Error { message, exception_type, .. } => {
             let error =
                 if exception_type.is_empty() { message.clone() } else { format!("{exception_type}: {message}") };
-            inner.fail(task_id, task.user_id, "EXECUTION_ERROR", &error).await;
+            inner.fail(task_id, task.user_id, TaskFailure::ExecutionError, &error).await;
             let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         }
         Outcome::Interrupted | Outcome::Unknown => {
-            inner.fail(task_id, task.user_id, "INTERRUPTED", "the prompt was interrupted on its instance").await;
+            inner
+                .fail(task_id, task.user_id, TaskFailure::Interrupted, "the prompt was interrupted on its instance")
+                .await;
         }
     }
 }
@@ -301,7 +304,7 @@ pub async fn reconcile(inner: &Arc<Inner>, instance_id: &str, client: &ComfyClie
     for (prompt_id, task_id) in held {
         if queue.running.contains(&prompt_id) {
             let running =
-                tasks::by_id(&inner.db, &task_id).await.ok().flatten().is_some_and(|t| t.status == status::RUNNING);
+                tasks::by_id(&inner.db, &task_id).await.ok().flatten().is_some_and(|t| t.status == TaskStatus::Running);
             if !running || !lock(&inner.progress).contains_key(&task_id) {
                 started(inner, instance_id, &prompt_id, &task_id).await;
             }
@@ -322,7 +325,7 @@ pub async fn reconcile(inner: &Arc<Inner>, instance_id: &str, client: &ComfyClie
     inner.wake.notify_one();
 }
 
-/// Fails tasks that run longer than `dispatch.taskTimeout` (E008) and interrupts them.
+/// Fails tasks that run longer than `dispatch.taskTimeout` (`TIMEOUT`) and interrupts them.
 pub async fn watchdog_loop(inner: Arc<Inner>) {
     loop {
         tokio::select! {
@@ -339,7 +342,7 @@ pub async fn watchdog_loop(inner: Arc<Inner>) {
         for (task_id, instance_id, prompt_id) in overdue {
             inner.forget_live(&task_id);
             let Ok(Some(task)) = tasks::by_id(&inner.db, &task_id).await else { continue };
-            inner.fail(&task_id, task.user_id, "E008", "the task timed out").await;
+            inner.fail(&task_id, task.user_id, TaskFailure::TimedOut, "the task timed out").await;
             if let Some(client) = inner.client_of(&instance_id) {
                 let _ = client.interrupt(Some(&prompt_id)).await;
             }
@@ -349,18 +352,13 @@ pub async fn watchdog_loop(inner: Arc<Inner>) {
 
 impl Inner {
     /// Fails a task for good and tells everyone.
-    pub(crate) async fn fail(&self, task_id: &str, user_id: gantry_core::UserId, code: &str, error: &str) {
+    pub(crate) async fn fail(&self, task_id: &str, user_id: gantry_core::UserId, reason: TaskFailure, error: &str) {
         self.forget_live(task_id);
         let now = self.now();
-        if matches!(tasks::fail(&self.db, task_id, error, code, now).await, Ok(true)) {
+        if matches!(tasks::fail(&self.db, task_id, error, reason, now).await, Ok(true)) {
             self.events.publish(
                 now,
-                Event::TaskFailed {
-                    task_id: task_id.to_owned(),
-                    user_id,
-                    code: code.to_owned(),
-                    error: error.to_owned(),
-                },
+                Event::TaskFailed { task_id: task_id.to_owned(), user_id, reason, error: error.to_owned() },
             );
         }
     }

@@ -5,11 +5,12 @@ use gantry_store::settings;
 use gantry_testkit::{BACKENDS, ScratchDb};
 
 fn task(id: &str, user: i64, seq: i64) -> gantry_dispatch::repo::tasks::TaskRecord {
+    use gantry_dispatch::repo::tasks::TaskStatus;
     gantry_dispatch::repo::tasks::TaskRecord {
         id: id.into(),
         user_id: user,
         kind: "workflow".into(),
-        status: "pending".into(),
+        status: TaskStatus::Pending,
         priority: 0,
         seq,
         graph: "{}".into(),
@@ -22,7 +23,7 @@ fn task(id: &str, user: i64, seq: i64) -> gantry_dispatch::repo::tasks::TaskReco
         attempts: 0,
         progress: 0,
         error: None,
-        error_code: None,
+        failure: None,
         result: None,
         created_at: seq,
         updated_at: seq,
@@ -34,7 +35,8 @@ fn task(id: &str, user: i64, seq: i64) -> gantry_dispatch::repo::tasks::TaskReco
 
 #[tokio::test]
 async fn task_states_change_only_along_the_lifecycle() {
-    use gantry_dispatch::repo::tasks::{self, TaskFilter, status};
+    use gantry_core::events::TaskFailure;
+    use gantry_dispatch::repo::tasks::{self, TaskFilter, TaskStatus};
     for engine in BACKENDS {
         let (_scratch, db) = ScratchDb::migrated(engine).await;
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
@@ -46,33 +48,50 @@ async fn task_states_change_only_along_the_lifecycle() {
         tasks::set_progress(&db, "a", 40, 13).await.unwrap();
         assert!(tasks::requeue(&db, "a", 14).await.unwrap());
         let a = tasks::by_id(&db, "a").await.unwrap().unwrap();
-        assert_eq!((a.status.as_str(), a.attempts, a.instance_id, a.progress), (status::PENDING, 1, None, 0));
+        assert_eq!((a.status, a.attempts, a.instance_id, a.progress), (TaskStatus::Pending, 1, None, 0));
 
         assert!(tasks::claim(&db, "a", "127.0.0.1:8189", "p-a2", 15).await.unwrap());
         assert!(tasks::complete(&db, "a", r#"{"files":[]}"#, 20).await.unwrap());
         assert!(!tasks::cancel(&db, "a", 21).await.unwrap(), "{engine:?}: completed tasks stay completed");
-        assert!(!tasks::fail(&db, "a", "x", "E", 21).await.unwrap());
+        assert!(!tasks::fail(&db, "a", "x", TaskFailure::ExecutionError, 21).await.unwrap());
         let a = tasks::by_id(&db, "a").await.unwrap().unwrap();
-        assert_eq!((a.status.as_str(), a.progress, a.attempts, a.started_at), (status::COMPLETED, 100, 2, Some(20)));
+        assert_eq!((a.status, a.progress, a.attempts, a.started_at), (TaskStatus::Completed, 100, 2, Some(20)));
 
         assert!(tasks::cancel(&db, "b", 22).await.unwrap());
         assert!(!tasks::claim(&db, "b", "i", "p", 23).await.unwrap(), "cancelled tasks are never dispatched");
-        assert!(tasks::fail(&db, "c", "no instance has model x", "E001", 24).await.unwrap());
+        assert!(tasks::fail(&db, "c", "no instance has model x", TaskFailure::NoInstance, 24).await.unwrap());
+        let c = tasks::by_id(&db, "c").await.unwrap().unwrap();
+        assert_eq!((c.status, c.failure), (TaskStatus::Failed, Some(TaskFailure::NoInstance)), "{engine:?}");
 
         let mine = TaskFilter { user_id: Some(1001), limit: 10, ..TaskFilter::default() };
         let (list, total) = tasks::list(&db, &mine).await.unwrap();
         assert_eq!((total, list[0].id.as_str()), (2, "c"), "{engine:?}: newest first");
         let failed = TaskFilter {
-            statuses: vec![status::FAILED, status::CANCELLED],
+            statuses: vec![TaskStatus::Failed, TaskStatus::Cancelled],
             limit: 10,
             ascending: true,
             ..TaskFilter::default()
         };
         let (list, total) = tasks::list(&db, &failed).await.unwrap();
         assert_eq!((total, list[0].id.as_str()), (2, "b"));
+        let ids: Vec<String> = ["a", "b", "unknown"].map(String::from).to_vec();
+        let mut states = tasks::states_of(&db, &ids).await.unwrap();
+        states.sort();
+        assert_eq!(
+            states,
+            vec![("a".to_owned(), TaskStatus::Completed), ("b".to_owned(), TaskStatus::Cancelled)],
+            "{engine:?}"
+        );
+        let last = gantry_store::IDS_PER_QUERY + 2;
+        let many: Vec<String> = (0..=last).map(|i| if i == last { "c".into() } else { format!("x{i}") }).collect();
+        assert_eq!(
+            tasks::states_of(&db, &many).await.unwrap(),
+            vec![("c".to_owned(), TaskStatus::Failed)],
+            "{engine:?}"
+        );
         let mut counts = tasks::count_by_status(&db).await.unwrap();
-        counts.sort();
-        assert_eq!(counts, vec![("cancelled".into(), 1), ("completed".into(), 1), ("failed".into(), 1)]);
+        counts.sort_by_key(|(status, _)| status.as_str());
+        assert_eq!(counts, vec![(TaskStatus::Cancelled, 1), (TaskStatus::Completed, 1), (TaskStatus::Failed, 1)]);
     }
 }
 

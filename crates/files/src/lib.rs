@@ -176,6 +176,11 @@ impl FileStore {
         Ok(files::for_task(&self.db, task_id).await?)
     }
 
+    /// The files several tasks produced, in one query per few hundred tasks.
+    pub async fn for_tasks(&self, task_ids: &[String]) -> Result<Vec<FileRecord>, FilesError> {
+        Ok(files::for_tasks(&self.db, task_ids).await?)
+    }
+
     /// Deletes a file owned by `owner` (any file when `any_owner`). Someone else's file is
     /// reported as not found, so ids cannot be probed.
     pub async fn delete(&self, id: &str, owner: UserId, any_owner: bool) -> Result<(), FilesError> {

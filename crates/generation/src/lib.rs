@@ -15,6 +15,7 @@ use gantry_dispatch::{Caller, DispatchError, Dispatcher, Submission};
 use gantry_files::{FileKind, FileRecord, FileStore, NewFile};
 use gantry_ledger::{Ledger, LedgerError, Settlement};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use templates::Templates;
 
@@ -331,25 +332,46 @@ impl GenerationService {
         self.ledger.charge_of(task_id).await.ok().flatten().map_or(0, |(amount, _)| amount)
     }
 
+    /// What several tasks cost (0 for tasks never charged), for lists.
+    pub async fn costs_of(&self, task_ids: &[String]) -> Result<HashMap<String, i64>, GenerationError> {
+        Ok(self.ledger.charges_of(task_ids).await?)
+    }
+
+    /// Several tasks' outputs with their thumbnails, by task, for lists.
+    pub async fn results_of(&self, task_ids: &[String]) -> Result<HashMap<String, Vec<ResultFile>>, GenerationError> {
+        let files = self.files.for_tasks(task_ids).await.map_err(|e| GenerationError::Internal(e.to_string()))?;
+        let mut by_task: HashMap<String, Vec<FileRecord>> = HashMap::new();
+        for file in files {
+            if let Some(task_id) = file.task_id.clone() {
+                by_task.entry(task_id).or_default().push(file);
+            }
+        }
+        Ok(by_task.into_iter().map(|(task_id, files)| (task_id, pair_thumbnails(files))).collect())
+    }
+
     /// A task's outputs, each with its thumbnail.
     pub async fn results(&self, task_id: &str) -> Result<Vec<ResultFile>, GenerationError> {
         let files = self.files.for_task(task_id).await.map_err(|e| GenerationError::Internal(e.to_string()))?;
-        let (outputs, thumbnails): (Vec<_>, Vec<_>) =
-            files.into_iter().partition(|f| f.kind == FileKind::Output.as_str());
-        Ok(outputs
-            .into_iter()
-            .map(|file| {
-                let name = settle::thumbnail_name(&file.id);
-                let thumbnail = thumbnails.iter().find(|t| t.filename == name).cloned();
-                ResultFile { file, thumbnail }
-            })
-            .collect())
+        Ok(pair_thumbnails(files))
     }
 
     /// Starts settling charges and making thumbnails as tasks end, under `supervisor`.
     pub fn spawn_settlement(&self, supervisor: &gantry_core::Supervisor) {
         supervisor.spawn(settle::run(self.clone(), self.events.subscribe(), supervisor.clone()));
     }
+}
+
+/// A task's output files, each with its thumbnail (thumbnails are files of their own).
+fn pair_thumbnails(files: Vec<FileRecord>) -> Vec<ResultFile> {
+    let (outputs, thumbnails): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| f.kind == FileKind::Output.as_str());
+    outputs
+        .into_iter()
+        .map(|file| {
+            let name = settle::thumbnail_name(&file.id);
+            let thumbnail = thumbnails.iter().find(|t| t.filename == name).cloned();
+            ResultFile { file, thumbnail }
+        })
+        .collect()
 }
 
 fn chrono_date(ms: i64) -> String {

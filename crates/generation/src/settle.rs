@@ -4,6 +4,7 @@
 
 use crate::GenerationService;
 use gantry_core::events::{Envelope, Event};
+use gantry_dispatch::TaskStatus;
 use gantry_files::{FileKind, NewFile};
 use gantry_ledger::Settlement;
 use std::time::Duration;
@@ -43,14 +44,24 @@ async fn on_event(generation: &GenerationService, event: Event) {
     }
 }
 
+/// Settles every frozen charge whose task has ended (completed → deducted; failed or
+/// cancelled → refunded): the ledger names the frozen charges, dispatch their tasks' states.
 async fn sweep_once(generation: &GenerationService) {
-    match generation.ledger.unsettled_finished().await {
-        Ok(open) => {
-            for (task_id, how) in open {
-                finish(generation, &task_id, how).await;
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "cannot list unsettled charges"),
+    let frozen = match generation.ledger.frozen_tasks().await {
+        Ok(frozen) => frozen,
+        Err(e) => return tracing::error!(error = %e, "cannot list unsettled charges"),
+    };
+    let states = match generation.dispatcher.states_of(&frozen).await {
+        Ok(states) => states,
+        Err(e) => return tracing::error!(error = %e, "cannot read the states of charged tasks"),
+    };
+    for (task_id, status) in states {
+        let how = match status {
+            TaskStatus::Completed => Settlement::Deducted,
+            TaskStatus::Failed | TaskStatus::Cancelled => Settlement::Refunded,
+            _ => continue,
+        };
+        finish(generation, &task_id, how).await;
     }
 }
 

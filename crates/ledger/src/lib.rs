@@ -16,8 +16,9 @@
 //! A record's `balance` is the user's total (available + frozen) after the movement.
 
 use gantry_core::{Clock, UserId};
-use gantry_store::{Db, StoreError};
+use gantry_store::{Db, IDS_PER_QUERY, StoreError, placeholders};
 use sqlx::Row;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -222,6 +223,23 @@ impl Ledger {
         Ok(Some(amount))
     }
 
+    /// The amounts charged for several tasks (tasks never charged are left out).
+    pub async fn charges_of(&self, task_ids: &[String]) -> Result<HashMap<String, i64>, LedgerError> {
+        let mut charges = HashMap::with_capacity(task_ids.len());
+        for chunk in task_ids.chunks(IDS_PER_QUERY) {
+            let sql =
+                format!("SELECT task_id, amount FROM task_charges WHERE task_id IN ({})", placeholders(1, chunk.len()));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(self.db.pool()).await? {
+                charges.insert(row.try_get("task_id")?, row.try_get("amount")?);
+            }
+        }
+        Ok(charges)
+    }
+
     /// The amount charged for a task, if it was charged.
     pub async fn charge_of(&self, task_id: &str) -> Result<Option<(i64, String)>, LedgerError> {
         let row = sqlx::query("SELECT amount, state FROM task_charges WHERE task_id = $1")
@@ -231,22 +249,11 @@ impl Ledger {
         Ok(row.map(|r| Ok::<_, sqlx::Error>((r.try_get("amount")?, r.try_get("state")?))).transpose()?)
     }
 
-    /// Charges still frozen whose tasks have ended, with how each should be settled
-    /// (completed → deducted; failed or cancelled → refunded).
-    pub async fn unsettled_finished(&self) -> Result<Vec<(String, Settlement)>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT c.task_id, t.status FROM task_charges c JOIN tasks t ON t.id = c.task_id \
-             WHERE c.state = 'frozen' AND t.status IN ('completed', 'failed', 'cancelled')",
-        )
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                let how = if status == "completed" { Settlement::Deducted } else { Settlement::Refunded };
-                Ok((r.try_get("task_id")?, how))
-            })
-            .collect()
+    /// The tasks whose charges are still frozen (not yet deducted or refunded).
+    pub async fn frozen_tasks(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar("SELECT task_id FROM task_charges WHERE state = 'frozen'")
+            .fetch_all(self.db.pool())
+            .await?)
     }
 
     /// A user's balance with today's and this month's deductions (UTC).

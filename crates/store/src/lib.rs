@@ -34,5 +34,14 @@ impl StoreError {
     }
 }
 
+/// Ids bound in one `IN (…)` list: both engines cap a statement's parameters, so longer
+/// lists are queried in chunks of this many.
+pub const IDS_PER_QUERY: usize = 500;
+
+/// `$first, $first+1, …`: `count` parameter marks for an `IN (…)` list.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Result alias for storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;

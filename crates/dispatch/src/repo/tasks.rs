@@ -6,18 +6,66 @@
 //! running task whose instance is lost goes back to `pending`.
 
 use gantry_core::UserId;
-use gantry_store::{Db, StoreResult};
+use gantry_core::events::TaskFailure;
+use gantry_store::{Db, IDS_PER_QUERY, StoreError, StoreResult, placeholders};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// Task states as stored.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const DISPATCHED: &str = "dispatched";
-    pub const RUNNING: &str = "running";
-    pub const COMPLETED: &str = "completed";
-    pub const FAILED: &str = "failed";
-    pub const CANCELLED: &str = "cancelled";
+/// A task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskStatus {
+    /// In Gantry's queue.
+    Pending,
+    /// Handed to an instance, waiting in its queue.
+    Dispatched,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every state.
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Pending,
+        TaskStatus::Dispatched,
+        TaskStatus::Running,
+        TaskStatus::Completed,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Dispatched => "dispatched",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(stored: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|s| s.as_str() == stored)
+    }
+
+    /// Whether a task in this state can no longer change state.
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled)
+    }
+
+    /// Whether a task in this state waits for a GPU (in Gantry's queue or an instance's).
+    pub const fn is_waiting(self) -> bool {
+        matches!(self, TaskStatus::Pending | TaskStatus::Dispatched)
+    }
+}
+
+/// A stored value that is not one of its type's names.
+fn undecodable(column: &str, value: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(format!("tasks.{column}: unknown value `{value}`").into()))
 }
 
 /// A stored task.
@@ -27,7 +75,7 @@ pub struct TaskRecord {
     pub user_id: UserId,
     /// What produced it: `workflow` (a raw ComfyUI graph) or a generator type (`TEXT2IMG`, …).
     pub kind: String,
-    pub status: String,
+    pub status: TaskStatus,
     pub priority: i64,
     /// Submission order.
     pub seq: i64,
@@ -45,7 +93,8 @@ pub struct TaskRecord {
     pub attempts: i64,
     pub progress: i64,
     pub error: Option<String>,
-    pub error_code: Option<String>,
+    /// Why it failed, when it did.
+    pub failure: Option<TaskFailure>,
     /// Result JSON (file ids), when completed.
     pub result: Option<String>,
     /// Dialect-specific details as JSON (e.g. star-graph's parameters).
@@ -59,7 +108,7 @@ pub struct TaskRecord {
 impl TaskRecord {
     /// Whether the task can no longer change state.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), status::COMPLETED | status::FAILED | status::CANCELLED)
+        self.status.is_terminal()
     }
 }
 
@@ -67,11 +116,13 @@ const COLUMNS: &str = "id, user_id, kind, status, priority, seq, graph, params, 
      instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta";
 
 fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
+    let status: String = row.try_get("status")?;
+    let failure: Option<String> = row.try_get("error_code")?;
     Ok(TaskRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         kind: row.try_get("kind")?,
-        status: row.try_get("status")?,
+        status: TaskStatus::parse(&status).ok_or_else(|| undecodable("status", &status))?,
         priority: row.try_get("priority")?,
         seq: row.try_get("seq")?,
         graph: row.try_get("graph")?,
@@ -84,7 +135,10 @@ fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
         attempts: row.try_get("attempts")?,
         progress: row.try_get("progress")?,
         error: row.try_get("error")?,
-        error_code: row.try_get("error_code")?,
+        failure: match failure {
+            Some(code) => Some(TaskFailure::parse(&code).ok_or_else(|| undecodable("error_code", &code))?),
+            None => None,
+        },
         result: row.try_get("result")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -104,7 +158,7 @@ pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     .bind(&t.id)
     .bind(t.user_id)
     .bind(&t.kind)
-    .bind(&t.status)
+    .bind(t.status.as_str())
     .bind(t.priority)
     .bind(t.seq)
     .bind(&t.graph)
@@ -117,7 +171,7 @@ pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     .bind(t.attempts)
     .bind(t.progress)
     .bind(t.error.as_deref())
-    .bind(t.error_code.as_deref())
+    .bind(t.failure.map(TaskFailure::as_str))
     .bind(t.result.as_deref())
     .bind(t.created_at)
     .bind(t.updated_at)
@@ -141,7 +195,7 @@ pub struct TaskFilter {
     /// Only this user's tasks (`None`: everyone's, for admins).
     pub user_id: Option<UserId>,
     /// Any of these stored states (empty: all).
-    pub statuses: Vec<&'static str>,
+    pub statuses: Vec<TaskStatus>,
     pub kind: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -181,8 +235,8 @@ pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>,
         count = count.bind(user);
     }
     for s in &filter.statuses {
-        query = query.bind(*s);
-        count = count.bind(*s);
+        query = query.bind(s.as_str());
+        count = count.bind(s.as_str());
     }
     if let Some(kind) = &filter.kind {
         query = query.bind(kind.clone());
@@ -194,15 +248,38 @@ pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>,
 }
 
 /// Tasks in the given states, oldest first (queue rebuild and recovery after a restart).
-pub async fn in_states(db: &Db, states: &[&'static str]) -> StoreResult<Vec<TaskRecord>> {
+pub async fn in_states(db: &Db, states: &[TaskStatus]) -> StoreResult<Vec<TaskRecord>> {
     let filter = TaskFilter { statuses: states.to_vec(), limit: i64::MAX, ascending: true, ..TaskFilter::default() };
     Ok(list(db, &filter).await?.0)
 }
 
 /// Number of tasks per state.
-pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(String, i64)>> {
+/// The states of the tasks named (unknown ids are left out).
+pub async fn states_of(db: &Db, ids: &[String]) -> StoreResult<Vec<(String, TaskStatus)>> {
+    let mut states = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let sql = format!("SELECT id, status FROM tasks WHERE id IN ({})", placeholders(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(db.pool()).await? {
+            let status: String = row.try_get("status")?;
+            states
+                .push((row.try_get("id")?, TaskStatus::parse(&status).ok_or_else(|| undecodable("status", &status))?));
+        }
+    }
+    Ok(states)
+}
+
+pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(TaskStatus, i64)>> {
     let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(db.pool()).await?;
-    rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+    rows.iter()
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok((TaskStatus::parse(&status).ok_or_else(|| undecodable("status", &status))?, r.try_get("n")?))
+        })
+        .collect()
 }
 
 /// Hands a pending task to an instance. False if it was no longer pending.
@@ -266,13 +343,13 @@ pub async fn complete(db: &Db, id: &str, result: &str, now: i64) -> StoreResult<
 }
 
 /// Fails a task that has not ended. False if it had already ended.
-pub async fn fail(db: &Db, id: &str, error: &str, code: &str, now: i64) -> StoreResult<bool> {
+pub async fn fail(db: &Db, id: &str, error: &str, failure: TaskFailure, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE tasks SET status = 'failed', error = $1, error_code = $2, finished_at = $3, updated_at = $3 \
          WHERE id = $4 AND status IN ('pending', 'dispatched', 'running')",
     )
     .bind(error)
-    .bind(code)
+    .bind(failure.as_str())
     .bind(now)
     .bind(id)
     .execute(db.pool())

@@ -14,9 +14,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use gantry_comfy::graph::Graph;
 use gantry_core::clock::iso_millis;
-use gantry_dispatch::{Submission, public_status, stored_statuses};
+use gantry_dispatch::{Submission, TaskStatus};
 use gantry_dispatch::{TaskFilter, TaskRecord};
+use gantry_files::FileRecord;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -56,16 +58,37 @@ pub(super) struct TaskResult {
 
 /// Builds the view of a task, with its output URLs when completed.
 pub(super) async fn view(state: &AppState, base: &str, task: TaskRecord) -> Result<TaskView, ApiError> {
-    let result = if task.result.is_some() {
-        let files = state.files.for_task(&task.id).await?;
+    let files = if task.result.is_some() { state.files.for_task(&task.id).await? } else { Vec::new() };
+    Ok(view_with(state, base, task, &files))
+}
+
+/// Builds the views of a page of tasks with one query for all their files.
+async fn views(state: &AppState, base: &str, tasks: Vec<TaskRecord>) -> Result<Vec<TaskView>, ApiError> {
+    let done: Vec<String> = tasks.iter().filter(|t| t.result.is_some()).map(|t| t.id.clone()).collect();
+    let mut files: HashMap<String, Vec<FileRecord>> = HashMap::new();
+    for file in state.files.for_tasks(&done).await? {
+        if let Some(task_id) = file.task_id.clone() {
+            files.entry(task_id).or_default().push(file);
+        }
+    }
+    Ok(tasks
+        .into_iter()
+        .map(|task| {
+            let own = files.remove(&task.id).unwrap_or_default();
+            view_with(state, base, task, &own)
+        })
+        .collect())
+}
+
+/// The view of a task whose files are `files`.
+fn view_with(state: &AppState, base: &str, task: TaskRecord, files: &[FileRecord]) -> TaskView {
+    let result = task.result.is_some().then(|| {
         let outputs = files.iter().filter(|f| f.kind == gantry_files::FileKind::Output.as_str());
-        Some(TaskResult { files: outputs.map(|f| urls::file_url(base, f)).collect() })
-    } else {
-        None
-    };
-    Ok(TaskView {
+        TaskResult { files: outputs.map(|f| urls::file_url(base, f)).collect() }
+    });
+    TaskView {
         queue_position: state.dispatcher.queue_position(&task.id),
-        status: public_status(&task.status),
+        status: status_name(task.status),
         created_at: iso_millis(task.created_at),
         updated_at: iso_millis(task.updated_at),
         id: task.id,
@@ -76,9 +99,9 @@ pub(super) async fn view(state: &AppState, base: &str, task: TaskRecord) -> Resu
         kind: task.kind,
         attempts: task.attempts,
         error: task.error,
-        error_code: task.error_code,
+        error_code: task.failure.map(|f| f.as_str().to_owned()),
         result,
-    })
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -107,7 +130,7 @@ async fn list_tasks(
     QueryArgs(q, ..): QueryArgs<ComfyManager, ListQuery>,
 ) -> ApiResult<ComfyManager, TaskPage> {
     let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => stored_statuses(s).ok_or_else(|| ApiError::bad_request(format!("unknown status `{s}`")))?,
+        Some(s) => statuses_named(s).ok_or_else(|| ApiError::bad_request(format!("unknown status `{s}`")))?,
         None => Vec::new(),
     };
     let filter = TaskFilter {
@@ -118,11 +141,7 @@ async fn list_tasks(
     };
     let (tasks, total) = state.dispatcher.list(caller(&principal), filter).await?;
     let base = urls::public_base(&state, &headers);
-    let mut items = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        items.push(view(&state, &base, task).await?);
-    }
-    Ok(Reply::ok(TaskPage { total, items }))
+    Ok(Reply::ok(TaskPage { total, items: views(&state, &base, tasks).await? }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -191,4 +210,25 @@ async fn cancel_task(
     let task = state.dispatcher.cancel(caller(&principal), &id).await?;
     let base = urls::public_base(&state, &headers);
     Ok(Reply::ok(view(&state, &base, task).await?))
+}
+
+/// comfy-manager's name of a task state; a task waiting inside an instance is still
+/// `pending`.
+fn status_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Pending | TaskStatus::Dispatched => "pending",
+        other => other.as_str(),
+    }
+}
+
+/// The states a status filter names (any case; `canceled` is accepted too).
+fn statuses_named(name: &str) -> Option<Vec<TaskStatus>> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "pending" => vec![TaskStatus::Pending, TaskStatus::Dispatched],
+        "running" => vec![TaskStatus::Running],
+        "completed" => vec![TaskStatus::Completed],
+        "failed" => vec![TaskStatus::Failed],
+        "cancelled" | "canceled" => vec![TaskStatus::Cancelled],
+        _ => return None,
+    })
 }

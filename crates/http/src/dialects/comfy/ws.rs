@@ -126,8 +126,8 @@ fn translate(state: &AppState, principal: &Principal, base: &str, envelope: Even
                 files.iter().map(|f| format!("{base}{}", gantry_files::path_of(&f.id, &f.filename))).collect();
             ("task_completed", json!({ "taskId": task_id, "result": { "files": files } }))
         }
-        Event::TaskFailed { task_id, code, error, .. } => {
-            ("task_failed", json!({ "taskId": task_id, "code": code, "error": error }))
+        Event::TaskFailed { task_id, reason, error, .. } => {
+            ("task_failed", json!({ "taskId": task_id, "code": reason.as_str(), "error": error }))
         }
         _ => return None,
     };

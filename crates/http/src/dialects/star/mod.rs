@@ -11,6 +11,8 @@ mod users;
 use crate::state::AppState;
 use gantry_accounts::UserRecord;
 use gantry_core::Role;
+use gantry_core::events::TaskFailure;
+use gantry_dispatch::TaskStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,14 +35,37 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// star-graph's spelling of a task state (PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED).
-pub(crate) fn status_name(stored: &str) -> &'static str {
-    match gantry_dispatch::public_status(stored) {
-        "running" => "PROCESSING",
-        "completed" => "COMPLETED",
-        "failed" => "FAILED",
-        "cancelled" => "CANCELLED",
-        _ => "PENDING",
+/// star-graph's spelling of a task state (PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED);
+/// a task waiting inside an instance is still PENDING.
+pub(crate) fn status_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Pending | TaskStatus::Dispatched => "PENDING",
+        TaskStatus::Running => "PROCESSING",
+        TaskStatus::Completed => "COMPLETED",
+        TaskStatus::Failed => "FAILED",
+        TaskStatus::Cancelled => "CANCELLED",
+    }
+}
+
+/// The states a status filter names (any case; RUNNING and CANCELED are accepted too).
+pub(crate) fn statuses_named(name: &str) -> Option<Vec<TaskStatus>> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "PENDING" => vec![TaskStatus::Pending, TaskStatus::Dispatched],
+        "PROCESSING" | "RUNNING" => vec![TaskStatus::Running],
+        "COMPLETED" => vec![TaskStatus::Completed],
+        "FAILED" => vec![TaskStatus::Failed],
+        "CANCELLED" | "CANCELED" => vec![TaskStatus::Cancelled],
+        _ => return None,
+    })
+}
+
+/// star-graph's error code of a failed task: E007 (no GPU could run it), E008 (it timed
+/// out); other failures by Gantry's name (INVALID_WORKFLOW, EXECUTION_ERROR, INTERRUPTED).
+pub(crate) fn failure_code(failure: TaskFailure) -> &'static str {
+    match failure {
+        TaskFailure::NoInstance => "E007",
+        TaskFailure::TimedOut => "E008",
+        other => other.as_str(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! star-graph `/tasks`: the caller's tasks (the same tasks comfy-manager shows), with
 //! results and thumbnails, cancel with refund, and retry as a new charge.
 
-use super::{Page, PageRequest, status_name};
+use super::{Page, PageRequest, failure_code, status_name, statuses_named};
 use crate::envelope::{ApiResult, Reply, StarGraph};
 use crate::error::ApiError;
 use crate::extract::{Auth, PathArg, QueryArgs, caller};
@@ -10,7 +10,6 @@ use crate::urls;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use gantry_core::clock::iso_seconds;
-use gantry_dispatch::stored_statuses;
 use gantry_dispatch::{TaskFilter, TaskRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -101,7 +100,7 @@ async fn page_of(
     owner: Option<i64>,
 ) -> ApiResult<StarGraph, Page<TaskSummary>> {
     let statuses = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => stored_statuses(s).ok_or_else(|| ApiError::bad_request(format!("unknown status `{s}`")))?,
+        Some(s) => statuses_named(s).ok_or_else(|| ApiError::bad_request(format!("unknown status `{s}`")))?,
         None => Vec::new(),
     };
     let kind = match q.r#type.as_deref().filter(|t| !t.is_empty()) {
@@ -127,19 +126,24 @@ async fn page_of(
         offset,
         ascending,
     };
+    // One page is three queries whatever its size: the tasks, then their results and their
+    // charges in one query each.
     let (tasks, total) = state.dispatcher.list(caller(principal), filter).await?;
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut results = state.generation.results_of(&ids).await?;
+    let costs = state.generation.costs_of(&ids).await?;
     let base = urls::public_base(state, headers);
     let mut content = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let results = state.generation.results(&task.id).await?;
+        let results = results.remove(&task.id).unwrap_or_default();
         let meta = meta(&task);
         content.push(TaskSummary {
             r#type: task.kind.clone(),
-            status: status_name(&task.status),
+            status: status_name(task.status),
             progress: task.progress,
             prompt: meta["prompt"].as_str().map(str::to_owned),
             results: results.iter().map(|r| urls::file_url(&base, &r.file)).collect(),
-            cost: state.generation.cost_of(&task.id).await,
+            cost: costs.get(&task.id).copied().unwrap_or(0),
             create_time: iso_seconds(task.created_at),
             complete_time: task.finished_at.map(iso_seconds),
             id: task.id,
@@ -200,7 +204,7 @@ async fn detail(
     let meta = meta(&task);
     Ok(Reply::ok(TaskDetail {
         r#type: task.kind.clone(),
-        status: status_name(&task.status),
+        status: status_name(task.status),
         progress: task.progress,
         prompt: meta["prompt"].as_str().map(str::to_owned),
         negative_prompt: meta["negativePrompt"].as_str().map(str::to_owned),
@@ -222,7 +226,7 @@ async fn detail(
         create_time: iso_seconds(task.created_at),
         start_time: task.started_at.map(iso_seconds),
         complete_time: task.finished_at.map(iso_seconds),
-        error_code: task.error_code,
+        error_code: task.failure.map(failure_code).map(str::to_owned),
         error: task.error,
         id: task.id,
     }))

@@ -255,7 +255,7 @@ impl Session {
         };
         match self.state.dispatcher.task(caller, id).await {
             Ok(task) => {
-                json!({"type": "status", "taskId": task.id, "status": crate::dialects::star::status_name(&task.status), "progress": task.progress, "errorCode": task.error_code})
+                json!({"type": "status", "taskId": task.id, "status": crate::dialects::star::status_name(task.status), "progress": task.progress, "errorCode": task.failure.map(crate::dialects::star::failure_code)})
             }
             Err(_) => json!({"type": "error", "taskId": id, "code": 404, "message": "task not found"}),
         }
@@ -285,7 +285,8 @@ impl Session {
                 let body = json!({"type": "result", "taskId": task_id, "status": "COMPLETED", "results": results});
                 self.message("/user/topic/result", &body).await;
             }
-            Event::TaskFailed { task_id, code, error, .. } => {
+            Event::TaskFailed { task_id, reason, error, .. } => {
+                let code = crate::dialects::star::failure_code(reason);
                 let body = json!({"type": "error", "taskId": task_id, "code": code, "message": error});
                 self.message("/user/topic/result", &body).await;
             }
