@@ -18,7 +18,7 @@ use crate::repo::sessions::{NewSession, RefreshLookup};
 use crate::repo::users::NewUser;
 pub use crate::repo::users::{ProfileChange, UserRecord};
 use gantry_core::events::{Event, EventBus};
-use gantry_core::{Clock, Dialect, Role, UserId, config::AuthConfig};
+use gantry_core::{Clock, Dialect, IdSource, Role, UserId, config::AuthConfig};
 use gantry_store::{Db, StoreError, settings};
 use jwt::{Claims, JwtKeys, Rejection};
 use login_guard::LoginGuard;
@@ -134,6 +134,7 @@ pub struct ApiTokenInfo {
 pub struct Accounts {
     db: Db,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     events: EventBus,
     keys: Arc<JwtKeys>,
     access_ttl_secs: i64,
@@ -144,7 +145,13 @@ pub struct Accounts {
 impl Accounts {
     /// Opens the context. Without a configured JWT secret, a random one is generated once
     /// and kept in the database so that every node sharing the database agrees on it.
-    pub async fn open(db: Db, clock: Arc<dyn Clock>, events: EventBus, config: &AuthConfig) -> AccountsResult<Self> {
+    pub async fn open(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        events: EventBus,
+        config: &AuthConfig,
+    ) -> AccountsResult<Self> {
         let secret = match &config.jwt_secret {
             Some(secret) if secret.len() >= 32 => secret.clone(),
             Some(_) => {
@@ -155,6 +162,7 @@ impl Accounts {
         Ok(Self {
             db,
             clock,
+            ids,
             events,
             keys: Arc::new(JwtKeys::new(secret.as_bytes())),
             access_ttl_secs: config.access_ttl_secs.max(1),
@@ -340,7 +348,7 @@ impl Accounts {
         if let Some(device) = &device {
             sessions::revoke_device(&self.db, user.id, &device.id, now).await?;
         }
-        let session_id = gantry_core::ids::new_id();
+        let session_id = self.ids.ordered().to_string();
         let refresh = secrets::random_token("grt_");
         let new = NewSession {
             id: &session_id,
@@ -373,7 +381,7 @@ impl Accounts {
             iss: String::new(),
             iat,
             exp,
-            jti: gantry_core::ids::new_id(),
+            jti: self.ids.ordered().to_string(),
         };
         let access_token = self.keys.sign(claims).map_err(|e| AccountsError::Internal(e.to_string()))?;
         Ok(IssuedTokens {

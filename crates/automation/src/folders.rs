@@ -89,7 +89,7 @@ impl Automation {
         order: i64,
     ) -> AutomationResult<FolderRecord> {
         let name = check_name(name)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = self.inner.ids.random().to_string();
         let new =
             NewFolder { id: &id, user_id: owner.user_id, name: &name, parent_id, position: order, now_ms: self.now() };
         match repo::create(&self.inner.db, &new).await.map_err(|e| name_conflict(e, &name, true))? {

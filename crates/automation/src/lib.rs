@@ -29,7 +29,7 @@ use gantry_accounts::Accounts;
 use gantry_compute::Compute;
 use gantry_core::config::AutomationConfig;
 use gantry_core::events::EventBus;
-use gantry_core::{Clock, Supervisor, UserId};
+use gantry_core::{Clock, IdSource, Supervisor, UserId};
 use gantry_dispatch::Dispatcher;
 use gantry_files::FileStore;
 use gantry_generation::GenerationService;
@@ -66,6 +66,8 @@ pub struct AutomationDeps {
     pub events: EventBus,
     /// Time, injected.
     pub clock: Arc<dyn Clock>,
+    /// Ids, injected.
+    pub ids: Arc<dyn IdSource>,
     /// The `[automation]` settings.
     pub config: AutomationConfig,
     /// Where the per-user sandboxes of the file modules live (`<dir>/<user id>`).
@@ -86,6 +88,7 @@ pub(crate) struct Inner {
     files: FileStore,
     events: EventBus,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     config: AutomationConfig,
     sandbox_root: PathBuf,
     compute: Option<Compute>,
@@ -117,6 +120,7 @@ impl Automation {
             files,
             events,
             clock,
+            ids,
             config,
             data_dir,
             compute,
@@ -140,6 +144,7 @@ impl Automation {
             files,
             events,
             clock,
+            ids,
             config,
             sandbox_root: data_dir.join("workflow-files"),
             compute,

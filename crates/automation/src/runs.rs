@@ -108,7 +108,7 @@ impl Inner {
         workflow: Workflow,
         start: Start,
     ) -> AutomationResult<(repo::ExecutionRecord, oneshot::Receiver<repo::ExecutionRecord>)> {
-        let id = format!("exec-{}", uuid::Uuid::new_v4());
+        let id = format!("exec-{}", self.ids.random());
         let cancel = CancellationToken::new();
         let variables = typed_variables(&start.request.variables);
         self.runs.reserve(&id, &workflow.id, self.config.max_running_per_workflow.max(1), cancel.clone())?;

@@ -227,7 +227,7 @@ impl Automation {
         report: &mut ImportReport,
     ) -> AutomationResult<()> {
         let mut w = Workflow {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: self.inner.ids.random().to_string(),
             folder_id: opts.folder_id.clone(),
             is_enabled: false,
             modified_at: None,

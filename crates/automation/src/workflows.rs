@@ -181,7 +181,7 @@ impl Inner {
 impl Automation {
     /// Creates a workflow from a draft (disabled unless the draft enables it).
     pub async fn create_workflow(&self, owner: Owner, draft: Draft) -> AutomationResult<StoredWorkflow> {
-        let mut w = Workflow { id: uuid::Uuid::new_v4().to_string(), ..Workflow::default() };
+        let mut w = Workflow { id: self.inner.ids.random().to_string(), ..Workflow::default() };
         draft.apply(&mut w);
         self.inner.insert(owner, &w).await
     }
@@ -233,7 +233,7 @@ impl Automation {
         target_folder: Option<Option<String>>,
     ) -> AutomationResult<StoredWorkflow> {
         let original = self.inner.load(owner, id).await?.workflow;
-        let mut copy = Workflow { id: uuid::Uuid::new_v4().to_string(), is_enabled: false, ..original.clone() };
+        let mut copy = Workflow { id: self.inner.ids.random().to_string(), is_enabled: false, ..original.clone() };
         if let Some(folder) = target_folder {
             copy.folder_id = folder;
         }

@@ -61,7 +61,7 @@ impl Compute {
     /// Appends one audit entry.
     pub(crate) async fn audit(&self, actor: &Actor, action: &str, target: Target<'_>, success: bool, message: &str) {
         let entry = AuditRecord {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.inner.ids.ordered().to_string(),
             at_ms: self.now(),
             actor: actor.name.clone(),
             actor_id: actor.user_id,
@@ -84,7 +84,7 @@ impl Compute {
         Fut: Future<Output = Result<T>>,
     {
         let task = TaskRecord {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.inner.ids.ordered().to_string(),
             kind: kind.to_string(),
             host: target.host.map(str::to_string),
             vm_uuid: target.vm.map(str::to_string),

@@ -34,7 +34,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use gantry_core::config::ComputeConfig;
 use gantry_core::events::EventBus;
-use gantry_core::{Clock, Supervisor};
+use gantry_core::{Clock, IdSource, Supervisor};
 use gantry_store::Db;
 use gantry_vm_engine::VmEngine;
 
@@ -54,6 +54,7 @@ struct Inner {
     db: Db,
     events: EventBus,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     settings: Settings,
     proxies: Arc<ProxyTable>,
     /// One engine per host, by host name.
@@ -71,6 +72,7 @@ pub struct ComputeDeps {
     pub db: Db,
     pub events: EventBus,
     pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
     /// The reverse-proxy table the HTTP layer forwards by; loaded from the records here.
     pub proxies: Arc<ProxyTable>,
     /// Runs the background tasks (engine event watchers).
@@ -94,6 +96,7 @@ impl Compute {
                 db: deps.db,
                 events: deps.events,
                 clock: deps.clock,
+                ids: deps.ids,
                 settings,
                 proxies: deps.proxies,
                 engines: RwLock::new(HashMap::new()),

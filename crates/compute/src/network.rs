@@ -252,7 +252,7 @@ impl Compute {
             let addr = nic_address(&nic_spec(first, nic)?).to_string();
             let existing =
                 e.config.nat_all.iter().find(|r| r.protocol == "tcp" && r.lan_port == w.lan_port && r.lan_addr == addr);
-            w.id = uuid::Uuid::new_v4().simple().to_string();
+            w.id = self.inner.ids.random().simple().to_string();
             w.lan_addr = addr.clone();
             w.nat_auto = existing.is_none();
             let created = match existing {

@@ -146,7 +146,7 @@ impl Compute {
     /// secret, shown only here.
     pub async fn vm_create(&self, actor: &Actor, hs_name: &str, mut cfg: VmConfig) -> Result<CreatedVm> {
         if cfg.vm_uuid.is_empty() {
-            cfg.vm_uuid = uuid::Uuid::new_v4().simple().to_string();
+            cfg.vm_uuid = self.inner.ids.random().simple().to_string();
         }
         let id = cfg.vm_uuid.clone();
         let target = Target::vm(hs_name, &id);

@@ -1,11 +1,26 @@
-//! Identifier generation.
+//! Injected identifier generation, so tests can control ids the way they control time.
 
-/// A new time-ordered unique id (UUIDv7, hyphenated).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+use uuid::Uuid;
+
+/// A source of unique ids.
+pub trait IdSource: Send + Sync + 'static {
+    /// A new unique id with no order.
+    fn random(&self) -> Uuid;
+
+    /// A new unique id that sorts after the ones this source made before it.
+    fn ordered(&self) -> Uuid;
 }
 
-/// A new time-ordered unique id with a prefix, e.g. `exec-…`.
-pub fn prefixed_id(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::now_v7())
+/// The real source: random UUIDv4s and time-ordered UUIDv7s.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemIds;
+
+impl IdSource for SystemIds {
+    fn random(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+
+    fn ordered(&self) -> Uuid {
+        Uuid::now_v7()
+    }
 }

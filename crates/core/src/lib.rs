@@ -11,4 +11,5 @@ pub mod supervisor;
 
 pub use clock::{Clock, SystemClock};
 pub use identity::{Dialect, Role, UserId};
+pub use ids::{IdSource, SystemIds};
 pub use supervisor::Supervisor;

@@ -26,7 +26,7 @@ use gantry_comfy::ComfyClient;
 use gantry_comfy::graph::{self, Graph, ModelRef};
 use gantry_core::events::TaskFailure;
 use gantry_core::events::{Event, EventBus};
-use gantry_core::{Clock, Supervisor, UserId};
+use gantry_core::{Clock, IdSource, Supervisor, UserId};
 use gantry_files::FileStore;
 use gantry_store::{Db, StoreError, settings};
 use queue::{FairQueue, Pending};
@@ -189,6 +189,7 @@ struct Inner {
     files: FileStore,
     events: EventBus,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     http: reqwest::Client,
     /// Gantry's WebSocket client id at every instance (stable across restarts).
     client_id: String,
@@ -226,6 +227,7 @@ impl Dispatcher {
         files: FileStore,
         events: EventBus,
         clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
         supervisor: Supervisor,
     ) -> Result<Self, DispatchError> {
         let config: FleetConfig = match settings::get(&db, CONFIG_KEY).await? {
@@ -236,7 +238,7 @@ impl Dispatcher {
         };
         // The WebSocket client id survives restarts: ComfyUI sends a prompt's events only to
         // the socket whose id submitted it, so a restarted Gantry must come back as itself.
-        let fresh = format!("gantry-{}", uuid::Uuid::new_v4().simple());
+        let fresh = format!("gantry-{}", ids.random().simple());
         let client_id = settings::get_or_insert(&db, "comfy_client_id", &fresh).await?;
         let http = reqwest::Client::builder()
             .pool_idle_timeout(std::time::Duration::from_secs(60))
@@ -248,6 +250,7 @@ impl Dispatcher {
             events,
             seq: AtomicI64::new(clock.now_ms() * 1000),
             clock,
+            ids: ids.clone(),
             http,
             client_id,
             config: RwLock::new(config.clone()),
@@ -528,7 +531,7 @@ impl Inner {
             return Err(DispatchError::QueueFull(waiting));
         }
 
-        let id = s.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id = s.id.unwrap_or_else(|| self.ids.random().to_string());
         graph::set_filename_prefix(&mut graph, &format!("gantry/{id}/out"));
         let now = self.now();
         let task = TaskRecord {

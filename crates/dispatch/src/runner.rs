@@ -39,7 +39,7 @@ impl Inner {
         let mut placed = Vec::new();
         while let Some(task) = queue.pop_placeable(|t| fleet.place(t, slots).is_some()) {
             let Some(instance_id) = fleet.place(&task, slots).map(str::to_owned) else { break };
-            let prompt_id = uuid::Uuid::new_v4().to_string();
+            let prompt_id = self.ids.random().to_string();
             fleet.occupy(&instance_id, &prompt_id, &task);
             lock(&self.posting).insert(prompt_id.clone());
             placed.push((task, instance_id, prompt_id));

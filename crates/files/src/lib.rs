@@ -10,7 +10,7 @@ pub use crate::repo::files::FileRecord;
 pub use sniff::sniff_content_type;
 
 use bytes::Bytes;
-use gantry_core::{Clock, UserId};
+use gantry_core::{Clock, IdSource, UserId};
 use gantry_store::{Db, StoreError};
 use repo::files;
 use sha2::{Digest, Sha256};
@@ -72,14 +72,15 @@ pub struct FileStore {
     db: Db,
     root: PathBuf,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
 }
 
 impl FileStore {
     /// A store rooted at `<data_dir>/files`.
-    pub fn open(db: Db, data_dir: &Path, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+    pub fn open(db: Db, data_dir: &Path, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>) -> std::io::Result<Self> {
         let root = data_dir.join("files");
         std::fs::create_dir_all(&root)?;
-        Ok(Self { db, root, clock })
+        Ok(Self { db, root, clock, ids })
     }
 
     fn path_of(&self, id: &str) -> PathBuf {
@@ -98,7 +99,7 @@ impl FileStore {
         }
         let content_type = sniff_content_type(&new.bytes).ok_or(FilesError::UnsupportedType)?;
         let (width, height) = image_size(&new.bytes).unzip();
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = self.ids.random().simple().to_string();
         let record = FileRecord {
             filename: sanitize_filename(&new.filename, content_type),
             id,

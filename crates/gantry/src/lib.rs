@@ -9,7 +9,7 @@ use gantry_accounts::Accounts;
 use gantry_core::config::Config;
 use gantry_core::events::EventBus;
 use gantry_core::health::Probe;
-use gantry_core::{Clock, Supervisor, SystemClock};
+use gantry_core::{Clock, IdSource, Supervisor, SystemClock, SystemIds};
 use gantry_dispatch::Dispatcher;
 use gantry_files::FileStore;
 use gantry_http::AppState;
@@ -27,10 +27,10 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// Opens the accounts context on `db`.
+/// Opens the accounts context on `db`, on the system clock and random ids.
 pub async fn open_accounts(db: &Db, config: &Config, events: &EventBus) -> anyhow::Result<Accounts> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Ok(Accounts::open(db.clone(), clock, events.clone(), &config.auth).await?)
+    let Sources { clock, ids } = Sources::system();
+    Ok(Accounts::open(db.clone(), clock, ids, events.clone(), &config.auth).await?)
 }
 
 /// How long shutdown waits for background work before closing the database anyway.
@@ -79,21 +79,32 @@ impl Running {
 
 /// Starts Gantry on the system clock: see [`start_with_clock`].
 pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Result<Running> {
-    start_with_clock(config, admin_password, Arc::new(SystemClock)).await
+    start_with(config, admin_password, Sources::system()).await
 }
 
-/// Starts Gantry: storage, contexts, the first admin, the HTTP server, every context reading
-/// time from `clock`. `admin_password` is used only when no admin exists yet.
-pub async fn start_with_clock(
-    config: Config,
-    admin_password: Option<String>,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Running> {
+/// Where every context takes time and ids from.
+#[derive(Clone)]
+pub struct Sources {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl Sources {
+    /// The system clock and random ids.
+    pub fn system() -> Self {
+        Self { clock: Arc::new(SystemClock), ids: Arc::new(SystemIds) }
+    }
+}
+
+/// Starts Gantry: storage, contexts, the first admin, the HTTP server, every context taking
+/// time and ids from `sources`. `admin_password` is used only when no admin exists yet.
+pub async fn start_with(config: Config, admin_password: Option<String>, sources: Sources) -> anyhow::Result<Running> {
+    let Sources { clock, ids } = sources;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let db = open_database(&config).await?;
     let events = EventBus::default();
-    let accounts = Accounts::open(db.clone(), clock.clone(), events.clone(), &config.auth).await?;
+    let accounts = Accounts::open(db.clone(), clock.clone(), ids.clone(), events.clone(), &config.auth).await?;
     if let Some(generated) = accounts.ensure_admin(admin_password).await? {
         tracing::warn!(
             username = "admin",
@@ -102,15 +113,18 @@ pub async fn start_with_clock(
         );
     }
     let supervisor = Supervisor::new();
-    let files = FileStore::open(db.clone(), &config.data_dir, clock.clone()).context("opening the file store")?;
+    let files =
+        FileStore::open(db.clone(), &config.data_dir, clock.clone(), ids.clone()).context("opening the file store")?;
     let dispatcher =
-        Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), supervisor.clone()).await?;
+        Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), ids.clone(), supervisor.clone())
+            .await?;
     let ledger = gantry_ledger::Ledger::new(db.clone(), clock.clone());
     let contexts = gantry_generation::Contexts {
         dispatcher: dispatcher.clone(),
         files: files.clone(),
         ledger,
         clock: clock.clone(),
+        ids: ids.clone(),
         events: events.clone(),
     };
     let generation = gantry_generation::GenerationService::new(contexts, config.generation.clone(), &config.data_dir);
@@ -122,6 +136,7 @@ pub async fn start_with_clock(
             db: db.clone(),
             events: events.clone(),
             clock: clock.clone(),
+            ids: ids.clone(),
             proxies: proxies.clone(),
             supervisor: supervisor.clone(),
         },
@@ -139,6 +154,7 @@ pub async fn start_with_clock(
         files: files.clone(),
         events: events.clone(),
         clock: clock.clone(),
+        ids: ids.clone(),
         config: config.automation.clone(),
         data_dir: config.data_dir.clone(),
         compute: Some(compute.clone()),

@@ -9,7 +9,7 @@ mod settle;
 pub mod templates;
 
 use gantry_core::config::GenerationConfig;
-use gantry_core::{Clock, UserId};
+use gantry_core::{Clock, IdSource, UserId};
 use gantry_dispatch::TaskRecord;
 use gantry_dispatch::{Caller, DispatchError, Dispatcher, Submission};
 use gantry_files::{FileKind, FileRecord, FileStore, NewFile};
@@ -173,6 +173,7 @@ pub struct GenerationService {
     config: Arc<GenerationConfig>,
     templates: Templates,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
     events: gantry_core::events::EventBus,
 }
 
@@ -182,15 +183,16 @@ pub struct Contexts {
     pub files: FileStore,
     pub ledger: Ledger,
     pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
     pub events: gantry_core::events::EventBus,
 }
 
 impl GenerationService {
     /// The service; templates are overridable from `<data_dir>/templates`.
     pub fn new(contexts: Contexts, config: GenerationConfig, data_dir: &std::path::Path) -> Self {
-        let Contexts { dispatcher, files, ledger, clock, events } = contexts;
+        let Contexts { dispatcher, files, ledger, clock, ids, events } = contexts;
         let templates = Templates::new(data_dir.join("templates"));
-        Self { dispatcher, files, ledger, config: Arc::new(config), templates, clock, events }
+        Self { dispatcher, files, ledger, config: Arc::new(config), templates, clock, ids, events }
     }
 
     /// The ledger this service charges.
@@ -264,7 +266,7 @@ impl GenerationService {
         parameters: serde_json::Map<String, Value>,
     ) -> Result<Submitted, GenerationError> {
         let date = chrono_date(self.clock.now_ms());
-        let task_id = format!("{}_{date}_{}", kind.prefix(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let task_id = format!("{}_{date}_{}", kind.prefix(), &self.ids.random().simple().to_string()[..12]);
         self.ledger.freeze(user_id, &task_id, cost, &format!("{} generation", kind.type_name())).await?;
         let submission = Submission {
             caller: Caller { user_id, is_admin: false },
