@@ -3,11 +3,26 @@
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`). PostgreSQL is required:
 //! the test command starts it, and a missing server fails the test instead of skipping it.
 
-use gantry_store::{Backend, Db};
+pub use gantry_store::Backend;
+use gantry_store::Db;
 use sqlx::Connection;
 
 /// Both engines, for tests that must pass on each.
 pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+/// Declares, for each named `async fn NAME(backend: Backend)` of the calling module, one test
+/// per backend: `sqlite::NAME` and `postgres::NAME` (run in parallel like any two tests).
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name($crate::Backend::Sqlite).await } )+
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($crate::Backend::Postgres).await } )+
+        }
+    };
+}
 
 /// A database that exists for one test.
 pub struct ScratchDb {

@@ -133,9 +133,8 @@ async fn refresh_tokens_rotate_and_answer_in_the_issuers_dialect() {
     }
 }
 
-#[tokio::test]
-async fn logout_and_revoke_end_access_tokens_at_once() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn logout_and_revoke_end_access_tokens_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (access, refresh) = app.star_login("admin", ADMIN_PASSWORD).await;
     let (status, body) = app.call("POST", "/api/v1/auth/logout", Some(&access), None).await;
     assert_eq!((status, body["code"].as_i64()), (200, Some(200)), "{body}");
@@ -160,9 +159,8 @@ async fn logout_and_revoke_end_access_tokens_at_once() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_new_device_token_revokes_the_devices_previous_one() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn a_new_device_token_revokes_the_devices_previous_one(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     let device = json!({"deviceId": "same-device", "deviceName": "tablet"});
     let (_, first) = app.call("POST", "/api/v1/auth/token", Some(&admin), Some(device.clone())).await;
@@ -184,9 +182,8 @@ fn claims_of(token: &str) -> Claims {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn expired_tampered_and_unsigned_tokens_are_refused_in_each_dialect() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn expired_tampered_and_unsigned_tokens_are_refused_in_each_dialect(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     let real = claims_of(&admin);
     let now = real.iat;
@@ -298,9 +295,8 @@ async fn one_user_cannot_read_or_change_another() {
     }
 }
 
-#[tokio::test]
-async fn pairing_codes_admit_a_device_exactly_once() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn pairing_codes_admit_a_device_exactly_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     let carol = app.create_user(&admin, "carol", "carol-password").await;
 
@@ -329,9 +325,8 @@ async fn pairing_codes_admit_a_device_exactly_once() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn tokens_remember_their_dialect() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn tokens_remember_their_dialect(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (status, body) =
         app.call("POST", "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD}))).await;
     assert_eq!(status, 200);
@@ -341,9 +336,8 @@ async fn tokens_remember_their_dialect() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn repeated_wrong_passwords_lock_that_login_out_for_a_while() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn repeated_wrong_passwords_lock_that_login_out_for_a_while(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.create_user(&admin, "mallory-target", "right-password-1").await;
     let wrong = |password: &str| json!({"username": "mallory-target", "password": password});
@@ -365,7 +359,7 @@ async fn repeated_wrong_passwords_lock_that_login_out_for_a_while() {
     app.stop().await;
 
     // The window is configurable; once it has passed, the right password works again.
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.auth.failed_login_window_secs = 1).await;
+    let app = TestApp::start_with(backend, |c| c.auth.failed_login_window_secs = 1).await;
     let admin = app.admin_token().await;
     app.create_user(&admin, "mallory-target", "right-password-1").await;
     for attempt in 0..5 {
@@ -378,3 +372,12 @@ async fn repeated_wrong_passwords_lock_that_login_out_for_a_while() {
     assert_eq!(status, 200, "{body}");
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    logout_and_revoke_end_access_tokens_at_once,
+    a_new_device_token_revokes_the_devices_previous_one,
+    expired_tampered_and_unsigned_tokens_are_refused_in_each_dialect,
+    pairing_codes_admit_a_device_exactly_once,
+    tokens_remember_their_dialect,
+    repeated_wrong_passwords_lock_that_login_out_for_a_while
+);

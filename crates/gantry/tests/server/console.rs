@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use gantry_core::Clock as _;
+use gantry_store::Backend;
+use gantry_testkit::ScratchDb;
 use gantry_vm_engine::{KernelBoot, PowerAction, QemuConfig, QemuEngine, VmEngine, VmSpec};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
@@ -59,15 +61,17 @@ async fn boot(storage: &Path, uuid: &str) -> QemuEngine {
     engine
 }
 
-async fn start(ttl_secs: u64) -> (gantry::Running, tempfile::TempDir) {
+async fn start(backend: Backend, ttl_secs: u64) -> (gantry::Running, tempfile::TempDir, ScratchDb) {
     let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::new(backend).await;
     let mut config = gantry_core::config::Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
+        database_url: Some(db.url.clone()),
         ..Default::default()
     };
     config.compute.console_ticket_ttl_secs = ttl_secs;
-    (gantry::start(config, Some("admin-password-for-tests".into())).await.unwrap(), dir)
+    (gantry::start(config, Some("admin-password-for-tests".into())).await.unwrap(), dir, db)
 }
 
 fn ws_url(addr: SocketAddr, ticket: &str) -> String {
@@ -85,12 +89,11 @@ async fn refused(url: &str) -> (u16, Value) {
     }
 }
 
-#[tokio::test]
-async fn console_streams_rfb_once_per_ticket_and_closes_on_shutdown() {
+async fn console_streams_rfb_once_per_ticket_and_closes_on_shutdown(backend: Backend) {
     let vms = tempfile::tempdir().unwrap();
     let _reaper = Reaper(vms.path().to_path_buf());
     let engine = boot(vms.path(), "console-1").await;
-    let (gantry, _dir) = start(60).await;
+    let (gantry, _dir, _db) = start(backend, 60).await;
     let addr = gantry.addr();
     let tickets = &gantry.state().consoles;
     let shared: Arc<dyn VmEngine> = Arc::new(engine.clone());
@@ -154,12 +157,11 @@ async fn console_streams_rfb_once_per_ticket_and_closes_on_shutdown() {
     engine.power("console-1", PowerAction::Stop).await.unwrap();
 }
 
-#[tokio::test]
-async fn expired_tickets_are_refused() {
+async fn expired_tickets_are_refused(backend: Backend) {
     let vms = tempfile::tempdir().unwrap();
     let _reaper = Reaper(vms.path().to_path_buf());
     let engine = boot(vms.path(), "console-2").await;
-    let (gantry, _dir) = start(1).await;
+    let (gantry, _dir, _db) = start(backend, 1).await;
     let ticket = gantry.state().consoles.issue(Arc::new(engine.clone()), "console-2".into());
     // Wait (bounded) until the ticket's expiry has passed.
     while gantry_core::SystemClock.now_ms() <= ticket.expires_at_ms {
@@ -171,3 +173,8 @@ async fn expired_tickets_are_refused() {
     gantry.stop().await.unwrap();
     engine.power("console-2", PowerAction::Stop).await.unwrap();
 }
+
+gantry_testkit::on_each_backend!(
+    console_streams_rfb_once_per_ticket_and_closes_on_shutdown,
+    expired_tickets_are_refused
+);

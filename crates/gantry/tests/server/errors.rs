@@ -35,9 +35,8 @@ fn assert_envelope(dialect: &str, body: &Value, code: Value) {
     assert_eq!(body["code"], code, "{dialect}: {body}");
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_answer_in_the_owning_dialect() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn unknown_routes_and_methods_answer_in_the_owning_dialect(backend: Backend) {
+    let app = TestApp::start(backend).await;
     for (dialect, path, code) in [
         ("comfy", "/api/nothing-here", Value::from(404)),
         ("comfy", "/", Value::from(404)),
@@ -62,9 +61,8 @@ async fn unknown_routes_and_methods_answer_in_the_owning_dialect() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_bodies_get_a_clear_error() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn malformed_bodies_get_a_clear_error(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let json = Some("application/json");
     for (dialect, path, code_400, code_415) in [
         ("comfy", "/api/auth/login", Value::from(400), Value::from(415)),
@@ -97,9 +95,8 @@ async fn malformed_bodies_get_a_clear_error() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn oversize_bodies_are_refused_with_413() {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.http.max_body_bytes = 1024).await;
+async fn oversize_bodies_are_refused_with_413(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.http.max_body_bytes = 1024).await;
     let big = format!(r#"{{"username":"{}","password":"x"}}"#, "a".repeat(4096)).into_bytes();
     for (dialect, path, code) in [
         ("comfy", "/api/auth/login", Value::from(413)),
@@ -113,9 +110,8 @@ async fn oversize_bodies_are_refused_with_413() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn request_ids_are_honoured_or_generated() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn request_ids_are_honoured_or_generated(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let response = app.http.get(app.url("/api/v1/none")).header("x-request-id", "trace-abc-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
     let body: Value = response.json().await.unwrap();
@@ -126,9 +122,8 @@ async fn request_ids_are_honoured_or_generated() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn health_endpoints_report_their_dialect_shapes() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn health_endpoints_report_their_dialect_shapes(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (status, body) = raw(&app, "GET", "/api/health", None, vec![]).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["status"], "ok");
@@ -141,9 +136,8 @@ async fn health_endpoints_report_their_dialect_shapes() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn openapi_lists_every_route() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn openapi_lists_every_route(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
@@ -205,3 +199,12 @@ async fn openapi_lists_every_route() {
     }
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    unknown_routes_and_methods_answer_in_the_owning_dialect,
+    malformed_bodies_get_a_clear_error,
+    oversize_bodies_are_refused_with_413,
+    request_ids_are_honoured_or_generated,
+    health_endpoints_report_their_dialect_shapes,
+    openapi_lists_every_route
+);

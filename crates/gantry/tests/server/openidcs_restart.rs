@@ -5,6 +5,8 @@
 use crate::common::ADMIN_PASSWORD;
 use crate::common::compute::{Reaper, guest_dir, guest_page, guest_vm, host_body, port_range};
 use crate::common::process::GantryProcess;
+use gantry_store::Backend;
+use gantry_testkit::ScratchDb;
 use serde_json::{Value, json};
 
 /// The answer's `data`, after checking it succeeded.
@@ -14,9 +16,9 @@ async fn ok(gantry: &GantryProcess, method: &str, path: &str, token: Option<&str
     answer["data"].clone()
 }
 
-#[tokio::test]
-async fn a_killed_gantry_reattaches_its_running_vms() {
+async fn a_killed_gantry_reattaches_its_running_vms(backend: Backend) {
     let data = tempfile::tempdir().unwrap();
+    let db = ScratchDb::new(backend).await;
     let storage = data.path().join("vms");
     let _reaper = Reaper(storage.clone());
     let config = data.path().join("gantry.toml");
@@ -26,7 +28,7 @@ async fn a_killed_gantry_reattaches_its_running_vms() {
     )
     .unwrap();
     let ports = port_range();
-    let mut gantry = GantryProcess::start(data.path(), Some(&config));
+    let mut gantry = GantryProcess::start(data.path(), &db.url, Some(&config));
     let login =
         ok(&gantry, "POST", "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD})))
             .await;
@@ -52,7 +54,7 @@ async fn a_killed_gantry_reattaches_its_running_vms() {
 
     gantry.kill9();
     assert!(gantry_vm_engine::procfs::alive(pid as u32), "the VM outlives gantry");
-    let gantry = GantryProcess::start(data.path(), Some(&config));
+    let gantry = GantryProcess::start(data.path(), &db.url, Some(&config));
     let after = ok(&gantry, "GET", &format!("/api/client/status/local/{vm}"), Some(&token), None).await;
     assert_eq!((after["power"].as_str(), after["qemu_status"].as_str()), (Some("STARTED"), Some("running")), "{after}");
     assert_eq!(after["pid"].as_u64(), Some(pid));
@@ -81,3 +83,5 @@ async fn a_killed_gantry_reattaches_its_running_vms() {
     ok(&gantry, "DELETE", &format!("/api/client/delete/local/{vm}"), Some(&token), None).await;
     assert!(!storage.join("local").join(&vm).exists());
 }
+
+gantry_testkit::on_each_backend!(a_killed_gantry_reattaches_its_running_vms);

@@ -323,9 +323,8 @@ const SPEC_ROUTES: [(&str, &str); 35] = [
     ("delete", "/api/client/pxydel/{hs_name}/{vm_uuid}/{proxy_index}"),
 ];
 
-#[tokio::test]
-async fn the_openapi_document_has_every_route_with_its_bodies() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn the_openapi_document_has_every_route_with_its_bodies(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     for (method, path) in SPEC_ROUTES {
         let op = &doc["paths"][path][method];
@@ -343,12 +342,4 @@ async fn the_openapi_document_has_every_route_with_its_bodies() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn every_route_answers_on_sqlite() {
-    every_route_answers(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn every_route_answers_on_postgres() {
-    every_route_answers(Backend::Postgres).await;
-}
+gantry_testkit::on_each_backend!(the_openapi_document_has_every_route_with_its_bodies, every_route_answers);

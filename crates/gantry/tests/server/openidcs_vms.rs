@@ -17,11 +17,10 @@ use tokio_tungstenite::tungstenite::Message;
 /// The console ticket lifetime of this test's server.
 const TICKET_TTL_SECS: u64 = 5;
 
-#[tokio::test]
-async fn a_vm_lives_and_dies_through_the_api() {
+async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
     let storage = tempfile::tempdir().unwrap();
     let _reaper = Reaper(storage.path().to_path_buf());
-    let app = TestApp::start_with(Backend::Sqlite, |c| {
+    let app = TestApp::start_with(backend, |c| {
         compute_config(c, storage.path());
         c.compute.console_ticket_ttl_secs = TICKET_TTL_SECS;
     })
@@ -250,3 +249,5 @@ impl Rfb {
         (u16::from_be_bytes([init[0], init[1]]), u16::from_be_bytes([init[2], init[3]]))
     }
 }
+
+gantry_testkit::on_each_backend!(a_vm_lives_and_dies_through_the_api);

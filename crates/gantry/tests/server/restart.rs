@@ -4,14 +4,16 @@
 use crate::common::process::GantryProcess;
 use crate::common::sim::Sim;
 use crate::common::{ADMIN_PASSWORD, eventually, fleet_config, t2i_graph};
+use gantry_store::Backend;
+use gantry_testkit::ScratchDb;
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn a_killed_gantry_finds_every_task_after_restart() {
+async fn a_killed_gantry_finds_every_task_after_restart(backend: Backend) {
     let sims = [Sim::spawn(&["--step-ms", "40"]), Sim::spawn(&["--step-ms", "40"])];
     let data = tempfile::tempdir().unwrap();
+    let db = ScratchDb::new(backend).await;
     let http = reqwest::Client::new();
-    let mut gantry = GantryProcess::start(data.path(), None);
+    let mut gantry = GantryProcess::start(data.path(), &db.url, None);
     let login = gantry
         .call("POST", "/api/auth/login", None, Some(json!({"username": "admin", "password": ADMIN_PASSWORD})))
         .await;
@@ -39,7 +41,7 @@ async fn a_killed_gantry_finds_every_task_after_restart() {
 
     // ComfyUI keeps working while Gantry is down; let some prompts finish unobserved.
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let gantry = GantryProcess::start(data.path(), None);
+    let gantry = GantryProcess::start(data.path(), &db.url, None);
     for id in &ids {
         let task = eventually(60, "task to finish after restart", || async {
             let task = gantry.call("GET", &format!("/api/tasks/{id}"), Some(&token), None).await;
@@ -59,3 +61,5 @@ async fn a_killed_gantry_finds_every_task_after_restart() {
     }
     assert_eq!(executed, ids.len(), "each task ran exactly once on the instances");
 }
+
+gantry_testkit::on_each_backend!(a_killed_gantry_finds_every_task_after_restart);

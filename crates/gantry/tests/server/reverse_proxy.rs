@@ -10,23 +10,27 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::routing::{any, get};
 use futures_util::{SinkExt, StreamExt};
+use gantry_store::Backend;
+use gantry_testkit::ScratchDb;
 use gantry_vm_engine::ProxyRoute;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 const HOST: &str = "app.example.test";
 
-async fn start() -> (gantry::Running, tempfile::TempDir) {
+async fn start(backend: Backend) -> (gantry::Running, tempfile::TempDir, ScratchDb) {
     let dir = tempfile::tempdir().unwrap();
+    let db = ScratchDb::new(backend).await;
     let config = gantry_core::config::Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
+        database_url: Some(db.url.clone()),
         ..Default::default()
     };
-    (gantry::start(config, Some("admin-password-for-tests".into())).await.unwrap(), dir)
+    (gantry::start(config, Some("admin-password-for-tests".into())).await.unwrap(), dir, db)
 }
 
 /// A backend answering `<name> <method> <uri> <body>` with 201, and a WebSocket echo at `/ws`.
-async fn backend(name: &'static str) -> SocketAddr {
+async fn upstream(name: &'static str) -> SocketAddr {
     let app = Router::new()
         .route(
             "/app/ws",
@@ -63,12 +67,11 @@ async fn get_text(gantry: SocketAddr, host: &str, path: &str) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn proxied_hosts_reach_their_backends_and_others_reach_gantry() {
-    let (gantry, _dir) = start().await;
+async fn proxied_hosts_reach_their_backends_and_others_reach_gantry(backend: Backend) {
+    let (gantry, _dir, _db) = start(backend).await;
     let addr = gantry.addr();
-    let app = backend("app").await;
-    let admin = backend("admin").await;
+    let app = upstream("app").await;
+    let admin = upstream("admin").await;
     let proxies = &gantry.state().proxies;
     proxies.upsert(route("app", "/app", app));
     proxies.upsert(route("admin", "/app/admin", admin));
@@ -102,10 +105,9 @@ async fn proxied_hosts_reach_their_backends_and_others_reach_gantry() {
     gantry.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn websockets_are_proxied() {
-    let (gantry, _dir) = start().await;
-    let app = backend("app").await;
+async fn websockets_are_proxied(backend: Backend) {
+    let (gantry, _dir, _db) = start(backend).await;
+    let app = upstream("app").await;
     gantry.state().proxies.upsert(route("app", "", app));
     let mut request = format!("ws://{}/app/ws", gantry.addr()).into_client_request().unwrap();
     request.headers_mut().insert("host", HOST.parse().unwrap());
@@ -118,9 +120,8 @@ async fn websockets_are_proxied() {
     gantry.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_dead_backend_gives_502() {
-    let (gantry, _dir) = start().await;
+async fn a_dead_backend_gives_502(backend: Backend) {
+    let (gantry, _dir, _db) = start(backend).await;
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     gantry.state().proxies.upsert(route("dead", "/", dead));
     let (status, body) = get_text(gantry.addr(), HOST, "/anything").await;
@@ -128,3 +129,9 @@ async fn a_dead_backend_gives_502() {
     assert!(body.contains("bad gateway"), "{body}");
     gantry.stop().await.unwrap();
 }
+
+gantry_testkit::on_each_backend!(
+    proxied_hosts_reach_their_backends_and_others_reach_gantry,
+    websockets_are_proxied,
+    a_dead_backend_gives_502
+);

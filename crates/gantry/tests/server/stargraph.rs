@@ -29,9 +29,9 @@ struct Star {
 }
 
 impl Star {
-    async fn start(tweak: impl FnOnce(&mut gantry_core::config::Config)) -> Self {
+    async fn start(backend: Backend, tweak: impl FnOnce(&mut gantry_core::config::Config)) -> Self {
         let sims = vec![Sim::spawn(&["--step-ms", "2"]), Sim::spawn(&["--step-ms", "2"])];
-        let app = TestApp::start_with(Backend::Sqlite, tweak).await;
+        let app = TestApp::start_with(backend, tweak).await;
         let admin = app.admin_token().await;
         app.use_fleet(&admin, fleet_config(&[sims[0].port, sims[1].port], 1)).await;
         Self { app, admin, _sims: sims }
@@ -78,9 +78,8 @@ async fn fetch_image(app: &TestApp, url: &str) -> image::DynamicImage {
     image::load_from_memory(&bytes).expect("a real image")
 }
 
-#[tokio::test]
-async fn every_generator_produces_real_results_with_thumbnails() {
-    let star = Star::start(|_| {}).await;
+async fn every_generator_produces_real_results_with_thumbnails(backend: Backend) {
+    let star = Star::start(backend, |_| {}).await;
     let (_, token) = star.user("painter", 1000).await;
     let image = png_base64(96, 64);
     let cases = [
@@ -193,9 +192,8 @@ async fn every_generator_produces_real_results_with_thumbnails() {
     star.app.stop().await;
 }
 
-#[tokio::test]
-async fn every_business_error_code_is_reachable() {
-    let star = Star::start(|c| {
+async fn every_business_error_code_is_reachable(backend: Backend) {
+    let star = Star::start(backend, |c| {
         c.generation.sensitive_words = vec!["forbidden".into()];
         c.generation.max_image_bytes = 2048;
         c.generation.max_active_tasks_per_user = 1;
@@ -247,10 +245,9 @@ async fn every_business_error_code_is_reachable() {
     star.app.stop().await;
 }
 
-#[tokio::test]
-async fn timeouts_fail_with_e008_and_refund() {
+async fn timeouts_fail_with_e008_and_refund(backend: Backend) {
     let sim = Sim::spawn(&["--step-ms", "100"]);
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     let mut config = fleet_config(&[sim.port], 0);
     config["dispatch"]["taskTimeout"] = json!(1000);
@@ -271,9 +268,8 @@ async fn timeouts_fail_with_e008_and_refund() {
     drop(sim);
 }
 
-#[tokio::test]
-async fn retry_is_a_new_charge_and_users_are_isolated() {
-    let star = Star::start(|_| {}).await;
+async fn retry_is_a_new_charge_and_users_are_isolated(backend: Backend) {
+    let star = Star::start(backend, |_| {}).await;
     let (_, alice) = star.user("alice", 100).await;
     let (_, bob) = star.user("bob", 100).await;
     let (_, answer) =
@@ -308,9 +304,8 @@ async fn retry_is_a_new_charge_and_users_are_isolated() {
     star.app.stop().await;
 }
 
-#[tokio::test]
-async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures() {
-    let star = Star::start(|_| {}).await;
+async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures(backend: Backend) {
+    let star = Star::start(backend, |_| {}).await;
     let (user_id, token) = star.user("busy", 150).await;
     // While the burst runs, the instances keep failing prompts (each sim fails its next
     // prompt; re-armed every 20 ms until every accepted task has started).
@@ -389,9 +384,8 @@ async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures
     star.app.stop().await;
 }
 
-#[tokio::test]
-async fn image_urls_are_fetched_but_internal_ones_only_when_allowed() {
-    let star = Star::start(|c| c.generation.allow_private_image_urls = true).await;
+async fn image_urls_are_fetched_but_internal_ones_only_when_allowed(backend: Backend) {
+    let star = Star::start(backend, |c| c.generation.allow_private_image_urls = true).await;
     let (_, token) = star.user("linker", 100).await;
     // Any local HTTP server will do: a sim serves uploaded images at /view.
     let png = base64::engine::general_purpose::STANDARD.decode(png_base64(48, 32).split_once(',').unwrap().1).unwrap();
@@ -419,7 +413,7 @@ async fn image_urls_are_fetched_but_internal_ones_only_when_allowed() {
     );
     star.app.stop().await;
 
-    let guarded = Star::start(|_| {}).await;
+    let guarded = Star::start(backend, |_| {}).await;
     let (_, token) = guarded.user("linker", 100).await;
     let (status, answer) = guarded.generate(&token, "upscale", json!({"imageUrl": url})).await;
     assert_eq!(status, 400, "{answer}");
@@ -428,9 +422,8 @@ async fn image_urls_are_fetched_but_internal_ones_only_when_allowed() {
     guarded.app.stop().await;
 }
 
-#[tokio::test]
-async fn avatars_may_be_uploaded_and_admins_see_all_tasks() {
-    let star = Star::start(|_| {}).await;
+async fn avatars_may_be_uploaded_and_admins_see_all_tasks(backend: Backend) {
+    let star = Star::start(backend, |_| {}).await;
     let (_, alice) = star.user("alice", 100).await;
     let (status, body) =
         star.app.call("PUT", "/api/v1/users/profile", Some(&alice), Some(json!({"avatar": png_base64(16, 16)}))).await;
@@ -461,3 +454,13 @@ async fn avatars_may_be_uploaded_and_admins_see_all_tasks() {
     assert_eq!(own["data"]["totalElements"], 0, "/tasks is the caller's own list, even for admins");
     star.app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    every_generator_produces_real_results_with_thumbnails,
+    every_business_error_code_is_reachable,
+    timeouts_fail_with_e008_and_refund,
+    retry_is_a_new_charge_and_users_are_isolated,
+    the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures,
+    image_urls_are_fetched_but_internal_ones_only_when_allowed,
+    avatars_may_be_uploaded_and_admins_see_all_tasks
+);

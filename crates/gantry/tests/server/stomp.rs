@@ -25,10 +25,9 @@ async fn node(args: &[&str]) -> Value {
     outcome
 }
 
-#[tokio::test]
-async fn npm_stomp_clients_generate_and_receive_progress_and_results() {
+async fn npm_stomp_clients_generate_and_receive_progress_and_results(backend: Backend) {
     let sim = Sim::spawn(&["--step-ms", "20"]);
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
     let id = app.create_user(&admin, "streamer", "streamer-password").await;
@@ -138,10 +137,9 @@ mod raw {
     }
 }
 
-#[tokio::test]
-async fn one_users_socket_never_carries_another_users_messages() {
+async fn one_users_socket_never_carries_another_users_messages(backend: Backend) {
     let sim = Sim::spawn(&["--step-ms", "20"]);
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
     for name in ["alice", "bob"] {
@@ -177,3 +175,8 @@ async fn one_users_socket_never_carries_another_users_messages() {
     assert!(answer.contains("\"code\":404") && answer.contains("task not found"), "{answer}");
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    npm_stomp_clients_generate_and_receive_progress_and_results,
+    one_users_socket_never_carries_another_users_messages
+);

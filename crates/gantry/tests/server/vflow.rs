@@ -3,9 +3,8 @@
 use crate::common::TestApp;
 use gantry_store::Backend;
 
-#[tokio::test]
-async fn the_module_catalogue_answers_in_the_spec_shapes() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn the_module_catalogue_answers_in_the_spec_shapes(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (admin, _) = app.star_login("admin", crate::common::ADMIN_PASSWORD).await;
 
     let (status, body) = app.call("GET", "/api/v1/modules/categories", Some(&admin), None).await;
@@ -53,3 +52,5 @@ async fn the_module_catalogue_answers_in_the_spec_shapes() {
     assert_eq!((status, body["code"].as_i64()), (401, Some(6001)));
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(the_module_catalogue_answers_in_the_spec_shapes);

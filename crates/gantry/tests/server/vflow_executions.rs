@@ -15,9 +15,8 @@ fn set(id: &str, indent: u32, name: &str, value: Value) -> Value {
     step(id, "set_variable", indent, json!({"name": name, "value": value}))
 }
 
-#[tokio::test]
-async fn nested_blocks_with_break_and_continue_run_through_the_api() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn nested_blocks_with_break_and_continue_run_through_the_api(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("alice").await;
     let acc = |id: &str, indent: u32, suffix: &str| {
         set(id, indent, "acc", json!(format!("{{{{acc}}}}{{{{each.item}}}}.{{{{times.index}}}}{suffix} ")))
@@ -70,9 +69,8 @@ async fn nested_blocks_with_break_and_continue_run_through_the_api() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn async_runs_stop_time_out_and_fail_with_their_logs() {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.automation.max_running_per_workflow = 1).await;
+async fn async_runs_stop_time_out_and_fail_with_their_logs(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.automation.max_running_per_workflow = 1).await;
     let (_, user) = app.admin_and_user("bob").await;
     let t = Some(user.as_str());
     let steps =
@@ -150,9 +148,8 @@ async fn async_runs_stop_time_out_and_fail_with_their_logs() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn history_filters_and_deletion() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn history_filters_and_deletion(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("carol").await;
     let t = Some(user.as_str());
     let ok = app.workflow(&user, "ok", json!([step("l", "log", 0, json!({"message": "x"}))])).await;
@@ -195,9 +192,8 @@ async fn history_filters_and_deletion() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_restart_marks_interrupted_runs_failed() {
-    let mut app = TestApp::start(Backend::Sqlite).await;
+async fn a_restart_marks_interrupted_runs_failed(backend: Backend) {
+    let mut app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("dave").await;
     let slow = app.workflow(&user, "slow", json!([step("d", "delay", 0, json!({"duration": 600000}))])).await;
     let exec = app.run_async(&user, &slow).await;
@@ -228,10 +224,9 @@ fn http_steps(url: &str) -> Value {
     ])
 }
 
-#[tokio::test]
-async fn http_request_reaches_internal_servers_only_with_the_admin_allowance() {
+async fn http_request_reaches_internal_servers_only_with_the_admin_allowance(backend: Backend) {
     let url = local_server().await;
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.automation.allow_internal_http = true).await;
+    let app = TestApp::start_with(backend, |c| c.automation.allow_internal_http = true).await;
     let (admin, user) = app.admin_and_user("erin").await;
     let admin_wf = app.workflow(&admin, "call home", http_steps(&url)).await;
     let data = app.run_sync(&admin, &admin_wf, json!({"who": "gantry"})).await;
@@ -244,7 +239,7 @@ async fn http_request_reaches_internal_servers_only_with_the_admin_allowance() {
     assert_eq!(data["status"], "failed", "{data}");
     app.stop().await;
 
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     let wf = app.workflow(&admin, "call home", http_steps(&url)).await;
     let data = app.run_sync(&admin, &wf, json!({"who": "x"})).await;
@@ -252,9 +247,8 @@ async fn http_request_reaches_internal_servers_only_with_the_admin_allowance() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn vm_modules_and_admin_modules_refuse_users() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn vm_modules_and_admin_modules_refuse_users(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("frank").await;
     let vm = app
         .workflow(
@@ -284,9 +278,8 @@ async fn vm_modules_and_admin_modules_refuse_users() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_run_missing_an_input_variable_is_unprocessable() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn a_run_missing_an_input_variable_is_unprocessable(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("gina").await;
     let id =
         app.workflow(&user, "greet", json!([step("g", "log", 0, json!({"message": "hello {{vars.name}}"}))])).await;
@@ -302,9 +295,8 @@ async fn a_run_missing_an_input_variable_is_unprocessable() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn long_loops_cannot_flood_the_log() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn long_loops_cannot_flood_the_log(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("hank").await;
     let steps = json!([
         step("l", "loop", 0, json!({"count": 5000})),
@@ -322,3 +314,14 @@ async fn long_loops_cannot_flood_the_log() {
     assert!(body["data"]["logs"][0]["message"].as_str().unwrap().contains("not kept"), "{body}");
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    nested_blocks_with_break_and_continue_run_through_the_api,
+    async_runs_stop_time_out_and_fail_with_their_logs,
+    history_filters_and_deletion,
+    a_restart_marks_interrupted_runs_failed,
+    http_request_reaches_internal_servers_only_with_the_admin_allowance,
+    vm_modules_and_admin_modules_refuse_users,
+    a_run_missing_an_input_variable_is_unprocessable,
+    long_loops_cannot_flood_the_log
+);

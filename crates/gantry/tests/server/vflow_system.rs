@@ -6,9 +6,8 @@ use crate::common::vflow::step;
 use gantry_store::Backend;
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn system_info_and_stats_describe_this_server_and_the_callers_work() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn system_info_and_stats_describe_this_server_and_the_callers_work(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("alice").await;
     let t = Some(user.as_str());
     let (status, body) = app.call("GET", "/api/v1/system/info", t, None).await;
@@ -67,9 +66,8 @@ fn header(r: &reqwest::Response, name: &str) -> i64 {
     r.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(-1)
 }
 
-#[tokio::test]
-async fn rate_limits_count_per_class_and_token() {
-    let app = TestApp::start_with(Backend::Sqlite, |c| {
+async fn rate_limits_count_per_class_and_token(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
         c.automation.rate_limits.query = 3;
         c.automation.rate_limits.modify = 2;
         c.automation.rate_limits.execute = 1;
@@ -115,9 +113,8 @@ async fn rate_limits_count_per_class_and_token() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn token_issuance_is_limited_per_client_address() {
-    let app = TestApp::start_with(Backend::Sqlite, |c| c.automation.rate_limits.auth = 2).await;
+async fn token_issuance_is_limited_per_client_address(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.automation.rate_limits.auth = 2).await;
     let admin = app.admin_token().await;
     let device = |n: u32| json!({"deviceId": format!("d{n}"), "deviceName": "n"});
     for n in 0..2 {
@@ -129,9 +126,8 @@ async fn token_issuance_is_limited_per_client_address() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn every_vflow_route_is_in_the_openapi_document() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn every_vflow_route_is_in_the_openapi_document(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let doc: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for path in [
@@ -162,3 +158,10 @@ async fn every_vflow_route_is_in_the_openapi_document() {
     assert!(doc["components"]["schemas"].get("WorkflowBody").is_some(), "request schemas are registered");
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    system_info_and_stats_describe_this_server_and_the_callers_work,
+    rate_limits_count_per_class_and_token,
+    token_issuance_is_limited_per_client_address,
+    every_vflow_route_is_in_the_openapi_document
+);

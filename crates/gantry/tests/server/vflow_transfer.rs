@@ -72,9 +72,8 @@ fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-#[tokio::test]
-async fn json_and_zip_exports_import_back_with_the_same_meaning() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn json_and_zip_exports_import_back_with_the_same_meaning(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("alice").await;
     let t = Some(user.as_str());
     let (_, body) = app.call("POST", "/api/v1/workflows", t, Some(rich())).await;
@@ -161,9 +160,8 @@ async fn json_and_zip_exports_import_back_with_the_same_meaning() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn batch_imports_report_each_file() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn batch_imports_report_each_file(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("bob").await;
     app.workflow(&user, "Three", json!([])).await;
     let doc = |name: &str| serde_json::to_vec(&json!({"workflow": {"name": name, "steps": []}})).unwrap();
@@ -192,9 +190,8 @@ async fn batch_imports_report_each_file() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn bad_files_oversize_uploads_and_zip_bombs_are_refused() {
-    let app = TestApp::start_with(Backend::Sqlite, |c| {
+async fn bad_files_oversize_uploads_and_zip_bombs_are_refused(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
         c.automation.max_import_bytes = 4 * 1024 * 1024;
         c.automation.max_zip_entries = 10;
     })
@@ -244,3 +241,9 @@ async fn bad_files_oversize_uploads_and_zip_bombs_are_refused() {
     assert_eq!(body["data"]["total"], 0, "nothing was imported");
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    json_and_zip_exports_import_back_with_the_same_meaning,
+    batch_imports_report_each_file,
+    bad_files_oversize_uploads_and_zip_bombs_are_refused
+);

@@ -16,9 +16,8 @@ async fn runs_of(app: &TestApp, token: &str, workflow: &str) -> Vec<Value> {
     body["data"]["executions"].as_array().cloned().unwrap_or_default()
 }
 
-#[tokio::test]
-async fn a_cron_schedule_fires_within_a_minute() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn a_cron_schedule_fires_within_a_minute(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("alice").await;
     let steps = json!([
         step("t", "trigger_schedule", 0, json!({"cron": "* * * * *"})),
@@ -36,9 +35,8 @@ async fn a_cron_schedule_fires_within_a_minute() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn webhooks_run_their_workflow_with_the_request_as_trigger_data() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn webhooks_run_their_workflow_with_the_request_as_trigger_data(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("bob").await;
     let steps = json!([
         step("t", "trigger_webhook", 0, json!({})),
@@ -86,10 +84,9 @@ async fn webhooks_run_their_workflow_with_the_request_as_trigger_data() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn task_events_reach_their_owners_workflows_and_admins() {
+async fn task_events_reach_their_owners_workflows_and_admins(backend: Backend) {
     let sim = Sim::spawn(&["--step-ms", "5"]);
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let (admin, alice) = app.admin_and_user("alice").await;
     app.create_user(&admin, "bob", "user-password-1").await;
     let (bob, _) = app.star_login("bob", "user-password-1").await;
@@ -139,10 +136,9 @@ async fn task_events_reach_their_owners_workflows_and_admins() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn generate_image_charges_the_workflows_owner() {
+async fn generate_image_charges_the_workflows_owner(backend: Backend) {
     let sim = Sim::spawn(&["--step-ms", "2"]);
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let (admin, rich) = app.admin_and_user("rich").await;
     app.create_user(&admin, "poor", "user-password-1").await;
     let (poor, _) = app.star_login("poor", "user-password-1").await;
@@ -178,10 +174,9 @@ async fn generate_image_charges_the_workflows_owner() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn instance_events_reach_admins_workflows_only() {
+async fn instance_events_reach_admins_workflows_only(backend: Backend) {
     let mut sim = Sim::spawn(&["--step-ms", "2"]);
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::start(backend).await;
     let (admin, user) = app.admin_and_user("ivy").await;
     let on_down = json!([
         step("t", "trigger_event", 0, json!({"event": "instance_down"})),
@@ -201,3 +196,11 @@ async fn instance_events_reach_admins_workflows_only() {
     assert!(runs_of(&app, &user, &users).await.is_empty(), "instance events are for admins' workflows");
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    a_cron_schedule_fires_within_a_minute,
+    webhooks_run_their_workflow_with_the_request_as_trigger_data,
+    task_events_reach_their_owners_workflows_and_admins,
+    generate_image_charges_the_workflows_owner,
+    instance_events_reach_admins_workflows_only
+);

@@ -110,19 +110,8 @@ async fn crud_round_trip(engine: Backend) {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn workflow_crud_on_sqlite() {
-    crud_round_trip(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn workflow_crud_on_postgres() {
-    crud_round_trip(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn validation_errors_name_the_step_and_input() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn validation_errors_name_the_step_and_input(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("bob").await;
     let t = Some(user.as_str());
     let create = |steps: Value| json!({"name": "v", "steps": steps});
@@ -184,9 +173,8 @@ async fn validation_errors_name_the_step_and_input() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn batch_operations_really_act() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn batch_operations_really_act(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("carol").await;
     let t = Some(user.as_str());
     let a = app.workflow(&user, "a", json!([])).await;
@@ -239,9 +227,8 @@ async fn batch_operations_really_act() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn folders_nest_without_cycles_and_delete_as_told() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn folders_nest_without_cycles_and_delete_as_told(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("dave").await;
     let t = Some(user.as_str());
     let mk = |name: &str, parent: Option<&str>| json!({"name": name, "parentId": parent});
@@ -296,9 +283,8 @@ async fn folders_nest_without_cycles_and_delete_as_told() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn users_never_see_each_others_data_and_routes_need_a_token() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn users_never_see_each_others_data_and_routes_need_a_token(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (admin, alice) = app.admin_and_user("alice").await;
     app.create_user(&admin, "mallory", "user-password-1").await;
     let (mallory, _) = app.star_login("mallory", "user-password-1").await;
@@ -346,9 +332,8 @@ async fn users_never_see_each_others_data_and_routes_need_a_token() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn magic_variables_list_earlier_outputs() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn magic_variables_list_earlier_outputs(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let (_, user) = app.admin_and_user("erin").await;
     let steps = json!([
         step("d", "delay", 0, json!({"duration": 1})),
@@ -365,3 +350,12 @@ async fn magic_variables_list_earlier_outputs() {
     assert_eq!((status, code(&body)), (404, 1001));
     app.stop().await;
 }
+
+gantry_testkit::on_each_backend!(
+    crud_round_trip,
+    validation_errors_name_the_step_and_input,
+    batch_operations_really_act,
+    folders_nest_without_cycles_and_delete_as_told,
+    users_never_see_each_others_data_and_routes_need_a_token,
+    magic_variables_list_earlier_outputs
+);

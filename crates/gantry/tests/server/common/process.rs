@@ -14,12 +14,14 @@ pub struct GantryProcess {
 }
 
 impl GantryProcess {
-    /// Starts the binary on `data_dir` (SQLite there), with an optional TOML config file.
-    pub fn start(data_dir: &Path, config: Option<&Path>) -> Self {
+    /// Starts the binary on `data_dir` and the database at `database_url`, with an optional
+    /// TOML config file.
+    pub fn start(data_dir: &Path, database_url: &str, config: Option<&Path>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .env("GANTRY_DATA_DIR", data_dir)
+            .env("GANTRY_DATABASE_URL", database_url)
             .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GANTRY_JWT_SECRET", JWT_SECRET)
             .env("RUST_LOG", "info")
