@@ -4,27 +4,24 @@
 //! elsewhere from locking the user out. The counts live in memory: each node slows guessing
 //! on its own, which is what the limit is for.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-/// Entries kept before expired windows are swept.
-const SWEEP_AT: usize = 10_000;
+use gantry_core::limits::{FixedWindows, WindowStart};
 
 type Key = (String, Option<IpAddr>);
 
-/// Counts of failed logins per (username, client address).
+/// Counts of failed logins per (username, client address), in windows that start at the
+/// first failure.
 pub(crate) struct LoginGuard {
     max_failures: u32,
-    window_ms: i64,
-    /// Window start (Unix ms) and failures counted in it.
-    failures: Mutex<HashMap<Key, (i64, u32)>>,
+    failures: FixedWindows<Key>,
 }
 
 impl LoginGuard {
     pub(crate) fn new(max_failures: u32, window_secs: u64) -> Self {
-        let window_ms = i64::try_from(window_secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX);
-        Self { max_failures, window_ms, failures: Mutex::default() }
+        let failures = FixedWindows::new(Duration::from_secs(window_secs.max(1)), WindowStart::FirstEvent);
+        Self { max_failures, failures }
     }
 
     fn key(username: &str, client: Option<IpAddr>) -> Key {
@@ -33,32 +30,21 @@ impl LoginGuard {
 
     /// `Err(retry_at_ms)` while this username and address have used up their failures.
     pub(crate) fn check(&self, username: &str, client: Option<IpAddr>, now_ms: i64) -> Result<(), i64> {
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        match failures.get(&Self::key(username, client)) {
-            Some(&(start, count)) if now_ms < start + self.window_ms && count >= self.max_failures => {
-                Err(start + self.window_ms)
-            }
+        match self.failures.current(&Self::key(username, client), now_ms) {
+            // At least one failure: a window only exists once one was counted.
+            (count, ends_at) if count > 0 && count >= self.max_failures => Err(ends_at),
             _ => Ok(()),
         }
     }
 
     /// Counts a wrong password.
     pub(crate) fn failed(&self, username: &str, client: Option<IpAddr>, now_ms: i64) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        if failures.len() >= SWEEP_AT {
-            let window = self.window_ms;
-            failures.retain(|_, (start, _)| now_ms < *start + window);
-        }
-        let entry = failures.entry(Self::key(username, client)).or_insert((now_ms, 0));
-        if now_ms >= entry.0 + self.window_ms {
-            *entry = (now_ms, 0);
-        }
-        entry.1 += 1;
+        self.failures.record(Self::key(username, client), now_ms);
     }
 
     /// Forgets the failures of a username and address after a good login.
     pub(crate) fn succeeded(&self, username: &str, client: Option<IpAddr>) {
-        self.failures.lock().unwrap_or_else(PoisonError::into_inner).remove(&Self::key(username, client));
+        self.failures.forget(&Self::key(username, client));
     }
 }
 

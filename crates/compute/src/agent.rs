@@ -3,10 +3,10 @@
 //! and failed attempts per source address (past the limit they answer 429; a right secret
 //! still gets through).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
+use gantry_core::limits::{FixedWindows, WindowStart};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -18,7 +18,6 @@ use crate::model::UploadAck;
 const FAILURES_PER_MINUTE: u32 = 10;
 /// Largest accepted report (serialized JSON), bytes.
 const MAX_REPORT_BYTES: usize = 64 * 1024;
-const WINDOW_MS: i64 = 60_000;
 
 /// A new agent secret (64 hex digits) and its digest.
 pub(crate) fn new_secret() -> (String, String) {
@@ -34,29 +33,21 @@ pub(crate) fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Fixed one-minute windows of counts per key.
+/// One-minute windows of counts per key, starting at the key's first event.
 pub(crate) struct Limiter {
     per_vm: u32,
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+    windows: FixedWindows<String>,
 }
 
 impl Limiter {
     pub fn new(per_vm: u32) -> Limiter {
-        Limiter { per_vm, windows: Mutex::new(HashMap::new()) }
+        Limiter { per_vm, windows: FixedWindows::new(Duration::from_secs(60), WindowStart::FirstEvent) }
     }
 
-    /// Counts one event for `key`; false when it is over `limit` in the current window.
+    /// Counts one event for `key`, refused ones included; false when it is over `limit` in
+    /// the current window.
     fn hit(&self, key: &str, now_ms: i64, limit: u32) -> bool {
-        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if w.len() > 10_000 {
-            w.retain(|_, (start, _)| now_ms - *start < WINDOW_MS);
-        }
-        let entry = w.entry(key.to_string()).or_insert((now_ms, 0));
-        if now_ms - entry.0 >= WINDOW_MS {
-            *entry = (now_ms, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= limit
+        self.windows.record(key.to_owned(), now_ms) <= limit
     }
 }
 

@@ -6,6 +6,7 @@ pub mod events;
 pub mod health;
 pub mod identity;
 pub mod ids;
+pub mod limits;
 pub mod netguard;
 pub mod supervisor;
 

@@ -5,24 +5,22 @@
 //! carries `X-RateLimit-Limit/Remaining/Reset` (reset in Unix ms); over the limit the
 //! answer is 429 with code 7001 and `details {limit, remaining, resetAt}`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use gantry_core::config::RateLimits;
+use gantry_core::limits::{FixedWindows, Tally, WindowStart};
 use gantry_core::{Clock, Dialect};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::envelope::{Envelope, Vflow};
 use crate::error::{ApiError, ErrorKind};
-
-/// Windows kept before stale ones are swept.
-const SWEEP_AT: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Class {
@@ -32,29 +30,20 @@ enum Class {
     Modify,
 }
 
-/// Window start (Unix ms) and requests counted in it, per (class, caller).
-type Windows = HashMap<(Class, String), (i64, u32)>;
-
-/// The shared counters. Cheap to clone.
+/// The shared counters, in windows aligned to multiples of the window length and counting
+/// only allowed requests. Cheap to clone.
 #[derive(Clone)]
 pub struct Limiter {
     limits: RateLimits,
     clock: Arc<dyn Clock>,
-    windows: Arc<Mutex<Windows>>,
-}
-
-/// The outcome of one count.
-struct Verdict {
-    limit: u32,
-    remaining: u32,
-    reset_at: i64,
-    allowed: bool,
+    windows: Arc<FixedWindows<(Class, String)>>,
 }
 
 impl Limiter {
     /// Counters for `limits`, windows timed by `clock`.
     pub fn new(limits: RateLimits, clock: Arc<dyn Clock>) -> Self {
-        Self { limits, clock, windows: Arc::default() }
+        let window = Duration::from_secs(limits.window_secs.max(1));
+        Self { limits, clock, windows: Arc::new(FixedWindows::new(window, WindowStart::Aligned)) }
     }
 
     fn limit(&self, class: Class) -> u32 {
@@ -66,23 +55,8 @@ impl Limiter {
         }
     }
 
-    fn count(&self, class: Class, key: String, now_ms: i64) -> Verdict {
-        let window = (self.limits.window_secs.max(1) * 1000) as i64;
-        let start = now_ms - now_ms.rem_euclid(window);
-        let limit = self.limit(class);
-        let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if windows.len() >= SWEEP_AT {
-            windows.retain(|_, (s, _)| *s == start);
-        }
-        let entry = windows.entry((class, key)).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
-        }
-        let allowed = entry.1 < limit;
-        if allowed {
-            entry.1 += 1;
-        }
-        Verdict { limit, remaining: limit.saturating_sub(entry.1), reset_at: start + window, allowed }
+    fn count(&self, class: Class, key: String, now_ms: i64) -> Tally {
+        self.windows.take((class, key), now_ms, self.limit(class))
     }
 }
 
@@ -118,15 +92,15 @@ pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Nex
         next.run(request).await
     } else {
         let error = ApiError::new(ErrorKind::RateLimited, "Rate limit exceeded").with_details(json!({
-            "limit": verdict.limit, "remaining": 0, "resetAt": verdict.reset_at,
+            "limit": verdict.limit, "remaining": 0, "resetAt": verdict.reset_at_ms,
         }));
         Vflow::render_error(&error)
     };
     let headers = response.headers_mut();
     for (name, value) in [
-        ("x-ratelimit-limit", verdict.limit as i64),
-        ("x-ratelimit-remaining", verdict.remaining as i64),
-        ("x-ratelimit-reset", verdict.reset_at),
+        ("x-ratelimit-limit", i64::from(verdict.limit)),
+        ("x-ratelimit-remaining", i64::from(verdict.remaining)),
+        ("x-ratelimit-reset", verdict.reset_at_ms),
     ] {
         headers.insert(name, HeaderValue::from(value));
     }
@@ -148,7 +122,7 @@ mod tests {
         assert!(limiter.count(Class::Modify, "b".into(), t + 1).allowed, "another caller has its own window");
         let v = limiter.count(Class::Modify, "a".into(), t + 60_000);
         assert!(v.allowed, "a new window starts afresh");
-        assert_eq!(v.reset_at, 240_000);
+        assert_eq!(v.reset_at_ms, 240_000);
         assert_eq!(classify(&Method::POST, "/api/v1/workflows/x/execute"), Class::Execute);
         assert_eq!(classify(&Method::POST, "/api/v1/auth/token"), Class::Auth);
         assert_eq!(classify(&Method::GET, "/api/v1/workflows"), Class::Query);
