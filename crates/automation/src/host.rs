@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gantry_core::events::Event;
 use gantry_dispatch::{Caller, Submission, TaskStatus};
-use gantry_generation::Kind;
+use gantry_generation::Text2Img;
 use gantry_workflow_engine::{BoxFuture, Host, HostCall, HttpPolicy};
 use serde_json::{Map, Value, json};
 
@@ -51,18 +51,24 @@ impl OwnerHost {
     }
 
     async fn generate(&self, inputs: &Map<String, Value>, call: HostCall<'_>) -> Outputs {
-        let mut body = Map::new();
-        for key in ["prompt", "negativePrompt", "modelName", "width", "height", "steps", "seed"] {
-            if let Some(v) = inputs.get(key).filter(|v| !v.is_null() && v.as_str() != Some("")) {
-                body.insert(key.into(), v.clone());
-            }
+        /// An input read as `T`; `null` and `""` count as not given. A value of the wrong
+        /// type (`"512"` for a number) is refused, not converted.
+        fn given<T: serde::de::DeserializeOwned>(inputs: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
+            let value = inputs.get(key).filter(|v| !v.is_null() && v.as_str() != Some(""));
+            value.map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("invalid request: {e}"))).transpose()
         }
-        let submitted = self
-            .inner
-            .generation
-            .generate(self.owner.user_id, Kind::Text2Img, Value::Object(body))
-            .await
-            .map_err(|e| e.to_string())?;
+        let request = Text2Img {
+            prompt: given(inputs, "prompt")?.unwrap_or_default(),
+            negative_prompt: given(inputs, "negativePrompt")?,
+            model_name: given(inputs, "modelName")?,
+            width: given(inputs, "width")?,
+            height: given(inputs, "height")?,
+            steps: given(inputs, "steps")?,
+            seed: given(inputs, "seed")?,
+            ..Text2Img::default()
+        };
+        let submitted =
+            self.inner.generation.generate(self.owner.user_id, request.into()).await.map_err(|e| e.to_string())?;
         let mut out = self.maybe_wait(&submitted.task_id, inputs, call).await?;
         out.insert("cost".into(), Value::from(submitted.cost));
         Ok(out)

@@ -8,6 +8,8 @@ pub mod request;
 mod settle;
 pub mod templates;
 
+pub use request::{GenerationRequest, Img2Img, Img2Video, Pose, Text2Img, Text2Video, Upscale};
+
 use gantry_core::config::GenerationConfig;
 use gantry_core::{Clock, IdSource, UserId};
 use gantry_dispatch::TaskRecord;
@@ -201,8 +203,9 @@ impl GenerationService {
     }
 
     /// Validates a request, charges it and queues its task.
-    pub async fn generate(&self, user_id: UserId, kind: Kind, body: Value) -> Result<Submitted, GenerationError> {
-        let mut plan = request::plan(kind, body, &self.config.video_first_frame_model)?;
+    pub async fn generate(&self, user_id: UserId, request: GenerationRequest) -> Result<Submitted, GenerationError> {
+        let kind = request.kind();
+        let mut plan = request::plan(request, &self.config.video_first_frame_model)?;
         let words = [&plan.prompt, &plan.negative_prompt];
         let lowered: Vec<String> = words.iter().filter_map(|w| w.as_deref()).map(str::to_lowercase).collect();
         if self

@@ -61,7 +61,8 @@ pub(super) async fn generate(
     kind: Kind,
     body: Value,
 ) -> ApiResult<StarGraph, Accepted> {
-    let submitted = state.generation.generate(user_id, kind, body).await?;
+    let request = super::generate_body::parse(kind, body)?;
+    let submitted = state.generation.generate(user_id, request).await?;
     let message = if kind.is_video() { "video task submitted" } else { "task created" };
     Ok(Reply::with_message(message, submitted.into()))
 }

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 pub(crate) mod codes;
 mod generate;
+mod generate_body;
 pub(crate) mod stomp;
 mod tasks;
 mod users;

@@ -239,7 +239,12 @@ impl Session {
         let Some(kind) = kind.as_deref().and_then(gantry_generation::Kind::parse) else {
             return json!({"type": "error", "code": 400, "message": "`type` must be TEXT2IMG, IMG2IMG, UPSCALE, POSE, TEXT2VIDEO or IMG2VIDEO"});
         };
-        match self.state.generation.generate(caller.user_id, kind, body).await {
+        let request = crate::dialects::star::generate_body::parse(kind, body);
+        let submitted = match request {
+            Ok(request) => self.state.generation.generate(caller.user_id, request).await,
+            Err(e) => Err(e),
+        };
+        match submitted {
             Ok(s) => json!({"type": "generate", "taskId": s.task_id, "queuePosition": s.queue_position,
                 "estimatedTime": s.estimated_time, "cost": s.cost}),
             Err(e) => {
