@@ -234,12 +234,14 @@ async fn one_users_batch_does_not_starve_another_users_task(backend: Backend) {
     let lone = app.submit(&single, t2i_graph(SD15, 3, 7), json!({"prompt": "single"})).await;
     let lone_done = app.finished(&single, &lone).await;
     assert_eq!(lone_done["status"], "completed");
+    // Batch tasks that finished while the single task waited (between its submission and its
+    // completion); ones that finished before it was even submitted do not count.
+    let (waited_from, waited_until) = (lone_done["createdAt"].as_str(), lone_done["updatedAt"].as_str());
     let mut finished_before = 0;
     for id in &batch_ids {
         let (_, body) = app.call("GET", &format!("/api/tasks/{id}"), Some(&batch), None).await;
-        if body["data"]["status"] == "completed"
-            && body["data"]["updatedAt"].as_str() <= lone_done["updatedAt"].as_str()
-        {
+        let finished_at = body["data"]["updatedAt"].as_str();
+        if body["data"]["status"] == "completed" && waited_from <= finished_at && finished_at <= waited_until {
             finished_before += 1;
         }
     }
