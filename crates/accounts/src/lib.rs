@@ -222,11 +222,16 @@ impl Accounts {
         self.user(user_id).await
     }
 
-    /// Sets a user's role without a caller (operator command line).
+    /// Sets a user's role without a caller (operator command line). The last admin is never
+    /// demoted: Gantry always keeps someone who can administer it.
     pub async fn set_role_unchecked(&self, user_id: UserId, role: Role) -> AccountsResult<()> {
         let now = self.clock.now_ms();
-        if !users::set_role(&self.db, user_id, role, now).await? {
-            return Err(AccountsError::UserNotFound);
+        match users::set_role(&self.db, user_id, role, now).await? {
+            users::RoleChange::Changed => {}
+            users::RoleChange::NoSuchUser => return Err(AccountsError::UserNotFound),
+            users::RoleChange::LastAdmin => {
+                return Err(AccountsError::Invalid("the last admin cannot stop being an admin".into()));
+            }
         }
         self.events.publish(now, Event::UserUpdated { user_id });
         Ok(())

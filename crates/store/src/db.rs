@@ -80,6 +80,16 @@ impl Db {
         self.backend
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads first cannot fail with "database is
+    /// locked" when another connection wrote in between (the busy timeout then applies).
+    pub async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,7 +1,7 @@
 //! Users repository.
 
 use gantry_core::{Role, UserId};
-use gantry_store::{Db, StoreError, StoreResult};
+use gantry_store::{Backend, Db, StoreError, StoreResult};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -131,14 +131,36 @@ pub async fn set_password_hash(db: &Db, id: UserId, hash: &str, now_ms: i64) -> 
 }
 
 /// Sets a user's role. Returns false when the user does not exist.
-pub async fn set_role(db: &Db, id: UserId, role: Role, now_ms: i64) -> StoreResult<bool> {
+pub async fn set_role(db: &Db, id: UserId, role: Role, now_ms: i64) -> StoreResult<RoleChange> {
+    let mut tx = db.begin_write().await?;
+    // The admins are locked (PostgreSQL; SQLite's write lock is already held), so two
+    // admins demoting each other at once cannot both see the other one still there.
+    let admins: Vec<UserId> = match db.backend() {
+        Backend::Postgres => sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' FOR UPDATE"),
+        Backend::Sqlite => sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin'"),
+    }
+    .fetch_all(&mut *tx)
+    .await?;
+    if role != Role::Admin && admins == [id] {
+        return Ok(RoleChange::LastAdmin);
+    }
     let done = sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
         .bind(role.as_str())
         .bind(now_ms)
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    tx.commit().await?;
+    Ok(if done.rows_affected() == 1 { RoleChange::Changed } else { RoleChange::NoSuchUser })
+}
+
+/// What [`set_role`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    Changed,
+    NoSuchUser,
+    /// Refused: the user is the only admin and would stop being one.
+    LastAdmin,
 }
 
 /// Applies a profile change in one statement. Returns false when the user does not exist.

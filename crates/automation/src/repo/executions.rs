@@ -311,7 +311,7 @@ async fn delete_where(db: &Db, clause: &str, user_id: UserId, param: Param<'_>) 
          (SELECT id FROM automation_executions WHERE user_id = $1 AND {clause})"
     );
     let sql = format!("DELETE FROM automation_executions WHERE user_id = $1 AND {clause}");
-    let mut tx = super::folders::begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     let mut total = 0;
     for (i, sql) in [logs_sql, sql].iter().enumerate() {
         let query = sqlx::query(sql).bind(user_id);
@@ -383,7 +383,7 @@ pub async fn top_workflows(
 /// after the last stored line. False if the user has no such execution. One writer per
 /// execution (its runner) is assumed; a concurrent append fails instead of interleaving.
 pub async fn append_logs(db: &Db, user_id: UserId, execution_id: &str, lines: &[NewLog]) -> StoreResult<bool> {
-    let mut tx = super::folders::begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM automation_executions WHERE id = $1 AND user_id = $2")
         .bind(execution_id)
         .bind(user_id)

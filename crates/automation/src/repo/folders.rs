@@ -114,16 +114,6 @@ fn from_row(row: &AnyRow) -> StoreResult<FolderSummary> {
     })
 }
 
-/// Begins a transaction that will write. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so a transaction that reads first cannot fail with "database is
-/// locked" when another connection wrote in between (the busy timeout then applies).
-pub(crate) async fn begin_write(db: &Db) -> StoreResult<Transaction<'static, Any>> {
-    Ok(match db.backend() {
-        gantry_store::Backend::Sqlite => db.pool().begin_with("BEGIN IMMEDIATE").await?,
-        gantry_store::Backend::Postgres => db.pool().begin().await?,
-    })
-}
-
 /// A user's folders in `scope`, by position then name.
 pub async fn list(db: &Db, user_id: UserId, scope: &FolderScope) -> StoreResult<Vec<FolderSummary>> {
     let filter = match scope {
@@ -215,7 +205,7 @@ async fn record(tx: &mut Transaction<'static, Any>, user_id: UserId, id: &str) -
 
 /// Creates a folder. Refuses a missing parent; a sibling with the same name is a conflict.
 pub async fn create(db: &Db, new: &NewFolder<'_>) -> StoreResult<Result<FolderRecord, Refusal>> {
-    let mut tx = begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     if let Some(parent) = new.parent_id
         && !exists(&mut tx, new.user_id, parent).await?
     {
@@ -249,7 +239,7 @@ pub async fn update(
     change: &FolderChange,
     now_ms: i64,
 ) -> StoreResult<Result<FolderRecord, Refusal>> {
-    let mut tx = begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     let Some(mut folder) = record(&mut tx, user_id, id).await? else { return Ok(Err(Refusal::Missing)) };
     if let Some(parent) = &change.parent_id {
         if let Some(parent) = parent {
@@ -315,7 +305,7 @@ pub async fn delete(
     mode: &DeleteMode,
     now_ms: i64,
 ) -> StoreResult<Result<FolderDeletion, Refusal>> {
-    let mut tx = begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     let Some(folder) = record(&mut tx, user_id, id).await? else { return Ok(Err(Refusal::Missing)) };
     let mut outcome = FolderDeletion::default();
     match mode {

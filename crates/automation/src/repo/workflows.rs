@@ -189,7 +189,7 @@ async fn ensure_name_free(
 /// Stores a new workflow (its `tags` included). Refuses a folder the user does not have;
 /// a taken name in that folder is a conflict.
 pub async fn create(db: &Db, w: &WorkflowRecord) -> StoreResult<Result<WorkflowRecord, Refusal>> {
-    let mut tx = super::folders::begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     if let Some(folder) = &w.folder_id
         && !folders::exists(&mut tx, w.user_id, folder).await?
     {
@@ -297,7 +297,7 @@ pub async fn update(
     change: &WorkflowChange,
     now_ms: i64,
 ) -> StoreResult<Result<WorkflowRecord, Refusal>> {
-    let mut tx = super::folders::begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     let Some(mut w) = fetch(&mut tx, user_id, id).await? else { return Ok(Err(Refusal::Missing)) };
     if let Some(folder) = &change.folder_id {
         if let Some(f) = folder
@@ -377,7 +377,7 @@ pub async fn update(
 /// Deletes a workflow and its tags (not its execution history). False if the user has no
 /// such workflow.
 pub async fn delete(db: &Db, user_id: UserId, id: &str) -> StoreResult<bool> {
-    let mut tx = super::folders::begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query("DELETE FROM automation_workflows WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(user_id)
@@ -482,7 +482,7 @@ pub async fn batch(
     action: &BatchAction,
     now_ms: i64,
 ) -> StoreResult<Result<BatchOutcome, Refusal>> {
-    let mut tx = super::folders::begin_write(db).await?;
+    let mut tx = db.begin_write().await?;
     if let BatchAction::Move(Some(folder)) = action
         && !folders::exists(&mut tx, user_id, folder).await?
     {

@@ -295,6 +295,31 @@ async fn one_user_cannot_read_or_change_another() {
     }
 }
 
+async fn the_last_admin_cannot_demote_itself(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let (_, me) = app.call("GET", "/api/v1/users/profile", Some(&admin), None).await;
+    let admin_id = me["data"]["id"].as_i64().unwrap();
+    let demote = |id: i64| format!("/api/v1/admin/users/{id}/role");
+
+    let (status, body) = app.call("PUT", &demote(admin_id), Some(&admin), Some(json!({"role": "USER"}))).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(400)), "{backend:?}: {body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("last admin"), "{body}");
+    let (_, me) = app.call("GET", "/api/v1/users/profile", Some(&admin), None).await;
+    assert_eq!(me["data"]["role"], "ADMIN", "nothing changed");
+
+    // With a second admin, either may step down, but not both.
+    let second = app.create_user(&admin, "second", "second-password").await;
+    let (status, _) = app.call("PUT", &demote(second), Some(&admin), Some(json!({"role": "ADMIN"}))).await;
+    assert_eq!(status, 200);
+    let (status, body) = app.call("PUT", &demote(admin_id), Some(&admin), Some(json!({"role": "USER"}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (second_token, _) = app.star_login("second", "second-password").await;
+    let (status, body) = app.call("PUT", &demote(second), Some(&second_token), Some(json!({"role": "USER"}))).await;
+    assert_eq!(status, 400, "{body}");
+    app.stop().await;
+}
+
 async fn pairing_codes_admit_a_device_exactly_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
@@ -374,6 +399,7 @@ async fn repeated_wrong_passwords_lock_that_login_out_for_a_while(backend: Backe
 }
 
 gantry_testkit::on_each_backend!(
+    the_last_admin_cannot_demote_itself,
     logout_and_revoke_end_access_tokens_at_once,
     a_new_device_token_revokes_the_devices_previous_one,
     expired_tampered_and_unsigned_tokens_are_refused_in_each_dialect,
