@@ -2,13 +2,17 @@
 //! runs one workflow, persisting progress, logs and the result.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::repo::executions::{self as repo, Finish, NewLog};
+use futures_util::FutureExt as _;
 use gantry_core::events::Event;
-use gantry_workflow_engine::{ChannelObserver, LogEntry, RunEvent, RunReport, RunRequest, TypedValue, Workflow};
+use gantry_workflow_engine::{
+    ChannelObserver, LogEntry, Outcome, RunEvent, RunReport, RunRequest, TypedValue, Workflow,
+};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -136,13 +140,40 @@ impl Inner {
         let inner = self.clone();
         let request = start.request.cancel(cancel);
         self.supervisor.clone().spawn(async move {
-            let finished = inner.run_to_end(owner, &workflow, &id, request, variables).await;
+            // A panic inside a run (a bug) fails that execution and frees its slot; the
+            // server and every other run go on.
+            let run = AssertUnwindSafe(inner.run_to_end(owner, &workflow, &id, request, variables));
+            let finished = match run.catch_unwind().await {
+                Ok(finished) => finished,
+                Err(_) => {
+                    tracing::error!(execution_id = %id, "an execution panicked; it is recorded as failed");
+                    inner.record_crash(owner, &workflow, &id).await
+                }
+            };
             inner.runs.release(&id);
             if let Some(record) = finished {
                 let _ = done_tx.send(record);
             }
         });
         Ok((record, done_rx))
+    }
+
+    /// Records an execution whose run panicked as failed.
+    async fn record_crash(&self, owner: Owner, workflow: &Workflow, id: &str) -> Option<repo::ExecutionRecord> {
+        let now = self.clock.now_ms();
+        let report = RunReport {
+            outcome: Outcome::Failed {
+                error: "internal error: the execution stopped unexpectedly".into(),
+                step_index: None,
+                step_id: None,
+            },
+            outputs: BTreeMap::new(),
+            variables: BTreeMap::new(),
+            steps_executed: 0,
+            started_at: now,
+            completed_at: now,
+        };
+        self.record_end(owner, workflow, id, &report).await
     }
 
     async fn run_to_end(

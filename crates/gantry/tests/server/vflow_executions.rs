@@ -315,7 +315,35 @@ async fn long_loops_cannot_flood_the_log(backend: Backend) {
     app.stop().await;
 }
 
+async fn huge_durations_from_users_neither_crash_nor_block_the_workflow(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, user) = app.admin_and_user("huge").await;
+    let steps = json!([
+        step("t", "trigger_manual", 0, json!({})),
+        // Refused by the address guard, after its timeout (1e300 s, from the run's input) was read.
+        step("h", "http_request", 0, json!({"url": "http://127.0.0.1:9/", "timeout": "{{vars.t}}"})),
+    ]);
+    let id = app.workflow(&user, "huge", steps).await;
+    let (status, body) = app
+        .call("PUT", &format!("/api/v1/workflows/{id}"), Some(&user), Some(json!({"maxExecutionTime": i64::MAX})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // More runs than the per-workflow limit (4): none may stay `running`.
+    for _ in 0..6 {
+        let t = json!({"t": {"type": "number", "value": 1e300}});
+        let body = json!({"async": false, "timeout": u64::MAX, "inputVariables": t});
+        let (status, body) =
+            app.call("POST", &format!("/api/v1/workflows/{id}/execute"), Some(&user), Some(body)).await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        assert_eq!(body["data"]["status"], "failed", "{body}");
+    }
+    let (status, body) = app.call("GET", "/api/v1/system/health", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    huge_durations_from_users_neither_crash_nor_block_the_workflow,
     nested_blocks_with_break_and_continue_run_through_the_api,
     async_runs_stop_time_out_and_fail_with_their_logs,
     history_filters_and_deletion,

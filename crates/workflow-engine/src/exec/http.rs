@@ -106,7 +106,9 @@ fn build_request(inputs: &Inputs<'_>, policy: &HttpPolicy) -> Result<Request, St
         Some(other) => Some((other.to_string(), true)),
     };
     let secs = inputs.number("timeout")?.unwrap_or(30.0);
-    let timeout = Duration::from_secs_f64(secs.max(0.001)).min(policy.max_timeout);
+    // Any number, however large (`1e300`), infinite or negative, ends up within (0, max].
+    let timeout =
+        Duration::try_from_secs_f64(secs.max(0.001)).map_or(policy.max_timeout, |t| t.min(policy.max_timeout));
     Ok(Request { url, method, headers, body, timeout })
 }
 

@@ -88,7 +88,8 @@ pub(super) async fn execute(
     observer: &dyn RunObserver,
 ) -> RunReport {
     let started_at = now_ms();
-    let deadline = request.timeout.or_else(|| workflow.time_budget()).map(|b| Instant::now() + b);
+    // A budget too large to represent (a user's `u64::MAX` seconds) is no deadline at all.
+    let deadline = request.timeout.or_else(|| workflow.time_budget()).and_then(|b| Instant::now().checked_add(b));
     let state = State {
         outputs: vec![None; workflow.steps.len()],
         vars: request.variables.into_iter().collect(),
