@@ -47,6 +47,7 @@ fn check_name(name: &str) -> AutomationResult<String> {
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(AutomationError::Invalid(format!("name must be 1-{MAX_NAME_CHARS} characters")));
     }
+    gantry_core::text::check_name("name", name).map_err(AutomationError::Invalid)?;
     Ok(name.to_owned())
 }
 

@@ -106,6 +106,8 @@ impl Inner {
         if chars == 0 || chars > MAX_NAME_CHARS {
             return Err(AutomationError::Invalid(format!("name must be 1-{MAX_NAME_CHARS} characters")));
         }
+        gantry_core::text::check_name("name", &w.name).map_err(AutomationError::Invalid)?;
+        gantry_core::text::check_text("description", &w.description).map_err(AutomationError::Invalid)?;
         validate(w, &self.catalogue).map_err(|issues| AutomationError::Validation { issues, on_save: true })?;
         TriggerSpec::of(w).check()
     }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod limits;
 pub mod netguard;
 pub mod supervisor;
+pub mod text;
 
 pub use clock::{Clock, SystemClock};
 pub use identity::{Dialect, Role, UserId};

@@ -171,7 +171,9 @@ impl From<gantry_generation::GenerationError> for ApiError {
 impl From<gantry_ledger::LedgerError> for ApiError {
     fn from(err: gantry_ledger::LedgerError) -> Self {
         match err {
-            gantry_ledger::LedgerError::InvalidAmount => Self::bad_request(err.to_string()),
+            gantry_ledger::LedgerError::InvalidAmount
+            | gantry_ledger::LedgerError::BalanceTooLarge
+            | gantry_ledger::LedgerError::InvalidText(_) => Self::bad_request(err.to_string()),
             other => gantry_generation::GenerationError::from(other).into(),
         }
     }

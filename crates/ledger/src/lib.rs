@@ -39,6 +39,12 @@ pub enum LedgerError {
     InsufficientBalance { available: i64, needed: i64 },
     #[error("amount must be positive")]
     InvalidAmount,
+    /// A reason with control characters.
+    #[error("{0}")]
+    InvalidText(String),
+    /// The balance would pass [`MAX_BALANCE`].
+    #[error("the balance would exceed {MAX_BALANCE} credits")]
+    BalanceTooLarge,
     #[error("storage error: {0}")]
     Store(String),
 }
@@ -96,6 +102,9 @@ pub struct Ledger {
 
 /// Fund record ids: milliseconds since 2024 shifted left 12 bits plus a counter, so they
 /// are numeric (as star-graph shows), ordered, unique per node, and below 2^53.
+/// The most credits one balance may hold.
+pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
+
 const EPOCH_MS: i64 = 1_704_067_200_000;
 
 impl Ledger {
@@ -114,6 +123,7 @@ impl Ledger {
         if amount <= 0 {
             return Err(LedgerError::InvalidAmount);
         }
+        gantry_core::text::check_text("reason", reason).map_err(LedgerError::InvalidText)?;
         let now = self.clock.now_ms();
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
@@ -124,12 +134,21 @@ impl Ledger {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE balances SET available = available + $1, updated_at = $2 WHERE user_id = $3")
-            .bind(amount)
-            .bind(now)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        // Guarded so that no balance (or sum the records add up) can overflow.
+        let added = sqlx::query(
+            "UPDATE balances SET available = available + $1, updated_at = $2 \
+             WHERE user_id = $3 AND available + frozen <= $4",
+        )
+        .bind(amount)
+        .bind(now)
+        .bind(user_id)
+        .bind(MAX_BALANCE.saturating_sub(amount))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added == 0 {
+            return Err(LedgerError::BalanceTooLarge);
+        }
         let record = self.record(&mut tx, user_id, kind::RECHARGE, amount, reason, None, now).await?;
         tx.commit().await?;
         Ok(record)

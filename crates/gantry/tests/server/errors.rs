@@ -4,7 +4,7 @@
 
 use crate::common::TestApp;
 use gantry_store::Backend;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn raw(app: &TestApp, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -200,7 +200,55 @@ async fn openapi_lists_every_route(backend: Backend) {
     app.stop().await;
 }
 
+async fn huge_amounts_and_pages_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let id = app.create_user(&admin, "rich", "rich-password").await;
+    let (token, _) = app.star_login("rich", "rich-password").await;
+    let grant = |amount: i64| json!({"amount": amount, "reason": "test"});
+    let credits = format!("/api/v1/admin/users/{id}/credits");
+
+    let (status, body) = app.call("POST", &credits, Some(&admin), Some(grant(i64::MAX))).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(400)), "{backend:?}: {body}");
+    let most = gantry_ledger::MAX_BALANCE;
+    let (status, body) = app.call("POST", &credits, Some(&admin), Some(grant(most))).await;
+    assert_eq!(status, 200, "{body}");
+    for amount in [1, i64::MAX] {
+        let (status, body) = app.call("POST", &credits, Some(&admin), Some(grant(amount))).await;
+        assert_eq!((status, body["code"].as_i64()), (400, Some(400)), "{backend:?} +{amount}: {body}");
+    }
+    let (_, balance) = app.call("GET", "/api/v1/users/balance", Some(&token), None).await;
+    assert_eq!(balance["data"]["available"].as_i64(), Some(most), "{balance}");
+    let (_, records) = app.call("GET", "/api/v1/users/fund-records", Some(&token), None).await;
+    assert_eq!(records["data"]["totalElements"].as_i64(), Some(1), "only the accepted grant: {records}");
+
+    for path in
+        ["/api/v1/users/fund-records?page=9223372036854775807", "/api/v1/tasks?page=9223372036854775807&pageSize=100"]
+    {
+        let (status, body) = app.call("GET", path, Some(&token), None).await;
+        assert_eq!((status, body["code"].as_i64()), (400, Some(400)), "{backend:?} {path}: {body}");
+    }
+    let (status, body) = app.call("GET", "/api/v1/admin/users?page=9223372036854775807", Some(&admin), None).await;
+    assert_eq!(status, 400, "{body}");
+    app.stop().await;
+}
+
+async fn sockjs_sends_that_are_not_arrays_of_strings_get_400(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let opened = app.http.post(app.url("/ws/000/badsend/xhr")).send().await.unwrap();
+    assert_eq!((opened.status().as_u16(), opened.text().await.unwrap()), (200, "o\n".to_owned()));
+    for body in ["not json", "[1, 2]", "{\"a\": 1}", "[]", ""] {
+        let answer = app.http.post(app.url("/ws/000/badsend/xhr_send")).body(body).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{backend:?} {body:?}");
+    }
+    let fine = app.http.post(app.url("/ws/000/badsend/xhr_send")).body(r#"["\n"]"#).send().await.unwrap();
+    assert_eq!(fine.status().as_u16(), 204, "a heartbeat is accepted");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    sockjs_sends_that_are_not_arrays_of_strings_get_400,
+    huge_amounts_and_pages_are_refused_and_change_nothing,
     unknown_routes_and_methods_answer_in_the_owning_dialect,
     malformed_bodies_get_a_clear_error,
     oversize_bodies_are_refused_with_413,

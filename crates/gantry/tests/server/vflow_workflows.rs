@@ -351,7 +351,39 @@ async fn magic_variables_list_earlier_outputs(backend: Backend) {
     app.stop().await;
 }
 
+async fn control_characters_in_names_are_refused_alike_on_both_engines(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (admin, user) = app.admin_and_user("ctrl").await;
+    let trigger = json!([step("t", "trigger_manual", 0, json!({}))]);
+    for (path, body) in [
+        ("/api/v1/folders", json!({"name": "nul\u{0}folder"})),
+        ("/api/v1/folders", json!({"name": "red\u{1b}[31mfolder"})),
+        ("/api/v1/workflows", json!({"name": "nul\u{0}flow", "steps": trigger})),
+        ("/api/v1/workflows", json!({"name": "fine", "description": "nul\u{0}", "steps": trigger})),
+    ] {
+        let (status, answer) = app.call("POST", path, Some(&user), Some(body.clone())).await;
+        assert_eq!((status, answer["code"].as_i64()), (400, Some(1002)), "{backend:?} {path} {body}: {answer}");
+    }
+    for path in ["/api/v1/folders", "/api/v1/workflows"] {
+        let (_, listed) = app.call("GET", path, Some(&user), None).await;
+        assert!(!listed.to_string().contains("nul"), "nothing was stored: {listed}");
+    }
+    let (_, me) = app.call("GET", "/api/v1/users/profile", Some(&user), None).await;
+    let id = me["data"]["id"].as_i64().unwrap();
+    let (status, answer) = app
+        .call(
+            "POST",
+            &format!("/api/v1/admin/users/{id}/credits"),
+            Some(&admin),
+            Some(json!({"amount": 5, "reason": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{backend:?}: {answer}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    control_characters_in_names_are_refused_alike_on_both_engines,
     crud_round_trip,
     validation_errors_name_the_step_and_input,
     batch_operations_really_act,

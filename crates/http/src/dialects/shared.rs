@@ -86,7 +86,8 @@ async fn sockjs_xhr_streaming(state: State<AppState>, headers: HeaderMap, path: 
 /// SockJS XHR send: a JSON array of STOMP text.
 #[utoipa::path(post, path = "/ws/{server}/{session}/xhr_send", tag = "star-graph",
     params(("server" = String, Path), ("session" = String, Path)), request_body(content = Vec<String>),
-    responses((status = 204, description = "accepted"), (status = 404, description = "no such session")))]
+    responses((status = 204, description = "accepted"), (status = 400, description = "not a JSON array of strings"),
+        (status = 404, description = "no such session")))]
 async fn sockjs_xhr_send(
     state: State<AppState>,
     headers: HeaderMap,

@@ -30,7 +30,7 @@ async fn list_users(
     QueryArgs(paging, ..): QueryArgs<StarGraph, PageRequest>,
 ) -> ApiResult<StarGraph, Page<UserView>> {
     caller.require_admin()?;
-    let (page, size, offset) = paging.resolve();
+    let (page, size, offset) = paging.resolve()?;
     let (users, total) = state.accounts.list_users(size, offset).await?;
     Ok(Reply::ok(Page::new(users.into_iter().map(UserView::from).collect(), total, page, size)))
 }

@@ -9,6 +9,7 @@ pub(crate) mod stomp;
 mod tasks;
 mod users;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use gantry_accounts::UserRecord;
 use gantry_core::Role;
@@ -109,12 +110,19 @@ struct PageRequest {
     page_size: Option<i64>,
 }
 
+/// The last page a list answers (far beyond any real list; keeps offsets in range).
+const MAX_PAGE: i64 = 1_000_000;
+
 impl PageRequest {
-    /// (page, page size, offset) with defaults and bounds applied.
-    fn resolve(&self) -> (i64, i64, i64) {
+    /// (page, page size, offset) with defaults and bounds applied; a page past [`MAX_PAGE`]
+    /// is refused.
+    fn resolve(&self) -> Result<(i64, i64, i64), ApiError> {
         let page = self.page.unwrap_or(1).max(1);
+        if page > MAX_PAGE {
+            return Err(ApiError::bad_request(format!("page must be between 1 and {MAX_PAGE}")));
+        }
         let size = self.page_size.unwrap_or(20).clamp(1, 100);
-        (page, size, (page - 1) * size)
+        Ok((page, size, (page - 1) * size))
     }
 }
 

@@ -117,7 +117,7 @@ async fn page_of(
         Some("asc") => true,
         Some(other) => return Err(ApiError::bad_request(format!("order must be asc or desc, not `{other}`")).into()),
     };
-    let (page, size, offset) = PageRequest { page: q.page, page_size: q.page_size }.resolve();
+    let (page, size, offset) = PageRequest { page: q.page, page_size: q.page_size }.resolve()?;
     let filter = TaskFilter {
         user_id: owner,
         statuses,

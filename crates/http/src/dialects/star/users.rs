@@ -108,7 +108,7 @@ async fn fund_records(
         Some(t) => return Err(ApiError::bad_request(format!("unknown type `{t}`")).into()),
         None => None,
     };
-    let (page, size, offset) = PageRequest { page: q.page, page_size: q.page_size }.resolve();
+    let (page, size, offset) = PageRequest { page: q.page, page_size: q.page_size }.resolve()?;
     let (records, total) = state.generation.ledger().records(caller.user_id, kind, size, offset).await?;
     let content = records
         .into_iter()

@@ -243,11 +243,13 @@ pub async fn xhr_send(
     let Some(session) = state.sockjs.get(&id) else {
         return (StatusCode::NOT_FOUND, "no such session").into_response();
     };
+    // sockjs-node answers these with 500; they are the client's fault, so 400 (clients only
+    // check for success).
     let Some(chunks) = std::str::from_utf8(&body).ok().and_then(decode_client) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "Broken JSON encoding.").into_response();
+        return (StatusCode::BAD_REQUEST, "Broken JSON encoding.").into_response();
     };
     if chunks.is_empty() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "Payload expected.").into_response();
+        return (StatusCode::BAD_REQUEST, "Payload expected.").into_response();
     }
     for chunk in chunks {
         if session.to_session.send(chunk).await.is_err() {
