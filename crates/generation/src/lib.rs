@@ -220,18 +220,23 @@ impl GenerationService {
             let file = self.config.models.get(name).ok_or_else(|| GenerationError::ModelUnavailable(name.clone()))?;
             plan.bindings.insert(binding.clone(), json!(file));
         }
+        // The request is checked whole (its images fetched and recognised) before the fleet
+        // and the user's limits are: a bad image is the caller's error whatever the fleet does.
+        let limits = images::ImageLimits {
+            max_bytes: self.config.max_image_bytes,
+            allow_private: self.config.allow_private_image_urls,
+        };
+        let mut images = Vec::with_capacity(plan.images.len());
+        for (binding, source) in &plan.images {
+            images.push((binding.clone(), images::load(source, limits).await?));
+        }
         if !self.dispatcher.any_instance_usable() {
             return Err(GenerationError::NoInstance);
         }
         if self.dispatcher.active_count(user_id).await? as u64 >= self.config.max_active_tasks_per_user {
             return Err(GenerationError::QueueFull);
         }
-        let limits = images::ImageLimits {
-            max_bytes: self.config.max_image_bytes,
-            allow_private: self.config.allow_private_image_urls,
-        };
-        for (binding, source) in &plan.images {
-            let (bytes, filename) = images::load(source, limits).await?;
+        for (binding, (bytes, filename)) in images {
             let new = NewFile { user_id, kind: FileKind::Upload, filename, bytes, task_id: None };
             let file = self
                 .files

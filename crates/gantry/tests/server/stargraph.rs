@@ -242,6 +242,10 @@ async fn every_business_error_code_is_reachable(backend: Backend) {
     assert_eq!(status, 200);
     let (got, answer) = star.generate(&token, "text2img", small).await;
     assert_eq!((got, answer["code"].as_str()), (503, Some("E007")), "{answer}");
+    // A request that is wrong in itself says so even with no instance up (and stores nothing).
+    let not_an_image = json!({"imageBase64": "bm90IGFuIGltYWdl", "scaleFactor": 2});
+    let (got, answer) = star.generate(&token, "upscale", not_an_image).await;
+    assert_eq!((got, answer["code"].as_str()), (415, Some("E004")), "{answer}");
     star.app.stop().await;
 }
 
