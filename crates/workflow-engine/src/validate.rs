@@ -91,8 +91,9 @@ pub fn validate(workflow: &Workflow, catalogue: &Catalogue) -> Result<(), Vec<Va
 }
 
 /// Run-time check of a manual run: every `{{vars.name}}` a step's (non-condition) input
-/// uses must be among the run's `provided` variables. Conditions may test whether a
-/// variable exists, so they are not checked. Issues have the code `missing_variable`.
+/// uses must be among the run's `provided` variables or set by an earlier `set_variable`
+/// step. Conditions may test whether a variable exists, so they are not checked. Issues
+/// have the code `missing_variable`.
 pub fn check_run_inputs(
     workflow: &Workflow,
     catalogue: &Catalogue,
@@ -100,6 +101,7 @@ pub fn check_run_inputs(
 ) -> Result<(), Vec<ValidationIssue>> {
     let names = StepNames::new(workflow.steps.iter().map(|s| s.id.as_str()));
     let mut issues = Vec::new();
+    let mut set_earlier: HashSet<&str> = HashSet::new();
     for (i, step) in workflow.steps.iter().enumerate() {
         let def = catalogue.get(&step.module_id);
         for (input, param) in &step.parameters {
@@ -109,6 +111,7 @@ pub fn check_run_inputs(
             for r in Template::compile(&param.value, &names).refs() {
                 if let RefRoot::Var(name) = &r.root
                     && !provided.contains_key(name)
+                    && !set_earlier.contains(name.as_str())
                 {
                     issues.push(ValidationIssue {
                         step_id: step.id.clone(),
@@ -119,6 +122,12 @@ pub fn check_run_inputs(
                     });
                 }
             }
+        }
+        if step.module_id == "set_variable"
+            && let Some(Value::String(name)) = step.param("name")
+            && !Template::compile(&Value::String(name.clone()), &names).has_refs()
+        {
+            set_earlier.insert(name.as_str());
         }
     }
     if issues.is_empty() { Ok(()) } else { Err(issues) }
@@ -409,6 +418,18 @@ mod tests {
         let mut given = serde_json::Map::new();
         given.insert("name".into(), json!("x"));
         assert_eq!(check_run_inputs(&w, &Catalogue::builtin(), &given), Ok(()));
+    }
+
+    #[test]
+    fn variables_set_by_earlier_steps_count_as_given() {
+        let w = wf(vec![
+            s("l0", "log").with("message", "{{vars.greeting}}"),
+            s("v", "set_variable").with("name", "greeting").with("value", "hi"),
+            s("l", "log").with("message", "{{vars.greeting}}"),
+        ]);
+        let issues = check_run_inputs(&w, &Catalogue::builtin(), &serde_json::Map::new()).unwrap_err();
+        assert_eq!(issues.len(), 1, "only the use before the variable is set: {issues:?}");
+        assert_eq!(issues[0].step_id, "l0");
     }
 
     #[test]
