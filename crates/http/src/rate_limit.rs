@@ -1,6 +1,7 @@
-//! vflow's rate limits: fixed windows per (class, caller). Token issuance (`auth`) is
-//! counted per client IP; `execute` (runs and webhooks), `query` (GET) and `modify`
-//! (everything else) per bearer token, or per IP without one. Each class has its own
+//! vflow's rate limits: fixed windows per (class, caller). Token issuance (`auth`) and
+//! webhooks are counted per client IP whatever `Authorization` says; `execute` (runs and
+//! webhooks), `query` (GET) and `modify` (everything else) per bearer token, or per IP
+//! without one. Each class has its own
 //! window, so one kind of request never uses up another's allowance. Every vflow answer
 //! carries `X-RateLimit-Limit/Remaining/Reset` (reset in Unix ms); over the limit the
 //! answer is 429 with code 7001 and `details {limit, remaining, resetAt}`.
@@ -83,9 +84,12 @@ pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Nex
         return next.run(request).await;
     }
     let class = classify(request.method(), &path);
-    let key = match (class, crate::extract::bearer(request.headers())) {
-        (Class::Auth, _) | (_, None) => format!("ip:{}", client_ip(&request)),
-        (_, Some(token)) => format!("token:{}", hex::encode(Sha256::digest(token.as_bytes()))),
+    // Routes that take no token (token issuance, webhooks) count per client address, so a
+    // new made-up `Authorization` header per request does not buy a new window.
+    let tokenless = class == Class::Auth || path.starts_with("/api/v1/webhooks/");
+    let key = match crate::extract::bearer(request.headers()) {
+        Some(token) if !tokenless => format!("token:{}", hex::encode(Sha256::digest(token.as_bytes()))),
+        _ => format!("ip:{}", client_ip(&request)),
     };
     let verdict = limiter.count(class, key, limiter.clock.now_ms());
     let mut response = if verdict.allowed {

@@ -159,7 +159,20 @@ async fn every_vflow_route_is_in_the_openapi_document(backend: Backend) {
     app.stop().await;
 }
 
+async fn webhooks_are_limited_per_address_whatever_the_token(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.automation.rate_limits.execute = 2).await;
+    let unknown = format!("/api/v1/webhooks/{}", "0".repeat(64));
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        // A made-up token per request must not open a new window.
+        statuses.push(raw(&app, "POST", &unknown, &format!("junk-{i}")).await.status().as_u16());
+    }
+    assert_eq!(statuses, [404, 404, 429, 429], "{backend:?}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    webhooks_are_limited_per_address_whatever_the_token,
     system_info_and_stats_describe_this_server_and_the_callers_work,
     rate_limits_count_per_class_and_token,
     token_issuance_is_limited_per_client_address,
