@@ -177,7 +177,13 @@ pub struct GenerationService {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     events: gantry_core::events::EventBus,
+    /// Each user's submissions take turns (by user id modulo their number), so the
+    /// active-task limit is checked and the task stored as one step.
+    turns: Arc<[tokio::sync::Mutex<()>; TURNS]>,
 }
+
+/// Locks the users' submissions are spread over.
+const TURNS: usize = 64;
 
 /// The contexts the generation service works with.
 pub struct Contexts {
@@ -194,7 +200,8 @@ impl GenerationService {
     pub fn new(contexts: Contexts, config: GenerationConfig, data_dir: &std::path::Path) -> Self {
         let Contexts { dispatcher, files, ledger, clock, ids, events } = contexts;
         let templates = Templates::new(data_dir.join("templates"));
-        Self { dispatcher, files, ledger, config: Arc::new(config), templates, clock, ids, events }
+        let turns = Arc::new(std::array::from_fn(|_| tokio::sync::Mutex::new(())));
+        Self { dispatcher, files, ledger, config: Arc::new(config), templates, clock, ids, events, turns }
     }
 
     /// The ledger this service charges.
@@ -233,6 +240,8 @@ impl GenerationService {
         if !self.dispatcher.any_instance_usable() {
             return Err(GenerationError::NoInstance);
         }
+        let turn = usize::try_from(user_id.unsigned_abs() % TURNS as u64).unwrap_or(0);
+        let _turn = self.turns[turn].lock().await;
         if self.dispatcher.active_count(user_id).await? as u64 >= self.config.max_active_tasks_per_user {
             return Err(GenerationError::QueueFull);
         }

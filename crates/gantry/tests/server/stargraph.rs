@@ -459,7 +459,29 @@ async fn avatars_may_be_uploaded_and_admins_see_all_tasks(backend: Backend) {
     star.app.stop().await;
 }
 
+async fn concurrent_submits_never_pass_the_active_task_limit(backend: Backend) {
+    let sims = [Sim::spawn(&["--step-ms", "500"]), Sim::spawn(&["--step-ms", "500"])];
+    let app = TestApp::start_with(backend, |c| c.generation.max_active_tasks_per_user = 5).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sims[0].port, sims[1].port], 1)).await;
+    let id = app.create_user(&admin, "eager", "eager-password").await;
+    let grant = json!({"amount": 10_000});
+    let (status, _) = app.call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(grant)).await;
+    assert_eq!(status, 200);
+    let (token, _) = app.star_login("eager", "eager-password").await;
+    let body = json!({"prompt": "many at once", "width": 64, "height": 64, "steps": 20});
+    let answers = futures_util::future::join_all(
+        (0..30).map(|_| app.call("POST", "/api/v1/generate/text2img", Some(&token), Some(body.clone()))),
+    )
+    .await;
+    let accepted = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers.iter().filter(|(status, a)| *status == 503 && a["code"] == "E003").count();
+    assert_eq!((accepted, refused), (5, 25), "{backend:?}: {answers:?}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    concurrent_submits_never_pass_the_active_task_limit,
     every_generator_produces_real_results_with_thumbnails,
     every_business_error_code_is_reachable,
     timeouts_fail_with_e008_and_refund,
