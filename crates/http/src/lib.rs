@@ -7,6 +7,7 @@ pub use dialects::openidcs::console;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod live_credential;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;

@@ -176,7 +176,43 @@ async fn one_users_socket_never_carries_another_users_messages(backend: Backend)
     app.stop().await;
 }
 
+async fn logout_ends_the_sessions_open_sockets(backend: Backend) {
+    use futures_util::StreamExt;
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "leaver", "leaver-password").await;
+    let (token, _) = app.star_login("leaver", "leaver-password").await;
+    let mut stomp = raw::connect(&app.base, &token).await;
+    let comfy_url = format!("{}/ws?token={token}", app.base.replace("http://", "ws://"));
+    let (mut comfy, _) = tokio_tungstenite::connect_async(comfy_url).await.unwrap();
+    let first = comfy.next().await;
+    assert!(matches!(first, Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_)))), "{first:?}");
+
+    let (status, body) = app.call("POST", "/api/v1/auth/logout", Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let ended = raw::next(&mut stomp).await.unwrap_or_default();
+    assert!(ended.starts_with("ERROR") && ended.contains("session ended"), "{backend:?}: {ended}");
+    assert_eq!(raw::next_within(&mut stomp, 1_000).await, None, "the socket is closed after the ERROR frame");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match comfy.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                    return frame.map(|f| f.reason.to_string());
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the comfy-manager socket closes");
+    assert!(closed.unwrap_or_default().contains("session ended"), "{backend:?}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    logout_ends_the_sessions_open_sockets,
     npm_stomp_clients_generate_and_receive_progress_and_results,
     one_users_socket_never_carries_another_users_messages
 );

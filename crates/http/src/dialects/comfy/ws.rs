@@ -8,9 +8,10 @@ use crate::envelope::{ComfyManager, Envelope};
 use crate::error::{ApiError, ErrorKind};
 use crate::extract::bearer;
 use crate::extract::caller;
+use crate::live_credential::LiveCredential;
 use crate::state::AppState;
 use crate::urls;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gantry_accounts::Principal;
@@ -33,12 +34,12 @@ pub async fn json_socket(state: AppState, headers: HeaderMap, query: WsQuery, up
     let Some(token) = token else {
         return ComfyManager::render_error(&ApiError::new(ErrorKind::Unauthenticated, "missing authentication token"));
     };
-    let principal = match state.accounts.authenticate(&token).await {
-        Ok(p) => p,
+    let credential = match LiveCredential::check(&state.accounts, &token).await {
+        Ok(c) => c,
         Err(e) => return ComfyManager::render_error(&e.into()),
     };
     let base = urls::public_base(&state, &headers);
-    upgrade.on_upgrade(move |socket| session(state, principal, base, socket)).into_response()
+    upgrade.on_upgrade(move |socket| session(state, credential, base, socket)).into_response()
 }
 
 fn message(state: &AppState, kind: &str, data: Value) -> Message {
@@ -53,7 +54,13 @@ async fn global_status(state: &AppState) -> Option<Message> {
     Some(message(state, "global_status", data))
 }
 
-async fn session(state: AppState, principal: Principal, base: String, mut socket: WebSocket) {
+/// Closes the socket, saying why.
+async fn close(socket: &mut WebSocket, reason: &str) {
+    let frame = CloseFrame { code: close_code::POLICY, reason: reason.to_owned().into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn session(state: AppState, mut credential: LiveCredential, base: String, mut socket: WebSocket) {
     let mut events = state.events.subscribe();
     if let Some(status) = global_status(&state).await
         && socket.send(status).await.is_err()
@@ -74,13 +81,19 @@ async fn session(state: AppState, principal: Principal, base: String, mut socket
             },
             event = events.recv() => match event {
                 Ok(event) => {
+                    if let Err(e) = credential.recheck(&state.accounts, &event.event).await {
+                        return close(&mut socket, &format!("session ended: {e}")).await;
+                    }
                     changed |= affects_totals(&event.event);
-                    translate(&state, &principal, &base, event)
+                    translate(&state, credential.principal(), &base, event)
                 }
                 Err(RecvError::Lagged(_)) => global_status(&state).await,
                 Err(RecvError::Closed) => return,
             },
             _ = tick.tick() => {
+                if credential.expired(state.clock.now_secs()) {
+                    return close(&mut socket, "session ended: token expired").await;
+                }
                 if std::mem::take(&mut changed) { global_status(&state).await } else { None }
             }
         };

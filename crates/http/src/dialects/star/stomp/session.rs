@@ -4,9 +4,9 @@
 //! and `/app/task/status` answer on `/user/queue/reply`; heart-beats are negotiated.
 
 use super::frame::{Decoder, Frame, Item};
+use crate::live_credential::LiveCredential;
 use crate::state::AppState;
 use crate::urls;
-use gantry_accounts::Principal;
 use gantry_core::events::Event;
 use gantry_dispatch::Caller;
 use serde_json::{Value, json};
@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 /// Heart-beat interval the server offers and wants (ms).
 const HEART_BEAT_MS: u64 = 10_000;
 
+/// How long a new session may go without a CONNECT frame.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Runs a session until the client leaves, the transport closes, or the server stops.
 /// `inbound` carries raw STOMP text from the client; `outbound` takes encoded frames.
 pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<String>, outbound: mpsc::Sender<String>) {
@@ -25,7 +28,7 @@ pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<Stri
         state: state.clone(),
         base,
         outbound,
-        principal: None,
+        credential: None,
         subscriptions: HashMap::new(),
         counter: 0,
         last_out: Instant::now(),
@@ -35,6 +38,7 @@ pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<Stri
     let mut send_every: Option<Duration> = None;
     let mut expect_every: Option<Duration> = None;
     let mut last_in = Instant::now();
+    let opened = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1000));
     loop {
         tokio::select! {
@@ -62,8 +66,14 @@ pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<Stri
                     }
                 }
             }
-            event = events.recv(), if session.principal.is_some() => match event {
-                Ok(envelope) => session.deliver(envelope.event).await,
+            event = events.recv(), if session.credential.is_some() => match event {
+                Ok(envelope) => {
+                    if let Err(e) = session.recheck(&envelope.event).await {
+                        session.error(&format!("session ended: {e}")).await;
+                        return;
+                    }
+                    session.deliver(envelope.event).await;
+                }
                 Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "STOMP session lagged behind the event stream"),
                 Err(RecvError::Closed) => return,
             },
@@ -78,6 +88,17 @@ pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<Stri
                 if expect_every.is_some_and(|every| last_in.elapsed() > every * 2) {
                     tracing::info!("STOMP client missed its heart-beats; closing");
                     return;
+                }
+                match &session.credential {
+                    None if opened.elapsed() > CONNECT_DEADLINE => {
+                        session.error("no CONNECT frame in time").await;
+                        return;
+                    }
+                    Some(credential) if credential.expired(state.clock.now_secs()) => {
+                        session.error("session ended: token expired").await;
+                        return;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -94,7 +115,8 @@ struct Session {
     state: AppState,
     base: String,
     outbound: mpsc::Sender<String>,
-    principal: Option<Principal>,
+    /// Set by CONNECT; checked again as its user or session changes.
+    credential: Option<LiveCredential>,
     /// destination → subscription id.
     subscriptions: HashMap<String, String>,
     counter: u64,
@@ -120,7 +142,7 @@ impl Session {
     }
 
     async fn handle(&mut self, frame: Frame) -> Flow {
-        if self.principal.is_none() && !matches!(frame.command.as_str(), "CONNECT" | "STOMP") {
+        if self.credential.is_none() && !matches!(frame.command.as_str(), "CONNECT" | "STOMP") {
             self.error("not connected: send CONNECT first").await;
             return Flow::Close;
         }
@@ -170,12 +192,12 @@ impl Session {
     async fn connect(&mut self, frame: &Frame) -> Flow {
         let raw = frame.get("Authorization").or_else(|| frame.get("authorization")).or_else(|| frame.get("passcode"));
         let token = raw.map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim());
-        let principal = match token.filter(|t| !t.is_empty()) {
-            Some(token) => self.state.accounts.authenticate(token).await,
+        let credential = match token.filter(|t| !t.is_empty()) {
+            Some(token) => LiveCredential::check(&self.state.accounts, token).await,
             None => Err(gantry_accounts::AccountsError::MissingToken),
         };
-        let principal = match principal {
-            Ok(p) => p,
+        let credential = match credential {
+            Ok(c) => c,
             Err(e) => {
                 self.error(&format!("authentication failed: {e}")).await;
                 return Flow::Close;
@@ -193,14 +215,14 @@ impl Session {
             .header("version", version)
             .header("heart-beat", format!("{HEART_BEAT_MS},{HEART_BEAT_MS}"))
             .header("server", concat!("Gantry/", env!("CARGO_PKG_VERSION")))
-            .header("user-name", principal.username.clone());
-        self.principal = Some(principal);
+            .header("user-name", credential.principal().username.clone());
+        self.credential = Some(credential);
         self.send(connected).await;
         Flow::Connected { client_send, client_wants }
     }
 
     fn caller(&self) -> Option<Caller> {
-        self.principal.as_ref().map(crate::extract::caller)
+        self.credential.as_ref().map(|c| crate::extract::caller(c.principal()))
     }
 
     async fn message(&mut self, destination: &str, body: &Value) {
@@ -266,10 +288,18 @@ impl Session {
         }
     }
 
+    /// Checks the credential again if `event` changed its user or session.
+    async fn recheck(&mut self, event: &Event) -> Result<(), gantry_accounts::AccountsError> {
+        match &mut self.credential {
+            Some(credential) => credential.recheck(&self.state.accounts, event).await,
+            None => Ok(()),
+        }
+    }
+
     /// Forwards the caller's own task events to their subscriptions.
     async fn deliver(&mut self, event: Event) {
-        let Some(principal) = &self.principal else { return };
-        if event.user_id() != Some(principal.user_id) {
+        let Some(credential) = &self.credential else { return };
+        if event.user_id() != Some(credential.principal().user_id) {
             return;
         }
         match event {
