@@ -30,23 +30,9 @@ impl Supervisor {
         self.tracker.spawn(task)
     }
 
-    /// Runs blocking `work` on the blocking pool; shutdown waits for it.
-    pub fn spawn_blocking<F, T>(&self, work: F) -> JoinHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.tracker.spawn_blocking(work)
-    }
-
     /// Completes when shutdown begins; loops select on it.
     pub fn stopping(&self) -> WaitForCancellationFuture<'_> {
         self.stop.cancelled()
-    }
-
-    /// True once shutdown has begun.
-    pub fn is_stopping(&self) -> bool {
-        self.stop.is_cancelled()
     }
 
     /// The shutdown token itself, for code that must own it (e.g. a server's graceful shutdown).
@@ -57,11 +43,6 @@ impl Supervisor {
     /// A token cancelled at shutdown or earlier by its holder (one instance's monitor, say).
     pub fn child_token(&self) -> CancellationToken {
         self.stop.child_token()
-    }
-
-    /// How many tasks are running.
-    pub fn running(&self) -> usize {
-        self.tracker.len()
     }
 
     /// Signals shutdown and waits for every task, at most `grace`; returns how many were

@@ -16,7 +16,7 @@
 //! A record's `balance` is the user's total (available + frozen) after the movement.
 
 use gantry_core::{Clock, UserId};
-use gantry_store::{Db, IDS_PER_QUERY, StoreError, placeholders};
+use gantry_store::{Db, StoreError};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -244,19 +244,12 @@ impl Ledger {
 
     /// The amounts charged for several tasks (tasks never charged are left out).
     pub async fn charges_of(&self, task_ids: &[String]) -> Result<HashMap<String, i64>, LedgerError> {
-        let mut charges = HashMap::with_capacity(task_ids.len());
-        for chunk in task_ids.chunks(IDS_PER_QUERY) {
-            let sql =
-                format!("SELECT task_id, amount FROM task_charges WHERE task_id IN ({})", placeholders(1, chunk.len()));
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(self.db.pool()).await? {
-                charges.insert(row.try_get("task_id")?, row.try_get("amount")?);
-            }
-        }
-        Ok(charges)
+        let sql = "SELECT task_id, amount FROM task_charges WHERE task_id IN ({ids})";
+        let rows = self.db.fetch_for_ids(sql, task_ids).await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("task_id")?, row.try_get("amount")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// The amount charged for a task, if it was charged.

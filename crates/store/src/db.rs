@@ -90,6 +90,22 @@ impl Db {
         })
     }
 
+    /// The rows of `sql` for every id in `ids`: `sql` has `{ids}` where its `IN (…)` list
+    /// goes, and runs once per [`crate::IDS_PER_QUERY`] ids.
+    pub async fn fetch_for_ids(&self, sql: &str, ids: &[String]) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(crate::IDS_PER_QUERY) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = sql.replace("{ids}", &marks.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            rows.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

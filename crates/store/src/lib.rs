@@ -35,13 +35,8 @@ impl StoreError {
 }
 
 /// Ids bound in one `IN (…)` list: both engines cap a statement's parameters, so longer
-/// lists are queried in chunks of this many.
+/// lists are queried in chunks of this many (see [`Db::fetch_for_ids`]).
 pub const IDS_PER_QUERY: usize = 500;
-
-/// `$first, $first+1, …`: `count` parameter marks for an `IN (…)` list.
-pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
 
 /// Result alias for storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;

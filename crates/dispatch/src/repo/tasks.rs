@@ -7,7 +7,7 @@
 
 use gantry_core::UserId;
 use gantry_core::events::TaskFailure;
-use gantry_store::{Db, IDS_PER_QUERY, StoreError, StoreResult, placeholders};
+use gantry_store::{Db, StoreError, StoreResult};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -55,11 +55,6 @@ impl TaskStatus {
     /// Whether a task in this state can no longer change state.
     pub const fn is_terminal(self) -> bool {
         matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled)
-    }
-
-    /// Whether a task in this state waits for a GPU (in Gantry's queue or an instance's).
-    pub const fn is_waiting(self) -> bool {
-        matches!(self, TaskStatus::Pending | TaskStatus::Dispatched)
     }
 }
 
@@ -253,25 +248,18 @@ pub async fn in_states(db: &Db, states: &[TaskStatus]) -> StoreResult<Vec<TaskRe
     Ok(list(db, &filter).await?.0)
 }
 
-/// Number of tasks per state.
 /// The states of the tasks named (unknown ids are left out).
 pub async fn states_of(db: &Db, ids: &[String]) -> StoreResult<Vec<(String, TaskStatus)>> {
-    let mut states = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IDS_PER_QUERY) {
-        let sql = format!("SELECT id, status FROM tasks WHERE id IN ({})", placeholders(1, chunk.len()));
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(db.pool()).await? {
+    let rows = db.fetch_for_ids("SELECT id, status FROM tasks WHERE id IN ({ids})", ids).await?;
+    rows.iter()
+        .map(|row| {
             let status: String = row.try_get("status")?;
-            states
-                .push((row.try_get("id")?, TaskStatus::parse(&status).ok_or_else(|| undecodable("status", &status))?));
-        }
-    }
-    Ok(states)
+            Ok((row.try_get("id")?, TaskStatus::parse(&status).ok_or_else(|| undecodable("status", &status))?))
+        })
+        .collect()
 }
 
+/// Number of tasks per state.
 pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(TaskStatus, i64)>> {
     let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(db.pool()).await?;
     rows.iter()

@@ -2,7 +2,7 @@
 //! is the metadata.
 
 use gantry_core::UserId;
-use gantry_store::{Db, IDS_PER_QUERY, StoreResult, placeholders};
+use gantry_store::{Db, StoreResult};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -98,21 +98,8 @@ pub async fn for_task(db: &Db, task_id: &str) -> StoreResult<Vec<FileRecord>> {
 
 /// The files of several tasks.
 pub async fn for_tasks(db: &Db, task_ids: &[String]) -> StoreResult<Vec<FileRecord>> {
-    let mut files = Vec::new();
-    for chunk in task_ids.chunks(IDS_PER_QUERY) {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM files WHERE task_id IN ({}) ORDER BY created_at, id",
-            placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(db.pool()).await? {
-            files.push(from_row(&row)?);
-        }
-    }
-    Ok(files)
+    let sql = format!("SELECT {COLUMNS} FROM files WHERE task_id IN ({{ids}}) ORDER BY created_at, id");
+    db.fetch_for_ids(&sql, task_ids).await?.iter().map(from_row).collect()
 }
 
 /// Deletes a file record. Returns false when it did not exist.
