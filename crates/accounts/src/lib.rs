@@ -8,6 +8,7 @@
 //! - Long-lived API tokens (the openidcs system token) and one-time device pairing codes
 //!   are stored as SHA-256 digests only.
 
+mod hashing;
 pub mod jwt;
 mod login_guard;
 pub mod password;
@@ -20,6 +21,7 @@ pub use crate::repo::users::{ProfileChange, UserRecord};
 use gantry_core::events::{Event, EventBus};
 use gantry_core::{Clock, Dialect, IdSource, Role, UserId, config::AuthConfig};
 use gantry_store::{Db, StoreError, settings};
+use hashing::Hashing;
 use jwt::{Claims, JwtKeys, Rejection};
 use login_guard::LoginGuard;
 pub use password::PasswordInput;
@@ -56,6 +58,9 @@ pub enum AccountsError {
     /// Too many wrong passwords for this username from this address; try after `retry_at_ms`.
     #[error("too many failed logins; try again later")]
     TooManyAttempts { retry_at_ms: i64 },
+    /// Every password-hashing worker is busy and the queue for them is full.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -140,6 +145,7 @@ pub struct Accounts {
     access_ttl_secs: i64,
     refresh_ttl_secs: i64,
     login_guard: Arc<LoginGuard>,
+    hashing: Arc<Hashing>,
 }
 
 impl Accounts {
@@ -167,7 +173,12 @@ impl Accounts {
             keys: Arc::new(JwtKeys::new(secret.as_bytes())),
             access_ttl_secs: config.access_ttl_secs.max(1),
             refresh_ttl_secs: config.refresh_ttl_secs.max(1),
-            login_guard: Arc::new(LoginGuard::new(config.max_failed_logins, config.failed_login_window_secs)),
+            login_guard: Arc::new(LoginGuard::new(
+                config.max_failed_logins,
+                config.max_failed_logins_per_address,
+                config.failed_login_window_secs,
+            )),
+            hashing: Arc::new(Hashing::per_core()),
         })
     }
 
@@ -195,7 +206,7 @@ impl Accounts {
     pub async fn create_user(&self, username: &str, password: &str, role: Role) -> AccountsResult<UserRecord> {
         validate_username(username)?;
         validate_password(password)?;
-        let hash = hash_blocking(PasswordInput::Plain(password.to_owned())).await?;
+        let hash = self.hash(PasswordInput::Plain(password.to_owned())).await?;
         let now = self.clock.now_ms();
         let new = NewUser { username, nickname: username, role, password_hash: &hash, now_ms: now };
         let user = users::insert(&self.db, &new).await?;
@@ -207,7 +218,7 @@ impl Accounts {
     pub async fn set_password(&self, username: &str, password: &str) -> AccountsResult<()> {
         validate_password(password)?;
         let user = users::by_username(&self.db, username).await?.ok_or(AccountsError::UserNotFound)?;
-        let hash = hash_blocking(PasswordInput::Plain(password.to_owned())).await?;
+        let hash = self.hash(PasswordInput::Plain(password.to_owned())).await?;
         let now = self.clock.now_ms();
         users::set_password_hash(&self.db, user.id, &hash, now).await?;
         sessions::revoke_all_for_user(&self.db, user.id, now).await?;
@@ -271,6 +282,11 @@ impl Accounts {
         self.user(caller.user_id).await
     }
 
+    /// Hashes a new password on a hashing worker.
+    async fn hash(&self, input: PasswordInput) -> AccountsResult<String> {
+        self.hashing.run(move || password::hash(&input)).await?.map_err(|e| AccountsError::Internal(e.to_string()))
+    }
+
     /// Checks a username and password and opens a session issued by `dialect`. Too many
     /// wrong passwords for a username from one `client` address are refused for a while
     /// without checking (see `auth.max_failed_logins`).
@@ -289,9 +305,7 @@ impl Accounts {
         })?;
         let user = users::by_username(&self.db, username).await?;
         let stored = user.as_ref().map_or_else(|| password::decoy_hash().to_owned(), |u| u.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
-            .await
-            .map_err(|e| AccountsError::Internal(e.to_string()))?;
+        let ok = self.hashing.run(move || password::verify(&password, &stored)).await?;
         match user {
             Some(user) if ok => {
                 self.login_guard.succeeded(username, client);
@@ -533,13 +547,6 @@ impl Accounts {
             last_used_at: record.last_used_at,
         }))
     }
-}
-
-async fn hash_blocking(input: PasswordInput) -> AccountsResult<String> {
-    tokio::task::spawn_blocking(move || password::hash(&input))
-        .await
-        .map_err(|e| AccountsError::Internal(e.to_string()))?
-        .map_err(|e| AccountsError::Internal(e.to_string()))
 }
 
 fn validate_username(username: &str) -> AccountsResult<()> {

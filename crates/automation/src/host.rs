@@ -94,7 +94,7 @@ impl OwnerHost {
             priority,
             meta: None,
         };
-        let task = self.inner.dispatcher.submit(submission).await.map_err(|e| e.to_string())?;
+        let task = self.inner.generation.submit_graph(submission).await.map_err(|e| e.to_string())?;
         self.maybe_wait(&task.id, inputs, call).await
     }
 

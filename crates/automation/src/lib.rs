@@ -34,7 +34,7 @@ use gantry_dispatch::Dispatcher;
 use gantry_files::FileStore;
 use gantry_generation::GenerationService;
 use gantry_store::Db;
-use gantry_workflow_engine::{Catalogue, DefaultHost, WorkflowEngine};
+use gantry_workflow_engine::{Catalogue, DefaultHost, EngineConfig, WorkflowEngine};
 
 pub use error::{AutomationError, AutomationResult};
 pub use record::{StoredWorkflow, TriggerSpec};
@@ -132,7 +132,12 @@ impl Automation {
         }
         let random: [u8; 32] = rand::random();
         let key = gantry_store::settings::get_or_insert(&db, "webhook_key", &hex::encode(random)).await?;
-        let engine = WorkflowEngine::new(catalogue.clone(), Arc::new(DefaultHost));
+        let limits = EngineConfig {
+            max_value_bytes: config.max_value_bytes,
+            max_run_bytes: config.max_run_bytes,
+            ..EngineConfig::default()
+        };
+        let engine = WorkflowEngine::new(catalogue.clone(), Arc::new(DefaultHost)).with_config(limits);
         let started_at_ms = clock.now_ms();
         let inner = Inner {
             db,

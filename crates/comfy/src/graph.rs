@@ -224,6 +224,19 @@ pub fn sampler_steps(graph: &Graph) -> u64 {
         .sum()
 }
 
+/// The largest image the graph makes or reads: the most `width × height × batch_size` (batch
+/// 1 when absent) of any node with literal `width` and `height` inputs; 0 when none has.
+pub fn largest_image_pixels(graph: &Graph) -> u64 {
+    graph
+        .values()
+        .filter_map(|node| {
+            let area = literal_u64(node, "width")?.saturating_mul(literal_u64(node, "height")?);
+            Some(area.saturating_mul(literal_u64(node, "batch_size").unwrap_or(1).max(1)))
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// `(node id, input)` of every input whose value is exactly `"{{name}}"`.
 fn placeholder_inputs(graph: &Graph, name: &str) -> Vec<(String, String)> {
     let placeholder = format!("{{{{{name}}}}}");

@@ -71,11 +71,24 @@ pub struct HttpConfig {
     /// Base of the absolute URLs Gantry hands out (e.g. `https://gantry.example.com`);
     /// when absent, taken from each request's `Host` header.
     pub public_url: Option<String>,
+    /// Seconds a connection has to send a request's headers, counted from when it opens or
+    /// its previous response ended: slow senders and idle keep-alive connections are closed
+    /// after that long.
+    pub header_read_timeout_secs: u64,
+    /// Open connections at once (WebSockets included); a connection past that is answered
+    /// 503 and closed.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 2 * 1024 * 1024, cors_origins: Vec::new(), public_url: None }
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            cors_origins: Vec::new(),
+            public_url: None,
+            header_read_timeout_secs: 30,
+            max_connections: 1024,
+        }
     }
 }
 
@@ -107,7 +120,10 @@ pub struct AuthConfig {
     /// Wrong passwords allowed for one username from one address per window; then logins
     /// from there are refused (429) until the window ends.
     pub max_failed_logins: u32,
-    /// That window, in seconds.
+    /// Wrong passwords allowed from one address per window, whatever the usernames
+    /// (password spraying); then logins from there are refused (429) until the window ends.
+    pub max_failed_logins_per_address: u32,
+    /// Those windows, in seconds.
     pub failed_login_window_secs: u64,
 }
 
@@ -118,6 +134,7 @@ impl Default for AuthConfig {
             refresh_ttl_secs: 30 * 24 * 3600,
             jwt_secret: None,
             max_failed_logins: 5,
+            max_failed_logins_per_address: 20,
             failed_login_window_secs: 60,
         }
     }
@@ -208,6 +225,12 @@ pub struct AutomationConfig {
     pub max_zip_entries: usize,
     /// Largest inflated size of one ZIP entry, in bytes.
     pub max_zip_entry_bytes: usize,
+    /// Largest single value a run may make (a step input or output, a variable), in JSON
+    /// bytes; the step that would make a larger one fails.
+    pub max_value_bytes: usize,
+    /// Most JSON bytes a run may hold at once (every step's last outputs, its variables and
+    /// trigger data); the step that would hold more fails.
+    pub max_run_bytes: usize,
     /// vflow's request limits per window.
     pub rate_limits: RateLimits,
 }
@@ -220,6 +243,8 @@ impl Default for AutomationConfig {
             max_import_bytes: 10 * 1024 * 1024,
             max_zip_entries: 200,
             max_zip_entry_bytes: 2 * 1024 * 1024,
+            max_value_bytes: 1024 * 1024,
+            max_run_bytes: 16 * 1024 * 1024,
             rate_limits: RateLimits::default(),
         }
     }

@@ -2,6 +2,7 @@
 //! cleanly. The `gantry` binary and the integration tests both start Gantry through here.
 
 pub mod cli;
+mod listener;
 pub mod settings;
 
 use anyhow::Context as _;
@@ -40,7 +41,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 pub struct Running {
     addr: SocketAddr,
     supervisor: Supervisor,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     db: Db,
     state: AppState,
 }
@@ -64,7 +65,7 @@ impl Running {
         if left > 0 {
             tracing::warn!(tasks = left, "background tasks still running after the shutdown grace");
         }
-        self.server.await.context("server task")??;
+        self.server.await.context("server task")?;
         self.db.close().await;
         Ok(())
     }
@@ -196,12 +197,11 @@ pub async fn start_with(config: Config, admin_password: Option<String>, sources:
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.effective_database_url()), "gantry listening");
-    let stopped = supervisor.stop_token();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await
-    });
+    let limits = listener::Limits {
+        header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
+        max_connections: config.http.max_connections,
+    };
+    let server = tokio::spawn(listener::serve(listener, app, limits, supervisor.stop_token()));
     Ok(Running { addr, supervisor, server, db, state })
 }
 

@@ -3,6 +3,7 @@
 //! file ([`templates`]), its cost frozen in the ledger, and the task handed to the
 //! dispatcher. Settlement and thumbnails follow the task's end ([`settle`]).
 
+pub mod graphs;
 pub mod images;
 pub mod request;
 mod settle;

@@ -113,6 +113,7 @@ failure_from!(
     gantry_dispatch::DispatchError,
     gantry_files::FilesError,
     gantry_generation::GenerationError,
+    gantry_generation::graphs::GraphRefused,
     gantry_ledger::LedgerError,
 );
 

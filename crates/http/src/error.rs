@@ -106,6 +106,7 @@ impl From<AccountsError> for ApiError {
                 return Self::new(ErrorKind::RateLimited, err.to_string())
                     .with_details(json!({ "resetAt": retry_at_ms }));
             }
+            AccountsError::Busy => ErrorKind::Unavailable,
             AccountsError::Internal(cause) => return Self::internal(cause),
         };
         Self::new(kind, err.to_string())
@@ -164,6 +165,16 @@ impl From<gantry_generation::GenerationError> for ApiError {
         match crate::dialects::star::codes::business_code(&err) {
             Some(code) => error.with_code(code),
             None => error,
+        }
+    }
+}
+
+impl From<gantry_generation::graphs::GraphRefused> for ApiError {
+    fn from(err: gantry_generation::graphs::GraphRefused) -> Self {
+        match err {
+            gantry_generation::graphs::GraphRefused::Dispatch(e) => e.into(),
+            // Graphs come through comfy-manager and vflow: no star-graph business code.
+            gantry_generation::graphs::GraphRefused::Payment(e) => Self { code: None, ..e.into() },
         }
     }
 }

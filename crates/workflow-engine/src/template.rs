@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::value::{PathSeg, number, to_text, walk};
+use crate::value::{PathSeg, footprint, number, to_text, walk};
 
 /// What a reference's first segment names.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +72,12 @@ pub trait Scope {
     fn trigger(&self) -> &Value;
     /// Host description for `{{device_info}}`.
     fn device_info(&self) -> &Value;
+    /// Bytes past which resolving stops building a value (the run's value cap): the result
+    /// is then over the cap and refused by its caller, and memory stays bounded whatever
+    /// a template repeats.
+    fn value_limit(&self) -> usize {
+        usize::MAX
+    }
 }
 
 impl Ref {
@@ -203,11 +209,15 @@ impl Template {
             Self::Ref(r) => r.resolve(scope).unwrap_or_else(|| Cow::Owned(Value::String(r.raw.clone()))),
             Self::Text(pieces) => Cow::Owned(Value::String(render(pieces, scope))),
             Self::List(items) => {
-                Cow::Owned(Value::Array(items.iter().map(|t| t.resolve(scope).into_owned()).collect()))
+                let mut budget = Budget::new(scope.value_limit());
+                let items = items.iter().map(|t| t.resolve(scope).into_owned());
+                Cow::Owned(Value::Array(items.take_while(|v| budget.take(footprint(v))).collect()))
             }
-            Self::Dict(entries) => Cow::Owned(Value::Object(
-                entries.iter().map(|(k, t)| (k.clone(), t.resolve(scope).into_owned())).collect(),
-            )),
+            Self::Dict(entries) => {
+                let mut budget = Budget::new(scope.value_limit());
+                let entries = entries.iter().map(|(k, t)| (k.clone(), t.resolve(scope).into_owned()));
+                Cow::Owned(Value::Object(entries.take_while(|(k, v)| budget.take(k.len() + footprint(v))).collect()))
+            }
         }
     }
 
@@ -237,7 +247,33 @@ impl Template {
     }
 }
 
+/// Bytes a container being resolved may still take; the item that overdraws it is the
+/// last one kept, so the result shows as over the cap.
+struct Budget {
+    left: usize,
+    spent: bool,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Self { left: limit, spent: false }
+    }
+
+    /// Whether to keep an item of `bytes`.
+    fn take(&mut self, bytes: usize) -> bool {
+        if self.spent {
+            return false;
+        }
+        match self.left.checked_sub(bytes) {
+            Some(left) => self.left = left,
+            None => self.spent = true,
+        }
+        true
+    }
+}
+
 fn render<S: Scope + ?Sized>(pieces: &[Piece], scope: &S) -> String {
+    let limit = scope.value_limit();
     let mut out = String::new();
     for piece in pieces {
         match piece {
@@ -246,6 +282,9 @@ fn render<S: Scope + ?Sized>(pieces: &[Piece], scope: &S) -> String {
                 Some(v) => out.push_str(&to_text(&v)),
                 None => out.push_str(&r.raw),
             },
+        }
+        if out.len() > limit {
+            break;
         }
     }
     out
@@ -286,11 +325,10 @@ pub fn scan(s: &str, names: &StepNames<'_>) -> Vec<Piece> {
     pieces
 }
 
+/// The first `{{` or `[[`, in one pass (searching for each separately rescans the rest of
+/// the text for every reference: quadratic in a long template).
 fn find_open(s: &str) -> Option<usize> {
-    match (s.find("{{"), s.find("[[")) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    s.as_bytes().windows(2).position(|w| matches!(w, b"{{" | b"[["))
 }
 
 #[cfg(test)]

@@ -194,6 +194,18 @@ pub fn typed_json(value: &Value) -> Value {
     Value::Object(m)
 }
 
+/// Roughly the bytes a value takes as JSON: what the run's value caps count. Cheap on
+/// scalars; walks containers.
+pub fn footprint(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(s) => s.len() + 2,
+        Value::Array(items) => items.iter().map(|v| footprint(v) + 1).sum::<usize>() + 2,
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + 4 + footprint(v)).sum::<usize>() + 2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -225,6 +237,13 @@ mod tests {
         assert_eq!(got("m.keys"), Some(json!(["k"])));
         assert_eq!(got("m.keys.first.length"), Some(json!(1)));
         assert_eq!(got("missing"), None);
+    }
+
+    #[test]
+    fn footprint_follows_the_json_size() {
+        let v = json!({"a": ["xyz", 1, null], "long": "x".repeat(1000)});
+        let json_len = v.to_string().len();
+        assert!(footprint(&v) >= json_len && footprint(&v) < json_len + 32, "{} vs {json_len}", footprint(&v));
     }
 
     #[test]

@@ -398,7 +398,48 @@ async fn repeated_wrong_passwords_lock_that_login_out_for_a_while(backend: Backe
     app.stop().await;
 }
 
+async fn one_address_spraying_many_usernames_is_refused(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| c.auth.max_failed_logins_per_address = 10).await;
+    for i in 0..10 {
+        let body = json!({"username": format!("sprayed-{i}"), "password": "Winter2026!"});
+        let (status, body) = app.call("POST", "/api/auth/login", None, Some(body)).await;
+        assert_eq!(status, 401, "username {i}: {body}");
+    }
+    // An eleventh username from the same address, in either dialect, and even the admin.
+    let (status, body) =
+        app.call("POST", "/api/auth/login", None, Some(json!({"username": "sprayed-10", "password": "x"}))).await;
+    assert_eq!((status, body["code"].as_i64()), (429, Some(429)), "{body}");
+    let star = json!({"username": "sprayed-11", "password": md5_hex("x")});
+    let (status, body) = app.call("POST", "/api/v1/auth/login", None, Some(star)).await;
+    assert_eq!(status, 429, "{body}");
+    let admin = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    assert_eq!(app.call("POST", "/api/auth/login", None, Some(admin)).await.0, 429);
+    app.stop().await;
+}
+
+async fn a_login_flood_is_refused_not_hashed_without_bound(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let logins = (0..150).map(|i| {
+        let body = json!({"username": format!("nobody-{i}"), "password": format!("guess-{i}")});
+        app.call("POST", "/api/auth/login", None, Some(body))
+    });
+    let answers = futures_util::future::join_all(logins).await;
+    let count = |code: u16| answers.iter().filter(|(status, _)| *status == code).count();
+    let (unauthorized, limited, busy) = (count(401), count(429), count(503));
+    assert_eq!(unauthorized + limited + busy, 150, "{answers:?}");
+    // Only what got a hashing worker or a place in its queue was checked: the per-address
+    // limit (20) plus what was already queued when it was reached (a queue of 8 per core).
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert!(unauthorized <= 20 + 9 * cores, "{unauthorized} passwords checked");
+    assert!(limited + busy >= 150 - 20 - 9 * cores);
+    let (status, body) = app.call("GET", "/api/health", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    one_address_spraying_many_usernames_is_refused,
+    a_login_flood_is_refused_not_hashed_without_bound,
     the_last_admin_cannot_demote_itself,
     logout_and_revoke_end_access_tokens_at_once,
     a_new_device_token_revokes_the_devices_previous_one,

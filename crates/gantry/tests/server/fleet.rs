@@ -140,10 +140,8 @@ async fn each_user_sees_only_their_own_tasks_and_messages(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
-    app.create_user(&admin, "alice", "alice-password").await;
-    app.create_user(&admin, "bob", "bob-password-1").await;
-    let (alice, _) = app.star_login("alice", "alice-password").await;
-    let (bob, _) = app.star_login("bob", "bob-password-1").await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
     let mut bob_ws = ws_connect(&app, &bob).await;
     next_json(&mut bob_ws, "global_status").await;
 
@@ -222,10 +220,8 @@ async fn one_users_batch_does_not_starve_another_users_task(backend: Backend) {
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
-    app.create_user(&admin, "batch", "batch-password").await;
-    app.create_user(&admin, "single", "single-password").await;
-    let (batch, _) = app.star_login("batch", "batch-password").await;
-    let (single, _) = app.star_login("single", "single-password").await;
+    let batch = app.paying_user(&admin, "batch").await;
+    let single = app.paying_user(&admin, "single").await;
 
     let mut batch_ids = Vec::new();
     for i in 0..12 {

@@ -2,12 +2,14 @@
 
 mod auth;
 mod common;
+mod connections;
 mod console;
 mod errors;
 mod fleet;
 mod openidcs_restart;
 mod openidcs_routes;
 mod openidcs_vms;
+mod paying;
 mod restart;
 mod reverse_proxy;
 mod stargraph;

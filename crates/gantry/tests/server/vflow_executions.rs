@@ -342,7 +342,29 @@ async fn huge_durations_from_users_neither_crash_nor_block_the_workflow(backend:
     app.stop().await;
 }
 
+async fn a_value_that_keeps_doubling_fails_the_run_and_the_server_lives(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, user) = app.admin_and_user("doubler").await;
+    // The attack from the hardening report: 1 KiB doubled 26 times would be 64 GiB.
+    let steps = json!([
+        set("init", 0, "s", json!("x".repeat(1024))),
+        step("l", "loop", 0, json!({"count": 26})),
+        step("t", "text", 1, json!({"operation": "concat", "text": "{{s}}", "other": "{{s}}"})),
+        set("grow", 1, "s", json!("{{t.result}}")),
+        step("e", "endloop", 0, json!({})),
+    ]);
+    let id = app.workflow(&user, "doubler", steps).await;
+    let data = app.run_sync(&user, &id, json!({})).await;
+    assert_eq!(data["status"], "failed", "{data}");
+    let error = data["error"].as_str().unwrap_or_default();
+    assert!(error.contains("step t:") && error.contains("over the cap of 1048576 bytes per value"), "{data}");
+    let (status, body) = app.call("GET", "/api/v1/system/health", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    a_value_that_keeps_doubling_fails_the_run_and_the_server_lives,
     huge_durations_from_users_neither_crash_nor_block_the_workflow,
     nested_blocks_with_break_and_continue_run_through_the_api,
     async_runs_stop_time_out_and_fail_with_their_logs,

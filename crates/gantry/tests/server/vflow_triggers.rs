@@ -87,9 +87,9 @@ async fn webhooks_run_their_workflow_with_the_request_as_trigger_data(backend: B
 async fn task_events_reach_their_owners_workflows_and_admins(backend: Backend) {
     let sim = Sim::spawn(&["--step-ms", "5"]);
     let app = TestApp::start(backend).await;
-    let (admin, alice) = app.admin_and_user("alice").await;
-    app.create_user(&admin, "bob", "user-password-1").await;
-    let (bob, _) = app.star_login("bob", "user-password-1").await;
+    let admin = app.admin_token().await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
     let on_done = json!([
         step("t", "trigger_event", 0, json!({"event": "task_completed"})),

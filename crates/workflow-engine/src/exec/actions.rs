@@ -50,15 +50,25 @@ pub(crate) fn math<S: Scope + ?Sized>(expr: Option<&Expression>, inputs: &Inputs
     Ok(one("result", number(x)))
 }
 
-/// `text`: concat, upper, lower, trim, replace, split, length, substring.
-pub(crate) fn text(inputs: &Inputs<'_>) -> Outputs {
+/// `text`: concat, upper, lower, trim, replace, split, length, substring. A result that
+/// would grow past `limit` bytes is refused before it is built.
+pub(crate) fn text(inputs: &Inputs<'_>, limit: usize) -> Outputs {
     let s = inputs.text("text");
     let result = match inputs.required_text("operation")?.as_ref() {
         "concat" => Value::String(format!("{s}{}", inputs.text("other"))),
         "upper" => Value::String(s.to_uppercase()),
         "lower" => Value::String(s.to_lowercase()),
         "trim" => Value::String(s.trim().to_owned()),
-        "replace" => Value::String(s.replace(inputs.required_text("find")?.as_ref(), &inputs.text("replacement"))),
+        "replace" => {
+            let find = inputs.required_text("find")?;
+            let replacement = inputs.text("replacement");
+            let grows_by = replacement.len().saturating_sub(find.len());
+            let size = s.len().saturating_add(s.matches(find.as_ref()).count().saturating_mul(grows_by));
+            if size > limit {
+                return Err(result_too_large(size, limit));
+            }
+            Value::String(s.replace(find.as_ref(), &replacement))
+        }
         "split" => {
             let sep = inputs.text("separator");
             let parts: Vec<Value> = if sep.is_empty() {
@@ -80,8 +90,13 @@ pub(crate) fn text(inputs: &Inputs<'_>) -> Outputs {
     Ok(one("result", result))
 }
 
-/// `regex`: match (first match and groups), find_all, replace.
-pub(crate) fn regex(cached: Option<&Regex>, inputs: &Inputs<'_>) -> Outputs {
+fn result_too_large(size: usize, limit: usize) -> String {
+    format!("the result would be {size} bytes, over the cap of {limit} bytes per value")
+}
+
+/// `regex`: match (first match and groups), find_all, replace (stopped once the result
+/// passes `limit` bytes).
+pub(crate) fn regex(cached: Option<&Regex>, inputs: &Inputs<'_>, limit: usize) -> Outputs {
     let compiled;
     let re = match cached {
         Some(re) => re,
@@ -112,11 +127,21 @@ pub(crate) fn regex(cached: Option<&Regex>, inputs: &Inputs<'_>) -> Outputs {
             out.insert("groups".into(), Value::Array(Vec::new()));
         }
         "replace" => {
-            let count = re.find_iter(&text).count();
-            let replaced = re.replace_all(&text, inputs.text("replacement").as_ref());
+            let replacement = inputs.text("replacement");
+            let (mut replaced, mut count, mut last) = (String::new(), 0, 0);
+            for caps in re.captures_iter(&text) {
+                let Some(whole) = caps.get(0) else { continue };
+                replaced.push_str(&text[last..whole.start()]);
+                caps.expand(&replacement, &mut replaced);
+                (count, last) = (count + 1, whole.end());
+                if replaced.len() > limit {
+                    return Err(result_too_large(replaced.len() + text.len() - last, limit));
+                }
+            }
+            replaced.push_str(&text[last..]);
             out.insert("matched".into(), Value::Bool(count > 0));
             out.insert("count".into(), Value::from(count));
-            out.insert("result".into(), Value::String(replaced.into_owned()));
+            out.insert("result".into(), Value::String(replaced));
             out.insert("groups".into(), Value::Array(Vec::new()));
         }
         other => return Err(format!("unknown regex operation `{other}`")),
@@ -263,19 +288,29 @@ mod tests {
 
     #[test]
     fn text_operations() {
-        let t = |p| run(text, p).unwrap()["result"].clone();
+        let t = |p| run(|i| text(i, 1 << 20), p).unwrap()["result"].clone();
         assert_eq!(t(json!({"operation": "concat", "text": "a", "other": "b"})), "ab");
         assert_eq!(t(json!({"operation": "upper", "text": "ab"})), "AB");
         assert_eq!(t(json!({"operation": "replace", "text": "a-b-c", "find": "-", "replacement": "+"})), "a+b+c");
         assert_eq!(t(json!({"operation": "split", "text": "a,b", "separator": ","})), json!(["a", "b"]));
         assert_eq!(t(json!({"operation": "length", "text": "héllo"})), 5);
         assert_eq!(t(json!({"operation": "substring", "text": "héllo", "start": 1, "end": 3})), "él");
-        assert!(run(text, json!({"operation": "shout"})).is_err());
+        assert!(run(|i| text(i, 1 << 20), json!({"operation": "shout"})).is_err());
+    }
+
+    #[test]
+    fn replacing_refuses_a_result_past_the_cap_before_building_it() {
+        let grow = json!({"operation": "replace", "text": "aaaa", "find": "a", "replacement": "bbbbbbbb"});
+        assert!(run(|i| text(i, 1000), grow.clone()).is_ok());
+        assert!(run(|i| text(i, 20), grow).unwrap_err().contains("over the cap of 20 bytes"));
+        let regex_grow = json!({"pattern": "a", "text": "aaaa", "operation": "replace", "replacement": "$0$0$0$0$0$0"});
+        assert_eq!(run(|i| regex(None, i, 1000), regex_grow.clone()).unwrap()["result"].as_str().unwrap().len(), 24);
+        assert!(run(|i| regex(None, i, 20), regex_grow).unwrap_err().contains("over the cap"));
     }
 
     #[test]
     fn regex_operations() {
-        let r = |p| run(|i| regex(None, i), p).unwrap();
+        let r = |p| run(|i| regex(None, i, 1 << 20), p).unwrap();
         let m = r(json!({"pattern": r"(\d+)-(\d+)", "text": "a 12-34 b", "operation": "match"}));
         assert_eq!(
             (m["matched"].clone(), m["result"].clone(), m["groups"].clone()),
@@ -285,7 +320,7 @@ mod tests {
         assert_eq!((all["result"].clone(), all["count"].clone()), (json!(["1", "2"]), json!(2)));
         let rep = r(json!({"pattern": r"(\w+)@", "text": "bob@x", "operation": "replace", "replacement": "[$1]@"}));
         assert_eq!(rep["result"], "[bob]@x");
-        assert!(run(|i| regex(None, i), json!({"pattern": "(", "text": ""})).is_err());
+        assert!(run(|i| regex(None, i, 1 << 20), json!({"pattern": "(", "text": ""})).is_err());
     }
 
     #[test]

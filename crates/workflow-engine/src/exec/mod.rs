@@ -33,11 +33,17 @@ pub struct EngineConfig {
     pub max_loop_iterations: u64,
     /// Steps between cooperative yields to the runtime. Default 256.
     pub yield_every: u64,
+    /// Largest single value (a step input or output, a variable) in JSON bytes; a step that
+    /// would make a larger one fails. Default 1 MiB.
+    pub max_value_bytes: usize,
+    /// Most JSON bytes a run may hold at once (every step's last outputs, variables and
+    /// trigger data); a step that would hold more fails. Default 16 MiB.
+    pub max_run_bytes: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_loop_iterations: 100_000, yield_every: 256 }
+        Self { max_loop_iterations: 100_000, yield_every: 256, max_value_bytes: 1 << 20, max_run_bytes: 16 << 20 }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::expr::{Expression, compile_regex};
 use crate::model::{ErrorPolicy, Step, Workflow};
 use crate::modules::{BlockType, Catalogue, ModuleDef};
 use crate::template::{Scope, StepNames, Template};
-use crate::value::{to_number, to_text, truthy};
+use crate::value::{footprint, to_number, to_text, truthy};
 
 /// What the interpreter does for a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +227,15 @@ impl<'a> Inputs<'a> {
     /// A boolean input (truthiness); `default` when absent.
     pub fn flag(&self, key: &str, default: bool) -> bool {
         self.get(key).map_or(default, truthy)
+    }
+
+    /// The first input built for this step (not a stored value passed through) that is
+    /// larger than `limit` bytes, with its size.
+    pub fn oversized(&self, limit: usize) -> Option<(&'a str, usize)> {
+        self.items.iter().find_map(|(k, v)| match v {
+            Cow::Owned(v) => Some((*k, footprint(v))).filter(|(_, size)| *size > limit),
+            Cow::Borrowed(_) => None,
+        })
     }
 
     /// All inputs as a dictionary (for logs and host calls).

@@ -14,7 +14,7 @@ use crate::FastMap;
 use crate::blocks::Link;
 use crate::model::{ErrorPolicy, Workflow};
 use crate::template::{Scope, now_ms};
-use crate::value::{TypedValue, to_text};
+use crate::value::{TypedValue, footprint, to_text};
 
 /// Run state that references read from.
 struct State {
@@ -23,6 +23,7 @@ struct State {
     trigger: Value,
     device_info: Value,
     loops: Vec<LoopFrame>,
+    value_limit: usize,
 }
 
 impl Scope for State {
@@ -38,7 +39,83 @@ impl Scope for State {
     fn device_info(&self) -> &Value {
         &self.device_info
     }
+    fn value_limit(&self) -> usize {
+        self.value_limit
+    }
 }
+
+/// What a run holds (step outputs, variables, trigger data), in [`footprint`] bytes,
+/// against the engine's caps.
+struct Held {
+    outputs: Vec<usize>,
+    vars: FastMap<String, usize>,
+    total: usize,
+    value_limit: usize,
+    run_limit: usize,
+}
+
+impl Held {
+    fn new(state: &State, config: &super::EngineConfig) -> Self {
+        let vars: FastMap<String, usize> = state.vars.iter().map(|(k, v)| (k.clone(), footprint(v))).collect();
+        let total = vars.values().sum::<usize>() + footprint(&state.trigger);
+        Self {
+            outputs: vec![0; state.outputs.len()],
+            vars,
+            total,
+            value_limit: config.max_value_bytes,
+            run_limit: config.max_run_bytes,
+        }
+    }
+
+    /// Checks a value about to be kept; its size.
+    fn admit(&self, what: &str, value: &Value) -> Result<usize, String> {
+        let size = footprint(value);
+        if size > self.value_limit {
+            return Err(too_large(what, size, self.value_limit));
+        }
+        Ok(size)
+    }
+
+    /// Counts `size` bytes in place of `old`, unless the run would then hold more than
+    /// its cap.
+    fn replace(&mut self, old: usize, size: usize) -> Result<(), String> {
+        let total = self.total - old + size;
+        if total > self.run_limit {
+            return Err(format!(
+                "the run would hold {total} bytes of values, over its cap of {} bytes",
+                self.run_limit
+            ));
+        }
+        self.total = total;
+        Ok(())
+    }
+
+    /// Admits a step's outputs in place of its previous ones.
+    fn outputs(&mut self, pc: usize, outputs: &Map<String, Value>) -> Result<(), String> {
+        let mut size = 0;
+        for (id, v) in outputs {
+            size += self.admit(&format!("output `{id}`"), v)?;
+        }
+        self.replace(self.outputs[pc], size)?;
+        self.outputs[pc] = size;
+        Ok(())
+    }
+
+    /// Admits a variable's new value.
+    fn var(&mut self, name: &str, value: &Value) -> Result<(), String> {
+        let size = self.admit(&format!("variable `{name}`"), value)?;
+        self.replace(self.vars.get(name).copied().unwrap_or(0), size)?;
+        self.vars.insert(name.to_owned(), size);
+        Ok(())
+    }
+}
+
+fn too_large(what: &str, size: usize, limit: usize) -> String {
+    format!("{what} is {size} bytes, over the cap of {limit} bytes per value")
+}
+
+/// Log details larger than this are replaced by their size, so logs never copy big values.
+const MAX_LOG_DETAILS_BYTES: usize = 16 * 1024;
 
 /// An active loop.
 struct LoopFrame {
@@ -78,6 +155,7 @@ struct Run<'r> {
     deadline: Option<Instant>,
     step_logs: bool,
     state: State,
+    held: Held,
     steps_executed: u64,
 }
 
@@ -96,7 +174,9 @@ pub(super) async fn execute(
         trigger: request.trigger_data,
         device_info: engine.host.device_info(),
         loops: Vec::new(),
+        value_limit: engine.config.max_value_bytes,
     };
+    let held = Held::new(&state, &engine.config);
     let mut run = Run {
         engine,
         workflow,
@@ -105,6 +185,7 @@ pub(super) async fn execute(
         deadline,
         step_logs: observer.step_logs(),
         state,
+        held,
         steps_executed: 0,
     };
     let outcome = match Plan::compile(workflow, &engine.catalogue) {
@@ -128,6 +209,12 @@ pub(super) async fn execute(
 impl Run<'_> {
     fn log(&self, level: LogLevel, index: Option<usize>, message: String, details: Value) {
         let module_id = index.and_then(|i| self.workflow.steps.get(i)).map(|s| s.module_id.clone());
+        let size = footprint(&details);
+        let details = if size > MAX_LOG_DETAILS_BYTES {
+            serde_json::json!({ "omitted": format!("{size} bytes of details") })
+        } else {
+            details
+        };
         self.observer.on_log(LogEntry { timestamp: now_ms(), level, step_index: index, module_id, message, details });
     }
 
@@ -192,13 +279,16 @@ impl Run<'_> {
         }
     }
 
-    fn store(&mut self, pc: usize, outputs: Map<String, Value>) {
+    /// Keeps a step's outputs, unless they are over a cap.
+    fn store(&mut self, pc: usize, outputs: Map<String, Value>) -> Result<(), String> {
+        self.held.outputs(pc, &outputs)?;
         self.observer.on_outputs(pc, &self.workflow.steps[pc], &outputs);
         if self.step_logs {
             let module = &self.workflow.steps[pc].module_id;
             self.log(LogLevel::Info, Some(pc), format!("Completed step: {module}"), Value::Object(outputs.clone()));
         }
         self.state.outputs[pc] = Some(outputs);
+        Ok(())
     }
 
     fn fail(&self, pc: usize, error: String) -> Flow {
@@ -287,7 +377,7 @@ impl Run<'_> {
     fn if_step(&mut self, pc: usize, p: &Planned<'_>) -> Result<Flow, String> {
         let Link::If { else_at, end } = p.link else { return Err("`if` is not paired".into()) };
         let result = self.condition(p)?;
-        self.store(pc, one("result", Value::Bool(result)));
+        self.store(pc, one("result", Value::Bool(result)))?;
         Ok(if result { Flow::Next } else { Flow::Jump(else_at.map_or(end + 1, |e| e + 1)) })
     }
 
@@ -339,7 +429,7 @@ impl Run<'_> {
         } else {
             out.insert("total".into(), Value::from(frame.total));
         }
-        self.store(pc, out);
+        self.store(pc, out)?;
         Ok(Flow::Next)
     }
 
@@ -362,7 +452,7 @@ impl Run<'_> {
         if index > cap {
             return Err(format!("while loop exceeded the iteration cap of {cap}"));
         }
-        self.store(pc, one("index", Value::from(index)));
+        self.store(pc, one("index", Value::from(index)))?;
         Ok(Flow::Next)
     }
 
@@ -384,14 +474,14 @@ impl Run<'_> {
                 Ok(result) => result,
                 Err(interrupt) => return Flow::End(interrupt.into()),
             };
-            match (result, p.policy) {
-                (Ok(mut outputs), policy) => {
-                    if policy == ErrorPolicy::Skip {
-                        outputs.insert("success".into(), Value::Bool(true));
-                    }
-                    self.store(pc, outputs);
-                    return Flow::Next;
+            let result = result.and_then(|mut outputs| {
+                if p.policy == ErrorPolicy::Skip {
+                    outputs.insert("success".into(), Value::Bool(true));
                 }
+                self.store(pc, outputs)
+            });
+            match (result, p.policy) {
+                (Ok(()), _) => return Flow::Next,
                 (Err(error), ErrorPolicy::Retry { count, interval }) if attempt < count => {
                     attempt += 1;
                     let msg = format!("Step failed, retrying ({attempt}/{count}): {error}");
@@ -420,10 +510,14 @@ impl Run<'_> {
         }
         let state = &self.state;
         let inputs = Inputs::resolve(&p.params, state);
+        let limit = self.held.value_limit;
+        if let Some((id, size)) = inputs.oversized(limit) {
+            return Ok(Err(too_large(&format!("input `{id}`"), size, limit)));
+        }
         Ok(match p.action {
             Action::Math => actions::math(p.expr.as_ref(), &inputs, state),
-            Action::Text => actions::text(&inputs),
-            Action::Regex => actions::regex(p.regex.as_ref(), &inputs),
+            Action::Text => actions::text(&inputs, limit),
+            Action::Regex => actions::regex(p.regex.as_ref(), &inputs, limit),
             Action::JsonParse => actions::json_parse(&inputs),
             Action::JsonPath => actions::json_path(&inputs),
             Action::Random => actions::random(&inputs),
@@ -474,6 +568,7 @@ impl Run<'_> {
         let name = inputs.required_text("name")?.trim().to_owned();
         let value = inputs.get("value").cloned().unwrap_or(Value::Null);
         drop(inputs);
+        self.held.var(&name, &value)?;
         self.state.vars.insert(name, value.clone());
         Ok(one("value", value))
     }

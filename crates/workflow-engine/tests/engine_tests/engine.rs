@@ -250,6 +250,72 @@ async fn loops_are_capped() {
     assert_eq!((&report.outcome, var(&report, "x")), (&Outcome::Completed, Value::Null));
 }
 
+/// The attack from the hardening report: a value that doubles 26 times (1 KiB → 64 GiB).
+fn doubling(times: u32) -> Workflow {
+    wf(vec![
+        set("init", "s", "x".repeat(1024)),
+        s("l", "loop").with("count", times),
+        s("t", "text").with("operation", "concat").with("text", "{{s}}").with("other", "{{s}}").indent(1),
+        set("grow", "s", "{{t.result}}").indent(1),
+        s("l-end", "endloop"),
+    ])
+}
+
+fn failure(report: &RunReport) -> (&str, Option<usize>) {
+    match &report.outcome {
+        Outcome::Failed { error, step_index, .. } => (error.as_str(), *step_index),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_value_that_keeps_doubling_fails_at_the_value_cap() {
+    let report = run(&engine(), &doubling(26)).await;
+    let (error, step) = failure(&report);
+    assert_eq!(step, Some(2), "{error}");
+    assert!(error.contains("over the cap of 1048576 bytes per value"), "{error}");
+    // 1 KiB doubled 10 times is 1 MiB of text, over the cap once quoted: 512 KiB is kept.
+    assert_eq!(var(&report, "s").as_str().map(str::len), Some(1 << 19));
+    let small = run(&engine(), &doubling(3)).await;
+    assert_eq!((&small.outcome, var(&small, "s").as_str().map(str::len)), (&Outcome::Completed, Some(8 * 1024)));
+}
+
+#[tokio::test]
+async fn a_template_repeating_a_value_stops_at_the_cap() {
+    let config = EngineConfig { max_value_bytes: 10_000, ..EngineConfig::default() };
+    let many = "{{s}}".repeat(100_000);
+    let list: Vec<Value> = (0..100_000).map(|_| json!("{{s}}")).collect();
+    for value in [Value::String(many), Value::Array(list)] {
+        let workflow = wf(vec![set("init", "s", "x".repeat(5_000)), set("copy", "t", value)]);
+        let report = run(&engine_with(TestHost::default(), config), &workflow).await;
+        let (error, step) = failure(&report);
+        assert_eq!(step, Some(1), "{error}");
+        assert!(error.contains("over the cap of 10000 bytes per value"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn a_run_holding_too_much_fails_at_the_run_cap() {
+    let config = EngineConfig { max_value_bytes: 10_000, max_run_bytes: 50_000, ..EngineConfig::default() };
+    let steps = (0..10).map(|i| set(&format!("v{i}"), &format!("v{i}"), "y".repeat(4_000))).collect();
+    let report = run(&engine_with(TestHost::default(), config), &wf(steps)).await;
+    let (error, step) = failure(&report);
+    assert!(error.contains("over its cap of 50000 bytes"), "{error}");
+    // Each step holds its variable and its output (about 8 KB): the sixth one passes 50 KB.
+    assert_eq!(step, Some(6), "{error}");
+}
+
+#[tokio::test]
+async fn log_details_never_copy_big_values() {
+    let recorder = Recorder::default();
+    let workflow = wf(vec![set("big", "b", "z".repeat(100_000))]);
+    let report = engine().run(&workflow, RunRequest::default(), &recorder).await;
+    assert_eq!(report.outcome, Outcome::Completed);
+    let logs = recorder.logs.lock().unwrap();
+    assert!(logs.iter().all(|l| l.details.to_string().len() < 1000), "a log entry copied the value");
+    assert!(logs.iter().any(|l| l.details["omitted"].as_str().is_some_and(|s| s.contains("bytes"))));
+}
+
 #[tokio::test]
 async fn a_skipped_control_failure_jumps_past_its_block() {
     let workflow = wf(vec![

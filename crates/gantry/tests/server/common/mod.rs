@@ -88,6 +88,20 @@ impl TestApp {
         body["data"]["id"].as_i64().unwrap()
     }
 
+    /// Gives a user credits (admin only), e.g. to pay for the graphs it submits.
+    pub async fn grant_credits(&self, admin: &str, user_id: i64, amount: i64) {
+        let path = format!("/api/v1/admin/users/{user_id}/credits");
+        let (status, body) = self.call("POST", &path, Some(admin), Some(json!({"amount": amount}))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Creates a user with 10 000 credits and logs it in on star-graph; its token.
+    pub async fn paying_user(&self, admin: &str, username: &str) -> String {
+        let id = self.create_user(admin, username, "user-password-1").await;
+        self.grant_credits(admin, id, 10_000).await;
+        self.star_login(username, "user-password-1").await.0
+    }
+
     /// Stops this server and starts a new one on the same database and data directory
     /// (what a restart of the process does), with `tweak` applied to the configuration.
     pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {

@@ -159,10 +159,12 @@ struct NewTask {
     priority: i64,
 }
 
-/// Submit a workflow; answered once the task is stored.
+/// Submit a workflow; answered once the task is stored. Non-admins pay for it (the
+/// `GRAPH` price), settled when it ends.
 #[utoipa::path(post, path = "/api/tasks", tag = "comfy-manager", security(("bearer" = [])), request_body = NewTask,
     responses((status = 200, body = TaskView), (status = 400, description = "invalid workflow or params, unknown model or input file"),
-        (status = 503, description = "queue full")))]
+        (status = 402, description = "not enough credits for the graph"),
+        (status = 403, description = "a priority above 0 from a non-admin"), (status = 503, description = "queue full")))]
 async fn submit_task(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -178,7 +180,7 @@ async fn submit_task(
         priority: new.priority,
         meta: None,
     };
-    let task = state.dispatcher.submit(submission).await?;
+    let task = state.generation.submit_graph(submission).await?;
     let base = urls::public_base(&state, &headers);
     Ok(Reply::ok(view(&state, &base, task).await?))
 }
