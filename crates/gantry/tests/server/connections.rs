@@ -1,8 +1,9 @@
 //! Connections are bounded: idle and slow connections are closed, and past the connection
 //! cap a new one gets a clear 503.
 
-use crate::common::TestApp;
+use crate::common::{ADMIN_PASSWORD, TestApp};
 use gantry_store::Backend;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,8 +38,15 @@ async fn idle_and_slow_connections_are_closed(backend: Backend) {
 async fn past_the_connection_cap_a_new_connection_gets_503(backend: Backend) {
     let app = TestApp::start_with(backend, |c| c.http.max_connections = 3).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
+    // Logged in on a connection that closes after it, so that no pooled one takes a place.
+    let login = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    let request = reqwest::Client::new().post(app.url("/api/auth/login")).header("connection", "close").json(&login);
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    let admin = answer["data"]["token"].as_str().unwrap().to_owned();
+    // An open WebSocket keeps its place after the upgrade.
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={admin}")).await.unwrap();
     let mut held = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..2 {
         held.push(TcpStream::connect(&addr).await.unwrap());
     }
     let mut extra = TcpStream::connect(&addr).await.unwrap();
@@ -46,7 +54,7 @@ async fn past_the_connection_cap_a_new_connection_gets_503(backend: Backend) {
     let answer = read_until_closed(&mut extra).await.unwrap_or_default();
     assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("connection limit"), "{answer}");
     // Once connections close, new ones are served again.
-    drop(held);
+    drop((socket, held));
     let mut answered = false;
     for _ in 0..50 {
         let mut again = TcpStream::connect(&addr).await.unwrap();
