@@ -116,6 +116,8 @@ fn too_large(what: &str, size: usize, limit: usize) -> String {
 
 /// Log details larger than this are replaced by their size, so logs never copy big values.
 const MAX_LOG_DETAILS_BYTES: usize = 16 * 1024;
+/// Log messages are cut to this many bytes (a `log` step can print any value).
+const MAX_LOG_MESSAGE_BYTES: usize = 4 * 1024;
 
 /// An active loop.
 struct LoopFrame {
@@ -209,6 +211,7 @@ pub(super) async fn execute(
 impl Run<'_> {
     fn log(&self, level: LogLevel, index: Option<usize>, message: String, details: Value) {
         let module_id = index.and_then(|i| self.workflow.steps.get(i)).map(|s| s.module_id.clone());
+        let message = shortened(message, MAX_LOG_MESSAGE_BYTES);
         let size = footprint(&details);
         let details = if size > MAX_LOG_DETAILS_BYTES {
             serde_json::json!({ "omitted": format!("{size} bytes of details") })
@@ -595,6 +598,19 @@ impl Run<'_> {
         self.log(level, Some(pc), message.clone(), Value::Null);
         one("message", Value::String(message))
     }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
+fn shortened(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn one(key: &str, value: Value) -> Map<String, Value> {

@@ -308,11 +308,16 @@ async fn a_run_holding_too_much_fails_at_the_run_cap() {
 #[tokio::test]
 async fn log_details_never_copy_big_values() {
     let recorder = Recorder::default();
-    let workflow = wf(vec![set("big", "b", "z".repeat(100_000))]);
+    let workflow = wf(vec![
+        set("big", "b", "z".repeat(100_000)),
+        s("say", "log").with("message", "{{b}}"),
+    ]);
     let report = engine().run(&workflow, RunRequest::default(), &recorder).await;
     assert_eq!(report.outcome, Outcome::Completed);
     let logs = recorder.logs.lock().unwrap();
     assert!(logs.iter().all(|l| l.details.to_string().len() < 1000), "a log entry copied the value");
+    let said = logs.iter().find(|l| l.step_index == Some(1) && l.message.starts_with('z')).unwrap();
+    assert_eq!(said.message.len(), 4096 + '…'.len_utf8(), "a long message is cut");
     assert!(logs.iter().any(|l| l.details["omitted"].as_str().is_some_and(|s| s.contains("bytes"))));
 }
 
