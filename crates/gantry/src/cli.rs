@@ -3,7 +3,7 @@
 use crate::settings::{ServeArgs, StorageArgs, serve_config, storage_config};
 use clap::{Parser, Subcommand};
 use gantry_core::Role;
-use gantry_core::config::LogFormat;
+use gantry_core::config::{Config, LogFormat};
 use gantry_core::events::EventBus;
 use std::io::BufRead;
 
@@ -62,17 +62,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(serve) => {
             let config = serve_config(&cli.storage, &serve)?;
             init_logging(config.log_format);
-            let running = crate::start(config, serve.admin_password.clone()).await?;
+            let running = crate::start(config.clone(), serve.admin_password.clone()).await?;
+            eprint!("{}", banner(&config, &running));
             running.wait_for_signal_then_stop().await
         }
         Command::Migrate => {
             let config = storage_config(&cli.storage)?;
+            require_database(&config)?;
             crate::open_database(&config).await?.close().await;
             println!("migrations applied to {}", crate::redact(&config.effective_database_url()));
             Ok(())
         }
         Command::User(command) => {
             let config = storage_config(&cli.storage)?;
+            require_database(&config)?;
             let db = crate::open_database(&config).await?;
             let accounts = crate::open_accounts(&db, &config, &EventBus::default()).await?;
             let result = user_command(&accounts, command).await;
@@ -144,10 +147,53 @@ fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
     Ok((gantry_accounts::secrets::random_token("")[..20].to_owned(), true))
 }
 
+/// What an operator needs after a start, whatever the log level: where to open Gantry,
+/// the first admin's password (first start only), where its data lives. Plain text.
+fn banner(config: &Config, running: &crate::Running) -> String {
+    let addr = running.addr();
+    let url = match &config.http.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
+    let admin = match running.first_admin_password() {
+        Some(password) => {
+            format!("admin / {password}\n           (shown only this once: change it with `gantry user passwd admin`)")
+        }
+        None => "admin (password as set before)".to_owned(),
+    };
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    format!(
+        "\nGantry is running (listening on {addr})\n  Open      {url}/\n  Sign in   {admin}\n  Data      {}\n  Database  {}\n\n",
+        data_dir.display(),
+        crate::redact(&config.effective_database_url()),
+    )
+}
+
+/// Commands other than `serve` work on an existing SQLite database only: run from the
+/// wrong directory, they would otherwise create an empty one there.
+fn require_database(config: &Config) -> anyhow::Result<()> {
+    let url = config.effective_database_url();
+    let Some(path) = url.strip_prefix("sqlite://") else { return Ok(()) };
+    let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    if path.exists() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    anyhow::bail!(
+        "no database at {}: pass the server's --data-dir (or GANTRY_DATA_DIR / GANTRY_DATABASE_URL), \
+         or start `gantry serve` once to create it",
+        shown.display()
+    )
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: a log written to a file or a pipe stays plain.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

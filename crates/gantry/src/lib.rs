@@ -44,12 +44,18 @@ pub struct Running {
     server: JoinHandle<()>,
     db: Db,
     state: AppState,
+    first_admin_password: Option<String>,
 }
 
 impl Running {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The password generated for the first admin, when this start created it.
+    pub fn first_admin_password(&self) -> Option<&str> {
+        self.first_admin_password.as_deref()
     }
 
     /// The contexts it serves (for embedding and tests: e.g. its proxy table and console
@@ -99,19 +105,23 @@ impl Sources {
 
 /// Starts Gantry: storage, contexts, the first admin, the HTTP server, every context taking
 /// time and ids from `sources`. `admin_password` is used only when no admin exists yet.
-pub async fn start_with(config: Config, admin_password: Option<String>, sources: Sources) -> anyhow::Result<Running> {
+pub async fn start_with(
+    mut config: Config,
+    admin_password: Option<String>,
+    sources: Sources,
+) -> anyhow::Result<Running> {
     let Sources { clock, ids } = sources;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    // Paths derived from it (VM storage, sandboxes) must not depend on where the process runs.
+    config.data_dir = std::path::absolute(&config.data_dir)
+        .with_context(|| format!("resolving data dir {}", config.data_dir.display()))?;
     let db = open_database(&config).await?;
     let events = EventBus::default();
     let accounts = Accounts::open(db.clone(), clock.clone(), ids.clone(), events.clone(), &config.auth).await?;
-    if let Some(generated) = accounts.ensure_admin(admin_password).await? {
-        tracing::warn!(
-            username = "admin",
-            password = %generated,
-            "created the first admin with a random password; it is shown only this once — change it with `gantry user passwd admin`"
-        );
+    let first_admin_password = accounts.ensure_admin(admin_password).await?;
+    if first_admin_password.is_some() {
+        tracing::warn!(username = "admin", "created the first admin with a random password, shown once on stderr");
     }
     let supervisor = Supervisor::new();
     let files =
@@ -202,7 +212,7 @@ pub async fn start_with(config: Config, admin_password: Option<String>, sources:
         max_connections: config.http.max_connections,
     };
     let server = tokio::spawn(listener::serve(listener, app, limits, supervisor.stop_token()));
-    Ok(Running { addr, supervisor, server, db, state })
+    Ok(Running { addr, supervisor, server, db, state, first_admin_password })
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! Gantry's server-level tests: one binary (one link of the whole server), a module per area.
 
 mod auth;
+mod cli;
 mod common;
 mod connections;
 mod console;

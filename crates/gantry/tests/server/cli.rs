@@ -1,0 +1,76 @@
+//! The `gantry` command line as an operator meets it: the first start's banner, and
+//! commands that refuse to invent a database in the wrong directory.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn gantry() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+    for var in ["GANTRY_ADMIN_PASSWORD", "GANTRY_DATABASE_URL", "GANTRY_CONFIG", "GANTRY_DATA_DIR"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+#[tokio::test]
+async fn the_first_start_prints_a_plain_banner_whatever_the_log_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gantry()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let banner = tokio::task::spawn_blocking(move || {
+        let mut banner = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.trim_start().starts_with("Database") {
+                break;
+            }
+        }
+        banner
+    })
+    .await
+    .unwrap();
+    assert!(!banner.contains('\u{1b}'), "no ANSI codes off a terminal: {banner:?}");
+    let field = |name: &str| {
+        let line = banner.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{banner}"));
+        line.trim_start()[name.len()..].trim().to_owned()
+    };
+    let url = field("Open");
+    let password = field("Sign in").strip_prefix("admin / ").unwrap_or_else(|| panic!("{banner}")).to_owned();
+    let data = dir.path().join("data").canonicalize().unwrap();
+    assert_eq!(field("Data"), data.display().to_string(), "{banner}");
+    // The password on the banner is the admin's.
+    let login = json!({"username": "admin", "password": password});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{url}api/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["data"]["token"].is_string(), "{answer}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn user_commands_refuse_to_create_a_database_where_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gantry().args(["user", "list"]).current_dir(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    let expected = std::path::absolute(dir.path().join("data/gantry.db")).unwrap();
+    assert!(error.contains(&format!("no database at {}", expected.display())), "{error}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
