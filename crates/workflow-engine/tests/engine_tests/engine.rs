@@ -308,10 +308,7 @@ async fn a_run_holding_too_much_fails_at_the_run_cap() {
 #[tokio::test]
 async fn log_details_never_copy_big_values() {
     let recorder = Recorder::default();
-    let workflow = wf(vec![
-        set("big", "b", "z".repeat(100_000)),
-        s("say", "log").with("message", "{{b}}"),
-    ]);
+    let workflow = wf(vec![set("big", "b", "z".repeat(100_000)), s("say", "log").with("message", "{{b}}")]);
     let report = engine().run(&workflow, RunRequest::default(), &recorder).await;
     assert_eq!(report.outcome, Outcome::Completed);
     let logs = recorder.logs.lock().unwrap();
