@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -11,9 +11,9 @@ use crate::repo::executions::{self as repo, Finish, NewLog};
 use futures_util::FutureExt as _;
 use gantry_core::events::Event;
 use gantry_workflow_engine::{
-    ChannelObserver, LogEntry, Outcome, RunEvent, RunReport, RunRequest, TypedValue, Workflow,
+    LogEntry, LogLevel, Outcome, RunObserver, RunReport, RunRequest, Step, TypedValue, Workflow,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -185,9 +185,18 @@ impl Inner {
         variables: String,
     ) -> Option<repo::ExecutionRecord> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = self.supervisor.spawn(write_progress(self.clone(), owner, id.to_owned(), variables, rx));
+        let observer = Recorder { tx, pending: Arc::default(), info_lines: AtomicUsize::new(0) };
+        let writer = self.supervisor.spawn(write_progress(
+            self.clone(),
+            owner,
+            id.to_owned(),
+            variables,
+            rx,
+            observer.pending.clone(),
+        ));
         let engine = self.engine.with_host(Arc::new(OwnerHost::new(self.clone(), owner)));
-        let report = engine.run(workflow, request, &ChannelObserver::new(tx)).await;
+        let report = engine.run(workflow, request, &observer).await;
+        drop(observer);
         if let Err(e) = writer.await {
             tracing::error!(execution_id = id, error = %e, "execution log writer failed");
         }
@@ -244,14 +253,57 @@ impl Inner {
     }
 }
 
-/// What a running execution has reached, not yet written.
+/// Where a run stands, not yet written: replaced in place as the run goes on, so it holds
+/// one copy of each step's outputs however fast the run outpaces the database.
 #[derive(Default)]
-struct Progress {
-    /// Index and `{id, moduleId, name}` of the current step.
-    step: Option<(usize, String)>,
-    /// Last outputs of each step so far.
-    outputs: BTreeMap<String, BTreeMap<String, TypedValue>>,
+struct Pending {
+    /// Index and module id of the current step.
+    step: Option<(usize, String, String)>,
+    /// Last outputs of each step so far, by step id.
+    outputs: BTreeMap<String, Map<String, Value>>,
     dirty: bool,
+}
+
+/// Watches a run for its writer: log lines go through a channel (info lines past
+/// [`MAX_INFO_LINES`] are dropped here, so the channel stays bounded), progress and
+/// outputs into [`Pending`].
+struct Recorder {
+    tx: mpsc::UnboundedSender<LogEntry>,
+    pending: Arc<Mutex<Pending>>,
+    info_lines: AtomicUsize,
+}
+
+impl Recorder {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl RunObserver for Recorder {
+    fn on_log(&self, entry: LogEntry) {
+        if entry.level == LogLevel::Info && entry.step_index.is_some() {
+            let n = self.info_lines.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == MAX_INFO_LINES + 1 {
+                let _ = self.tx.send(omitted(entry.timestamp));
+            }
+            if n > MAX_INFO_LINES {
+                return;
+            }
+        }
+        let _ = self.tx.send(entry);
+    }
+
+    fn on_progress(&self, index: usize, step: &Step) {
+        let mut pending = self.pending();
+        pending.step = Some((index, step.id.clone(), step.module_id.clone()));
+        pending.dirty = true;
+    }
+
+    fn on_outputs(&self, _index: usize, step: &Step, outputs: &Map<String, Value>) {
+        let mut pending = self.pending();
+        pending.outputs.insert(step.id.clone(), outputs.clone());
+        pending.dirty = true;
+    }
 }
 
 /// Persists log lines, the current step and outputs while a run goes on, batching writes.
@@ -260,44 +312,21 @@ async fn write_progress(
     owner: Owner,
     id: String,
     variables: String,
-    mut rx: mpsc::UnboundedReceiver<RunEvent>,
+    mut rx: mpsc::UnboundedReceiver<LogEntry>,
+    pending: Arc<Mutex<Pending>>,
 ) {
     let mut logs: Vec<NewLog> = Vec::new();
-    let mut info_lines = 0;
-    let mut progress = Progress::default();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tokio::select! {
-            event = rx.recv() => match event {
-                Some(RunEvent::Log(entry)) => {
-                    if entry.level == gantry_workflow_engine::LogLevel::Info && entry.step_index.is_some() {
-                        info_lines += 1;
-                        if info_lines == MAX_INFO_LINES + 1 {
-                            logs.push(omitted(entry.timestamp));
-                        }
-                        if info_lines > MAX_INFO_LINES {
-                            continue;
-                        }
-                    }
-                    logs.push(new_log(entry));
-                }
-                Some(RunEvent::Progress { index, step_id, module_id }) => {
-                    let name = inner.catalogue.get(&module_id).map(|m| m.metadata.name_en.clone()).unwrap_or_default();
-                    let step = json!({ "id": step_id, "moduleId": module_id, "name": name }).to_string();
-                    progress.step = Some((index, step));
-                    progress.dirty = true;
-                }
-                Some(RunEvent::Outputs { step_id, outputs, .. }) => {
-                    let typed = outputs.into_iter().map(|(k, v)| (k, TypedValue::infer(v))).collect();
-                    progress.outputs.insert(step_id, typed);
-                    progress.dirty = true;
-                }
+            entry = rx.recv() => match entry {
+                Some(entry) => logs.push(new_log(entry)),
                 None => break,
             },
-            _ = tick.tick() => flush(&inner, owner, &id, &variables, &mut logs, &mut progress).await,
+            _ = tick.tick() => flush(&inner, owner, &id, &variables, &mut logs, &pending).await,
         }
     }
-    flush(&inner, owner, &id, &variables, &mut logs, &mut progress).await;
+    flush(&inner, owner, &id, &variables, &mut logs, &pending).await;
 }
 
 async fn flush(
@@ -306,7 +335,7 @@ async fn flush(
     id: &str,
     variables: &str,
     logs: &mut Vec<NewLog>,
-    progress: &mut Progress,
+    pending: &Mutex<Pending>,
 ) {
     if !logs.is_empty() {
         if let Err(e) = repo::append_logs(&inner.db, owner.user_id, id, logs).await {
@@ -314,26 +343,40 @@ async fn flush(
         }
         logs.clear();
     }
-    if !progress.dirty {
-        return;
-    }
-    progress.dirty = false;
-    let (index, step) = progress.step.clone().unwrap_or_default();
-    let outputs = serde_json::to_string(&progress.outputs).unwrap_or_else(|_| "{}".into());
-    let step = (!step.is_empty()).then_some(step.as_str());
-    if let Err(e) = repo::update_progress(&inner.db, owner.user_id, id, index as i64, step, &outputs, variables).await {
+    let (step, outputs) = {
+        let mut pending = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !std::mem::take(&mut pending.dirty) {
+            return;
+        }
+        let typed: BTreeMap<&String, BTreeMap<&String, TypedValue>> = pending
+            .outputs
+            .iter()
+            .map(|(step, out)| (step, out.iter().map(|(k, v)| (k, TypedValue::infer(v.clone()))).collect()))
+            .collect();
+        (pending.step.clone(), serde_json::to_string(&typed).unwrap_or_else(|_| "{}".into()))
+    };
+    let (index, step) = match step {
+        Some((index, step_id, module_id)) => {
+            let name = inner.catalogue.get(&module_id).map(|m| m.metadata.name_en.clone()).unwrap_or_default();
+            (index, Some(json!({ "id": step_id, "moduleId": module_id, "name": name }).to_string()))
+        }
+        None => (0, None),
+    };
+    if let Err(e) =
+        repo::update_progress(&inner.db, owner.user_id, id, index as i64, step.as_deref(), &outputs, variables).await
+    {
         tracing::error!(execution_id = id, error = %e, "cannot store execution progress");
     }
 }
 
-fn omitted(timestamp: i64) -> NewLog {
-    NewLog {
+fn omitted(timestamp: i64) -> LogEntry {
+    LogEntry {
         timestamp,
-        level: "warning".into(),
+        level: LogLevel::Warning,
         step_index: None,
         module_id: None,
         message: format!("more than {MAX_INFO_LINES} info lines: later ones are not kept"),
-        details: None,
+        details: Value::Null,
     }
 }
 

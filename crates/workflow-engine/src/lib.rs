@@ -19,8 +19,8 @@ mod validate;
 pub mod value;
 
 pub use exec::{
-    BoxFuture, ChannelObserver, DefaultHost, EngineConfig, Host, HostCall, HttpPolicy, LogEntry, LogLevel,
-    NoopObserver, Outcome, RunEvent, RunObserver, RunReport, RunRequest, WorkflowEngine, is_internal,
+    BoxFuture, DefaultHost, EngineConfig, Host, HostCall, HttpPolicy, LogEntry, LogLevel, NoopObserver, Outcome,
+    RunObserver, RunReport, RunRequest, WorkflowEngine, is_internal,
 };
 pub use expr::{EvalError, ExprError, Expression};
 pub use magic::{MagicVariable, MagicVariables, SystemVariable, magic_variables};

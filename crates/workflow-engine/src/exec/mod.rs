@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use host::{BoxFuture, DefaultHost, Host, HostCall, HttpPolicy};
 pub use net_guard::is_internal;
-pub use observer::{ChannelObserver, LogEntry, LogLevel, NoopObserver, RunEvent, RunObserver};
+pub use observer::{LogEntry, LogLevel, NoopObserver, RunObserver};
 
 use crate::model::Workflow;
 use crate::modules::Catalogue;

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::model::Step;
 
@@ -61,68 +60,5 @@ pub struct NoopObserver;
 impl RunObserver for NoopObserver {
     fn step_logs(&self) -> bool {
         false
-    }
-}
-
-/// An event forwarded by [`ChannelObserver`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunEvent {
-    /// A log entry.
-    Log(LogEntry),
-    /// A step is about to run.
-    Progress {
-        /// Step index.
-        index: usize,
-        /// Step id.
-        step_id: String,
-        /// Module id.
-        module_id: String,
-    },
-    /// A step produced outputs.
-    Outputs {
-        /// Step index.
-        index: usize,
-        /// Step id.
-        step_id: String,
-        /// Output id → value.
-        outputs: Map<String, Value>,
-    },
-}
-
-/// Forwards events to an unbounded channel (a dropped receiver is ignored).
-#[derive(Debug, Clone)]
-pub struct ChannelObserver {
-    tx: UnboundedSender<RunEvent>,
-    step_logs: bool,
-}
-
-impl ChannelObserver {
-    /// Forwards to `tx`, with per-step logs.
-    pub fn new(tx: UnboundedSender<RunEvent>) -> Self {
-        Self { tx, step_logs: true }
-    }
-
-    /// Turns per-step logs on or off.
-    pub fn with_step_logs(mut self, on: bool) -> Self {
-        self.step_logs = on;
-        self
-    }
-}
-
-impl RunObserver for ChannelObserver {
-    fn on_log(&self, entry: LogEntry) {
-        let _ = self.tx.send(RunEvent::Log(entry));
-    }
-
-    fn on_progress(&self, index: usize, step: &Step) {
-        let _ = self.tx.send(RunEvent::Progress { index, step_id: step.id.clone(), module_id: step.module_id.clone() });
-    }
-
-    fn on_outputs(&self, index: usize, step: &Step, outputs: &Map<String, Value>) {
-        let _ = self.tx.send(RunEvent::Outputs { index, step_id: step.id.clone(), outputs: outputs.clone() });
-    }
-
-    fn step_logs(&self) -> bool {
-        self.step_logs
     }
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use gantry_workflow_engine::model::{ERROR_POLICY_PARAM, RETRY_COUNT_PARAM, RETRY_INTERVAL_PARAM};
 use gantry_workflow_engine::{
-    BoxFuture, Catalogue, ChannelObserver, EngineConfig, Host, HostCall, LogEntry, LogLevel, NoopObserver, Outcome,
-    RunEvent, RunObserver, RunReport, RunRequest, Step, Workflow, WorkflowEngine, validate,
+    BoxFuture, Catalogue, EngineConfig, Host, HostCall, LogEntry, LogLevel, NoopObserver, Outcome, RunObserver,
+    RunReport, RunRequest, Step, Workflow, WorkflowEngine, validate,
 };
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -355,36 +355,27 @@ async fn unknown_modules_are_skipped_with_a_warning() {
 
 #[tokio::test]
 async fn observer_gets_step_logs_and_progress() {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = Recorder::default();
     let workflow = wf(vec![
         s("d", "delay").with("duration", 1),
         s("l", "log").with("message", "hi {{vars.who}}").with("level", "warning"),
     ]);
     let req = RunRequest::default().variables(json!({"who": {"type": "string", "value": "Ann"}}).as_object().unwrap());
-    let report = engine().run(&workflow, req, &ChannelObserver::new(tx)).await;
+    let report = engine().run(&workflow, req, &recorder).await;
     assert_eq!(report.outcome, Outcome::Completed);
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    let logs: Vec<&LogEntry> =
-        events.iter().filter_map(|e| if let RunEvent::Log(l) = e { Some(l) } else { None }).collect();
+    let logs = recorder.logs.lock().unwrap();
     assert_eq!(logs[0].message, "Starting step: delay");
     assert_eq!(logs[0].details, json!({"duration": 1}));
     assert_eq!(logs[1].message, "Completed step: delay");
     assert!(logs[1].details["actualDuration"].is_number());
     assert!(logs.iter().any(|l| l.level == LogLevel::Warning && l.message == "hi Ann"));
     assert_eq!(logs.last().unwrap().message, "Workflow completed");
-    let json = serde_json::to_value(logs[0]).unwrap();
+    let json = serde_json::to_value(&logs[0]).unwrap();
     assert_eq!(
         (json["level"].clone(), json["stepIndex"].clone(), json["moduleId"].clone()),
         (json!("info"), json!(0), json!("delay"))
     );
-    let progress: Vec<usize> = events
-        .iter()
-        .filter_map(|e| if let RunEvent::Progress { index, .. } = e { Some(*index) } else { None })
-        .collect();
-    assert_eq!(progress, [0, 1]);
+    assert_eq!(*recorder.progress.lock().unwrap(), [0, 1]);
 }
 
 #[tokio::test]
