@@ -234,6 +234,10 @@ pub(crate) fn to_spec(host: &HostConfig, cfg: &VmConfig, agent: Option<&str>, ad
             cmdline: guest_cmdline(cfg, &nics, agent),
         });
     }
+    // A VM found on a host (adopted) is taken as it is; one made through the API must boot.
+    if !adopted && spec.os_image.is_none() && spec.boot.is_none() {
+        return invalid("the VM has nothing to boot: give it a disk image (os_name) or a kernel");
+    }
     spec.nics = nics;
     spec.nat = cfg.nat_all.iter().map(nat_rule).collect::<Result<Vec<_>>>()?;
     spec.validate()?;

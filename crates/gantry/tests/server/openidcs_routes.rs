@@ -89,6 +89,9 @@ async fn every_route_answers(engine: Backend) {
     let mut outside = guest_vm("outside");
     outside["kernel"] = json!("../../etc/passwd");
     app.fails(400, "POST", "/api/client/create/h1", Some(&admin), Some(outside)).await;
+    let bootless = json!({"vm_name": "bootless", "cpu_num": 1, "mem_num": 256, "hdd_num": 64});
+    let msg = app.fails(400, "POST", "/api/client/create/h1", Some(&admin), Some(bootless)).await;
+    assert!(msg.contains("nothing to boot"), "{msg}");
     let mut first = guest_vm("vm1");
     first["nic_all"] = json!({"nic0": {"ip4_addr": "10.0.2.15"}});
     let created = app.ok("POST", "/api/client/create/h1", &admin, Some(first)).await;
