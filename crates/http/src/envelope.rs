@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::marker::PhantomData;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
 /// One API dialect's envelope.
 pub trait Envelope: Send + Sync + 'static {
@@ -22,6 +24,12 @@ pub trait Envelope: Send + Sync + 'static {
 
     /// The body of a failed answer.
     fn failure(error: &ApiError, code: Value) -> Value;
+
+    /// The OpenAPI schema of [`Envelope::success`] around `data`.
+    fn success_schema(data: RefOr<Schema>) -> Schema;
+
+    /// The OpenAPI schema of [`Envelope::failure`].
+    fn failure_schema() -> Schema;
 
     /// Renders an error with its status.
     fn render_error(error: &ApiError) -> Response {
@@ -138,6 +146,14 @@ impl Envelope for ComfyManager {
         }
         body
     }
+    fn success_schema(data: RefOr<Schema>) -> Schema {
+        schema::object([("code", schema::fixed(200)), ("data", data)], &[])
+    }
+    fn failure_schema() -> Schema {
+        let fields =
+            [("code", schema::of(Type::Integer)), ("message", schema::of(Type::String)), ("details", schema::any())];
+        schema::object(fields, &["details"])
+    }
 }
 
 /// star-graph: `{code, message, data, timestamp, requestId}`; business errors carry `"E00x"` codes.
@@ -170,6 +186,32 @@ impl Envelope for StarGraph {
         }
         body
     }
+    fn success_schema(data: RefOr<Schema>) -> Schema {
+        schema::object(
+            [
+                ("code", schema::fixed(200)),
+                ("message", schema::of(Type::String)),
+                ("data", data),
+                ("timestamp", schema::of(Type::Integer)),
+                ("requestId", schema::of(Type::String)),
+            ],
+            &[],
+        )
+    }
+    fn failure_schema() -> Schema {
+        schema::object(
+            [
+                // The HTTP status, or a business code such as "E002".
+                ("code", schema::of(SchemaType::from_iter([Type::Integer, Type::String]))),
+                ("message", schema::of(Type::String)),
+                ("data", schema::of(Type::Null)),
+                ("timestamp", schema::of(Type::Integer)),
+                ("requestId", schema::of(Type::String)),
+                ("details", schema::any()),
+            ],
+            &["details"],
+        )
+    }
 }
 
 /// openidcs: `{code, msg, data}` with `code` = HTTP status.
@@ -185,6 +227,13 @@ impl Envelope for Openidcs {
     }
     fn failure(error: &ApiError, code: Value) -> Value {
         json!({ "code": code, "msg": error.message, "data": error.details })
+    }
+    fn success_schema(data: RefOr<Schema>) -> Schema {
+        schema::object([("code", schema::fixed(200)), ("msg", schema::of(Type::String)), ("data", data)], &[])
+    }
+    fn failure_schema() -> Schema {
+        let fields = [("code", schema::of(Type::Integer)), ("msg", schema::of(Type::String)), ("data", schema::any())];
+        schema::object(fields, &[])
     }
 }
 
@@ -213,6 +262,51 @@ impl Envelope for Vflow {
     }
     fn failure(error: &ApiError, code: Value) -> Value {
         json!({ "code": code, "message": error.message, "data": null, "details": error.details })
+    }
+    fn success_schema(data: RefOr<Schema>) -> Schema {
+        schema::object([("code", schema::fixed(0)), ("message", schema::of(Type::String)), ("data", data)], &[])
+    }
+    fn failure_schema() -> Schema {
+        schema::object(
+            [
+                ("code", schema::of(Type::Integer)),
+                ("message", schema::of(Type::String)),
+                ("data", schema::of(Type::Null)),
+                ("details", schema::any()),
+            ],
+            &[],
+        )
+    }
+}
+
+/// Building blocks of the envelopes' OpenAPI schemas.
+mod schema {
+    use super::*;
+
+    /// A value of type `t`.
+    pub(super) fn of(t: impl Into<SchemaType>) -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(t).into()
+    }
+
+    /// Any JSON value.
+    pub(super) fn any() -> RefOr<Schema> {
+        of(SchemaType::AnyValue)
+    }
+
+    /// Exactly the integer `value`.
+    pub(super) fn fixed(value: i64) -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([value])).into()
+    }
+
+    /// An object with these fields, all required but the `optional` ones.
+    pub(super) fn object<const N: usize>(fields: [(&str, RefOr<Schema>); N], optional: &[&str]) -> Schema {
+        fields
+            .into_iter()
+            .fold(ObjectBuilder::new().schema_type(Type::Object), |o, (name, field)| {
+                let o = o.property(name, field);
+                if optional.contains(&name) { o } else { o.required(name) }
+            })
+            .into()
     }
 }
 

@@ -36,7 +36,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(limiter, rate_limit::enforce))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
-        .layer(cors(&http.cors_origins))
+        .layer(tower::util::option_layer(cors(&http.cors_origins)))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state);
     Router::new()
@@ -54,16 +54,18 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", method = %request.method(), path, request_id = id, user_id = tracing::field::Empty)
 }
 
-fn cors(origins: &[String]) -> CorsLayer {
+/// The CORS layer, when origins are configured. Without any, there is none: it would
+/// answer every `OPTIONS` itself (an empty 200), hiding the routes' own answers.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
-        return CorsLayer::new();
+        return None;
     }
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
-    CorsLayer::new().allow_origin(allow).allow_methods(Any).allow_headers(Any).expose_headers(Any)
+    Some(CorsLayer::new().allow_origin(allow).allow_methods(Any).allow_headers(Any).expose_headers(Any))
 }
 
 async fn unknown_route(uri: Uri) -> Response {

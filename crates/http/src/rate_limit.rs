@@ -77,10 +77,15 @@ fn client_ip(request: &Request) -> String {
     request.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
 }
 
+/// Whether requests for `path` are counted (vflow's routes are).
+pub fn limits(path: &str) -> bool {
+    crate::dialects::dialect_for_path(path) == Dialect::Vflow
+}
+
 /// Counts vflow requests and answers 429 past the limit; other dialects pass through.
 pub async fn enforce(State(limiter): State<Limiter>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    if crate::dialects::dialect_for_path(&path) != Dialect::Vflow {
+    if !limits(&path) {
         return next.run(request).await;
     }
     let class = classify(request.method(), &path);

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod connections;
 mod console;
+mod contract_fuzz;
 mod errors;
 mod fleet;
 mod openidcs_restart;

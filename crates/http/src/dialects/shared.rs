@@ -2,13 +2,14 @@
 //! vflow alike: it answers in the dialect of the session that issued the refresh token
 //! (star-graph when the token is unknown).
 
-use crate::envelope::{Envelope, Reply, StarGraph, Vflow, render_error_for};
+use crate::envelope::{ComfyManager, Envelope, Reply, StarGraph, Vflow, render_error_for};
 use crate::error::{ApiError, ErrorKind};
-use crate::extract::bearer;
+use crate::extract::{QueryArgs, bearer};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gantry_core::Dialect;
@@ -35,13 +36,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/ws", tag = "comfy-manager",
     params(("token" = Option<String>, Query, description = "comfy-manager JSON socket: access token if not sent as Authorization")),
     responses((status = 101, description = "comfy-manager JSON messages (global_status, instance_status, task_progress, task_completed, task_failed), or star-graph STOMP 1.0-1.2 when a vNN.stomp subprotocol is offered"),
-        (status = 401, description = "JSON socket without a valid token")))]
+        (status = 400, description = "not a WebSocket upgrade"), (status = 401, description = "JSON socket without a valid token")))]
 async fn ws(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<super::comfy::ws::WsQuery>,
-    upgrade: WebSocketUpgrade,
+    QueryArgs(query, ..): QueryArgs<ComfyManager, super::comfy::ws::WsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(e) => return ComfyManager::render_error(&ApiError::bad_request(e.body_text())),
+    };
     if crate::dialects::star::stomp::wants_stomp(&headers) {
         crate::dialects::star::stomp::plain(state, &headers, upgrade)
     } else {
@@ -50,44 +55,50 @@ async fn ws(
 }
 
 /// SockJS server info for star-graph's STOMP endpoint.
-#[utoipa::path(get, path = "/ws/info", tag = "star-graph", responses((status = 200, description = "{websocket, cookie_needed, origins, entropy}")))]
+#[utoipa::path(get, path = "/ws/info", tag = "sockjs",
+    responses((status = 200, body = crate::dialects::star::stomp::sockjs::Info, content_type = "application/json")))]
 async fn sockjs_info(headers: HeaderMap) -> Response {
     crate::dialects::star::stomp::sockjs::info(headers).await
 }
 
 /// SockJS WebSocket transport (frames `o`, `h`, `a[...]`, `c[...]`) carrying STOMP.
-#[utoipa::path(get, path = "/ws/{server}/{session}/websocket", tag = "star-graph",
-    params(("server" = String, Path), ("session" = String, Path)), responses((status = 101, description = "SockJS-framed STOMP")))]
+#[utoipa::path(get, path = "/ws/{server}/{session}/websocket", tag = "sockjs",
+    params(("server" = String, Path), ("session" = String, Path)),
+    responses((status = 101, description = "SockJS-framed STOMP"),
+        (status = 400, description = "not a WebSocket upgrade", body = String, content_type = "text/plain")))]
 async fn sockjs_websocket(state: State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     crate::dialects::star::stomp::sockjs::websocket(state, headers, upgrade).await
 }
 
 /// SockJS XHR polling transport.
-#[utoipa::path(post, path = "/ws/{server}/{session}/xhr", tag = "star-graph",
-    params(("server" = String, Path), ("session" = String, Path)), responses((status = 200, description = "o, h, a[...] or c[...]")))]
+#[utoipa::path(post, path = "/ws/{server}/{session}/xhr", tag = "sockjs",
+    params(("server" = String, Path), ("session" = String, Path)),
+    responses((status = 200, description = "o, h, a[...] or c[...]", body = String, content_type = "application/javascript")))]
 async fn sockjs_xhr(state: State<AppState>, headers: HeaderMap, path: Path<(String, String)>) -> Response {
     crate::dialects::star::stomp::sockjs::xhr(state, headers, path).await
 }
 
 /// CORS preflight of the SockJS XHR transports.
-#[utoipa::path(options, path = "/ws/{server}/{session}/xhr", tag = "star-graph",
+#[utoipa::path(options, path = "/ws/{server}/{session}/xhr", tag = "sockjs",
     params(("server" = String, Path), ("session" = String, Path)), responses((status = 204, description = "preflight")))]
 async fn sockjs_xhr_options(headers: HeaderMap) -> Response {
     crate::dialects::star::stomp::sockjs::preflight(headers).await
 }
 
 /// SockJS XHR streaming transport.
-#[utoipa::path(post, path = "/ws/{server}/{session}/xhr_streaming", tag = "star-graph",
-    params(("server" = String, Path), ("session" = String, Path)), responses((status = 200, description = "a stream of SockJS frames")))]
+#[utoipa::path(post, path = "/ws/{server}/{session}/xhr_streaming", tag = "sockjs",
+    params(("server" = String, Path), ("session" = String, Path)),
+    responses((status = 200, description = "a stream of SockJS frames", body = String, content_type = "application/javascript")))]
 async fn sockjs_xhr_streaming(state: State<AppState>, headers: HeaderMap, path: Path<(String, String)>) -> Response {
     crate::dialects::star::stomp::sockjs::xhr_streaming(state, headers, path).await
 }
 
 /// SockJS XHR send: a JSON array of STOMP text.
-#[utoipa::path(post, path = "/ws/{server}/{session}/xhr_send", tag = "star-graph",
+#[utoipa::path(post, path = "/ws/{server}/{session}/xhr_send", tag = "sockjs",
     params(("server" = String, Path), ("session" = String, Path)), request_body(content = Vec<String>),
-    responses((status = 204, description = "accepted"), (status = 400, description = "not a JSON array of strings"),
-        (status = 404, description = "no such session")))]
+    responses((status = 204, description = "accepted"),
+        (status = 400, description = "not a JSON array of strings", body = String, content_type = "text/plain"),
+        (status = 404, description = "no such session", body = String, content_type = "text/plain")))]
 async fn sockjs_xhr_send(
     state: State<AppState>,
     headers: HeaderMap,
@@ -114,7 +125,7 @@ struct RefreshBody {
 
 /// Exchange a refresh token (`Authorization: Bearer <refreshToken>`, or a JSON body
 /// `{"refreshToken": …}`) for a new access token and a new refresh token.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "star-graph", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tags = ["star-graph", "vflow"], security(("bearer" = [])),
     request_body(content = Option<RefreshBody>, description = "optional when the token is in the Authorization header"),
     responses((status = 200, body = Refreshed), (status = 401, description = "unknown, used or expired refresh token")))]
 async fn refresh(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -6,6 +6,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::extract::{Auth, PathArg, QueryArgs};
 use crate::state::AppState;
 use crate::urls;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -70,8 +71,11 @@ async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     Auth(principal, ..): Auth<ComfyManager>,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<ComfyManager, FileView> {
+    let mut form = form.map_err(|e| {
+        ApiError::new(ErrorKind::UnsupportedMedia, format!("expected multipart/form-data: {}", e.body_text()))
+    })?;
     let limit = state.config.files.max_upload_bytes;
     let bad_form = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -154,7 +158,8 @@ async fn delete_file(
 /// can fetch the file (so it works in an `<img>` tag), nobody can guess one.
 #[utoipa::path(get, path = "/files/{fileId}/{name}", tag = "comfy-manager",
     params(("fileId" = String, Path), ("name" = String, Path)),
-    responses((status = 200, description = "the file's bytes"), (status = 404, description = "unknown file")))]
+    responses((status = 200, description = "the file's bytes", content(("image/*"), ("video/*"))),
+        (status = 404, description = "unknown file")))]
 async fn download(
     State(state): State<AppState>,
     PathArg((id, _name), ..): PathArg<ComfyManager, (String, String)>,

@@ -49,9 +49,9 @@ struct InstanceChange {
 }
 
 /// Enable or disable an instance (admin). A disabled instance finishes its tasks and gets no new ones.
-#[utoipa::path(put, path = "/api/instances/{instanceId}", tag = "comfy-manager", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/instances/{instanceId}", tag = "comfy-manager", security(("bearer" = ["admin"])),
     params(("instanceId" = String, Path, description = "`ip:port`")), request_body = InstanceChange,
-    responses((status = 200, description = "the instance"), (status = 403, description = "not an admin"), (status = 404, description = "unknown instance")))]
+    responses((status = 200, description = "the instance"), (status = 404, description = "unknown instance")))]
 async fn set_instance(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<ComfyManager>,
@@ -63,7 +63,7 @@ async fn set_instance(
 }
 
 /// The fleet configuration (admin): servers, healthCheck and dispatch settings.
-#[utoipa::path(get, path = "/api/config", tag = "comfy-manager", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/config", tag = "comfy-manager", security(("bearer" = ["admin"])),
     responses((status = 200, description = "{servers:[{id,name,ip,ports,enabled}], healthCheck:{interval,timeout,failureThreshold}, dispatch:{prefetch,maxAttempts,taskTimeout,maxQueue}} (times in ms)")))]
 async fn get_config(
     State(state): State<AppState>,
@@ -75,7 +75,7 @@ async fn get_config(
 
 /// Replace the fleet configuration (admin). Validated, stored, and applied at once
 /// without dropping running tasks; omitted sections take their defaults.
-#[utoipa::path(put, path = "/api/config", tag = "comfy-manager", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/config", tag = "comfy-manager", security(("bearer" = ["admin"])),
     request_body(content = Object, description = "the whole configuration, as GET returns it"),
     responses((status = 200, description = "the configuration in force"), (status = 400, description = "invalid configuration")))]
 async fn put_config(

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = comfy::LoginRequest)]
 struct LoginRequest {
     username: String,
     password: String,
@@ -42,6 +43,7 @@ struct LoginUser {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = comfy::LoginResponse)]
 struct LoginResponse {
     token: String,
     expires_in: i64,
@@ -50,7 +52,9 @@ struct LoginResponse {
 
 /// Log in with a username and password; answers an access token.
 #[utoipa::path(post, path = "/api/auth/login", tag = "comfy-manager", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password"),
+        (status = 429, description = "too many failed attempts; details {resetAt}"),
+        (status = 503, description = "every password check is busy and the queue for them is full")))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -74,6 +78,7 @@ async fn me(Auth(caller, ..): Auth<ComfyManager>) -> ApiResult<ComfyManager, Log
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = comfy::Health)]
 struct Health {
     status: &'static str,
     database: &'static str,

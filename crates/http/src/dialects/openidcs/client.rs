@@ -33,7 +33,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The VMs of a host (admin).
-#[utoipa::path(get, path = "/api/client/listup/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/listup/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), responses((status = 200, body = Vec<VmView>), (status = 404)))]
 async fn listup(
     State(state): State<AppState>,
@@ -44,7 +44,7 @@ async fn listup(
 }
 
 /// One VM (admin).
-#[utoipa::path(get, path = "/api/client/detail/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/detail/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), responses((status = 200, body = VmView), (status = 404)))]
 async fn detail(
     State(state): State<AppState>,
@@ -55,7 +55,7 @@ async fn detail(
 }
 
 /// Create a VM (files only; start it with `powers`). The answer shows its agent secret once (admin).
-#[utoipa::path(post, path = "/api/client/create/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/client/create/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), request_body = VmConfig,
     responses((status = 200, body = CreatedVm), (status = 400, description = "invalid, duplicate or beyond the host"), (status = 404)))]
 async fn create(
@@ -68,7 +68,7 @@ async fn create(
 }
 
 /// Change a VM: live where QEMU allows, otherwise on the next boot (admin).
-#[utoipa::path(put, path = "/api/client/update/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/client/update/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = VmUpdate,
     responses((status = 200, body = VmUpdated), (status = 400), (status = 404)))]
 async fn update(
@@ -81,7 +81,7 @@ async fn update(
 }
 
 /// Delete a VM: stops it and removes its files (admin).
-#[utoipa::path(delete, path = "/api/client/delete/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/client/delete/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)),
     responses((status = 200, description = "deleted"), (status = 404)))]
 async fn delete(
@@ -94,7 +94,7 @@ async fn delete(
 }
 
 /// Power action: start, stop (hard), shutdown (ACPI + timeout), reboot, reset, pause, resume (admin).
-#[utoipa::path(post, path = "/api/client/powers/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/client/powers/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = PowerRequest,
     responses((status = 200, body = PowerResult), (status = 400), (status = 404)))]
 async fn powers(
@@ -125,7 +125,7 @@ fn power_action(req: &PowerRequest) -> Result<PowerAction, ComputeError> {
 }
 
 /// Live state: QMP `query-status`, CPU and memory use, the agent's last report (admin).
-#[utoipa::path(get, path = "/api/client/status/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/status/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)),
     responses((status = 200, body = VmStatusView), (status = 404)))]
 async fn status(
@@ -152,7 +152,7 @@ struct ConsoleUrls {
 }
 
 /// A console URL with a short-lived, single-use ticket for the VM's VNC over WebSocket (admin).
-#[utoipa::path(get, path = "/api/client/vncons/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/vncons/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)),
     responses((status = 200, body = ConsoleUrls), (status = 400, description = "the VM is not running"), (status = 404)))]
 async fn vncons(
@@ -178,7 +178,7 @@ async fn vncons(
 }
 
 /// Find VMs on the host that Gantry does not know yet and adopt them (admin).
-#[utoipa::path(post, path = "/api/client/scaner/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/client/scaner/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), responses((status = 200, body = ScanResult), (status = 404)))]
 async fn scaner(
     State(state): State<AppState>,
@@ -194,7 +194,8 @@ async fn scaner(
 #[utoipa::path(post, path = "/api/client/upload", tag = "openidcs",
     params(("X-Agent-Secret" = String, Header, description = "the VM's agent secret")),
     request_body(content = Object, description = "the report"),
-    responses((status = 200, body = UploadAck), (status = 401, description = "missing or wrong secret"), (status = 429)))]
+    responses((status = 200, body = UploadAck), (status = 401, description = "missing or wrong secret"),
+        (status = 429, description = "too many reports from the VM, or failures from the address")))]
 async fn upload(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

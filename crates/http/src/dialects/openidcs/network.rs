@@ -27,7 +27,7 @@ type VmPath = PathArg<Openidcs, (String, String)>;
 type IndexPath = PathArg<Openidcs, (String, String, usize)>;
 
 /// The VM's NAT rules (admin).
-#[utoipa::path(get, path = "/api/client/natget/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/natget/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), responses((status = 200, body = Vec<PortData>), (status = 404)))]
 async fn natget(
     State(state): State<AppState>,
@@ -38,7 +38,7 @@ async fn natget(
 }
 
 /// Forward a host port (inside the host's range; 0 = any free one) to a VM port, live (admin).
-#[utoipa::path(post, path = "/api/client/natadd/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/client/natadd/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = PortData,
     responses((status = 200, body = PortData), (status = 400, description = "out of range or taken"), (status = 404)))]
 async fn natadd(
@@ -51,7 +51,7 @@ async fn natadd(
 }
 
 /// Remove the NAT rule at `rule_index` of `natget`'s list (admin).
-#[utoipa::path(delete, path = "/api/client/natdel/{hs_name}/{vm_uuid}/{rule_index}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/client/natdel/{hs_name}/{vm_uuid}/{rule_index}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path), ("rule_index" = usize, Path)),
     responses((status = 200, body = PortData), (status = 400), (status = 404)))]
 async fn natdel(
@@ -63,7 +63,7 @@ async fn natdel(
 }
 
 /// The VM's IPv4 addresses (admin).
-#[utoipa::path(get, path = "/api/client/iplist/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/iplist/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), responses((status = 200, body = Vec<IpEntry>), (status = 404)))]
 async fn iplist(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ async fn iplist(
 }
 
 /// Give the VM an address, unique across VMs; the guest gets it on (next) boot (admin).
-#[utoipa::path(post, path = "/api/client/ipadd_/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/client/ipadd_/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = IpAdd,
     responses((status = 200, body = IpChanged), (status = 400, description = "invalid or duplicate address"), (status = 404)))]
 async fn ipadd(
@@ -87,7 +87,7 @@ async fn ipadd(
 }
 
 /// Take away the address at `ip_index` of `iplist`'s list (admin).
-#[utoipa::path(delete, path = "/api/client/ipdel_/{hs_name}/{vm_uuid}/{ip_index}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/client/ipdel_/{hs_name}/{vm_uuid}/{ip_index}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path), ("ip_index" = usize, Path)),
     responses((status = 200, body = IpChanged), (status = 400), (status = 404)))]
 async fn ipdel(
@@ -99,7 +99,7 @@ async fn ipdel(
 }
 
 /// The VM's reverse-proxy routes (admin).
-#[utoipa::path(get, path = "/api/client/pxyget/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/client/pxyget/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), responses((status = 200, body = Vec<WebProxy>), (status = 404)))]
 async fn pxyget(
     State(state): State<AppState>,
@@ -110,7 +110,7 @@ async fn pxyget(
 }
 
 /// Proxy HTTP for a domain (`Host` header) and optional path prefix to a VM port (admin).
-#[utoipa::path(post, path = "/api/client/pxyadd/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/client/pxyadd/{hs_name}/{vm_uuid}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path)), request_body = WebProxy,
     responses((status = 200, body = WebProxy), (status = 400, description = "invalid or duplicate domain"), (status = 404)))]
 async fn pxyadd(
@@ -123,7 +123,7 @@ async fn pxyadd(
 }
 
 /// Remove the route at `proxy_index` of `pxyget`'s list (admin).
-#[utoipa::path(delete, path = "/api/client/pxydel/{hs_name}/{vm_uuid}/{proxy_index}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/client/pxydel/{hs_name}/{vm_uuid}/{proxy_index}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), ("vm_uuid" = String, Path), ("proxy_index" = usize, Path)),
     responses((status = 200, body = WebProxy), (status = 404)))]
 async fn pxydel(

@@ -23,14 +23,14 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Every host (admin).
-#[utoipa::path(get, path = "/api/server/listup", tag = "openidcs", security(("bearer" = [])),
-    responses((status = 200, body = Vec<HostView>), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/server/listup", tag = "openidcs", security(("bearer" = ["admin"])),
+    responses((status = 200, body = Vec<HostView>)))]
 async fn listup(State(state): State<AppState>, _admin: Admin) -> ApiResult<Openidcs, Vec<HostView>> {
     Ok(Reply::ok(state.compute.host_list().await?))
 }
 
 /// One host (admin).
-#[utoipa::path(get, path = "/api/server/detail/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/server/detail/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), responses((status = 200, body = HostView), (status = 404)))]
 async fn detail(
     State(state): State<AppState>,
@@ -41,7 +41,7 @@ async fn detail(
 }
 
 /// Add a host (this machine, QEMU engine) with its storage paths and NAT port range (admin).
-#[utoipa::path(post, path = "/api/server/create", tag = "openidcs", security(("bearer" = [])), request_body = HostConfig,
+#[utoipa::path(post, path = "/api/server/create", tag = "openidcs", security(("bearer" = ["admin"])), request_body = HostConfig,
     responses((status = 200, body = HostView), (status = 400, description = "invalid or duplicate host")))]
 async fn create(
     State(state): State<AppState>,
@@ -52,7 +52,7 @@ async fn create(
 }
 
 /// Change a host's settings (admin).
-#[utoipa::path(put, path = "/api/server/update/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/server/update/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), request_body = HostUpdate,
     responses((status = 200, body = HostView), (status = 400), (status = 404)))]
 async fn update(
@@ -73,7 +73,7 @@ struct DeleteQuery {
 }
 
 /// Remove a host; refused while it has VMs unless `force=true` (admin).
-#[utoipa::path(delete, path = "/api/server/delete/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/server/delete/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path), DeleteQuery),
     responses((status = 200, description = "deleted"), (status = 400, description = "the host has VMs"), (status = 404)))]
 async fn delete(
@@ -88,7 +88,7 @@ async fn delete(
 
 /// Host-wide actions: start_all, stop_all, shutdown_all, maintenance_on, maintenance_off;
 /// or OpenIDCS's `{enable}` (admin).
-#[utoipa::path(post, path = "/api/server/powers/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/server/powers/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), request_body = HostPowerRequest,
     responses((status = 200, body = HostPowerOutcome), (status = 400), (status = 404)))]
 async fn powers(
@@ -101,7 +101,7 @@ async fn powers(
 }
 
 /// Host CPU, memory, disk, VM counts and engine version (admin).
-#[utoipa::path(get, path = "/api/server/status/{hs_name}", tag = "openidcs", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/server/status/{hs_name}", tag = "openidcs", security(("bearer" = ["admin"])),
     params(("hs_name" = String, Path)), responses((status = 200, body = HostStatus), (status = 404)))]
 async fn status(
     State(state): State<AppState>,

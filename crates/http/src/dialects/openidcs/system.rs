@@ -20,15 +20,15 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Export the whole inventory (hosts, VMs, NAT rules, IPs, proxies) as JSON (admin).
-#[utoipa::path(post, path = "/api/system/saving", tag = "openidcs", security(("bearer" = [])),
-    responses((status = 200, body = Inventory), (status = 401), (status = 403)))]
+#[utoipa::path(post, path = "/api/system/saving", tag = "openidcs", security(("bearer" = ["admin"])),
+    responses((status = 200, body = Inventory)))]
 async fn saving(State(state): State<AppState>, Admin(actor): Admin) -> ApiResult<Openidcs, Inventory> {
     Ok(Reply::ok(state.compute.saving(&actor).await?))
 }
 
 /// Import an inventory: everything is validated before anything is written (admin).
-#[utoipa::path(post, path = "/api/system/loader", tag = "openidcs", security(("bearer" = [])), request_body = Inventory,
-    responses((status = 200, body = LoadResult), (status = 400, description = "invalid inventory; nothing written"), (status = 401), (status = 403)))]
+#[utoipa::path(post, path = "/api/system/loader", tag = "openidcs", security(("bearer" = ["admin"])), request_body = Inventory,
+    responses((status = 200, body = LoadResult), (status = 400, description = "invalid inventory; nothing written")))]
 async fn loader(
     State(state): State<AppState>,
     Admin(actor): Admin,
@@ -38,22 +38,22 @@ async fn loader(
 }
 
 /// Counts: hosts, VMs, running VMs, NAT rules, proxies, running tasks (admin).
-#[utoipa::path(get, path = "/api/system/statis", tag = "openidcs", security(("bearer" = [])),
-    responses((status = 200, body = Statis), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/system/statis", tag = "openidcs", security(("bearer" = ["admin"])),
+    responses((status = 200, body = Statis)))]
 async fn statis(State(state): State<AppState>, _admin: Admin) -> ApiResult<Openidcs, Statis> {
     Ok(Reply::ok(state.compute.statis().await?))
 }
 
 /// Engines available on this machine, with versions and accelerator (admin).
-#[utoipa::path(get, path = "/api/system/engine", tag = "openidcs", security(("bearer" = [])),
-    responses((status = 200, body = Vec<EngineEntry>), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/system/engine", tag = "openidcs", security(("bearer" = ["admin"])),
+    responses((status = 200, body = Vec<EngineEntry>)))]
 async fn engine(State(state): State<AppState>, _admin: Admin) -> ApiResult<Openidcs, Vec<EngineEntry>> {
     Ok(Reply::ok(state.compute.engines().await?))
 }
 
 /// The audit log, newest first, filtered by host, VM, actor and action (admin).
-#[utoipa::path(get, path = "/api/system/logget", tag = "openidcs", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/system/logget", tag = "openidcs", security(("bearer" = ["admin"])), params(LogQuery),
+    responses((status = 200, body = Vec<AuditEntry>)))]
 async fn logget(
     State(state): State<AppState>,
     _admin: Admin,
@@ -63,8 +63,8 @@ async fn logget(
 }
 
 /// Long operations (create, start, shutdown, reboot, delete, scan, loader…), newest first (admin).
-#[utoipa::path(get, path = "/api/system/tasget", tag = "openidcs", security(("bearer" = [])), params(LogQuery),
-    responses((status = 200, body = Vec<TaskEntry>), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/system/tasget", tag = "openidcs", security(("bearer" = ["admin"])), params(LogQuery),
+    responses((status = 200, body = Vec<TaskEntry>)))]
 async fn tasget(
     State(state): State<AppState>,
     _admin: Admin,

@@ -26,8 +26,8 @@ struct NewToken {
 }
 
 /// Replace the system token with a new random one (admin).
-#[utoipa::path(post, path = "/api/system/treset", tag = "openidcs", security(("bearer" = [])),
-    responses((status = 200, body = NewToken), (status = 403, description = "not an admin")))]
+#[utoipa::path(post, path = "/api/system/treset", tag = "openidcs", security(("bearer" = ["admin"])),
+    responses((status = 200, body = NewToken)))]
 async fn treset(State(state): State<AppState>, Auth(caller, ..): Auth<Openidcs>) -> ApiResult<Openidcs, NewToken> {
     let token = state.accounts.reset_api_token(&caller, OPENIDCS_TOKEN).await?;
     Ok(Reply::with_message("token reset", NewToken { token }))
@@ -40,8 +40,8 @@ struct TokenSetup {
 }
 
 /// Set the system token to a chosen value (admin).
-#[utoipa::path(post, path = "/api/system/tsetup", tag = "openidcs", security(("bearer" = [])), request_body = TokenSetup,
-    responses((status = 200, description = "token set"), (status = 400, description = "token too short"), (status = 403, description = "not an admin")))]
+#[utoipa::path(post, path = "/api/system/tsetup", tag = "openidcs", security(("bearer" = ["admin"])), request_body = TokenSetup,
+    responses((status = 200, description = "token set"), (status = 400, description = "token too short")))]
 async fn tsetup(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<Openidcs>,
@@ -63,8 +63,8 @@ struct TokenInfo {
 }
 
 /// Describe the system token without revealing it (admin).
-#[utoipa::path(get, path = "/api/system/tquery", tag = "openidcs", security(("bearer" = [])),
-    responses((status = 200, body = TokenInfo), (status = 403, description = "not an admin")))]
+#[utoipa::path(get, path = "/api/system/tquery", tag = "openidcs", security(("bearer" = ["admin"])),
+    responses((status = 200, body = TokenInfo)))]
 async fn tquery(State(state): State<AppState>, Auth(caller, ..): Auth<Openidcs>) -> ApiResult<Openidcs, TokenInfo> {
     let info = state.accounts.api_token_info(&caller, OPENIDCS_TOKEN).await?;
     Ok(Reply::ok(match info {

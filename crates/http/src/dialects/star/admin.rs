@@ -22,8 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// All users, a page at a time.
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "star-graph", security(("bearer" = [])), params(PageRequest),
-    responses((status = 200, body = Page<UserView>), (status = 403, description = "not an admin")))]
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "star-graph", security(("bearer" = ["admin"])), params(PageRequest),
+    responses((status = 200, body = Page<UserView>)))]
 async fn list_users(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<StarGraph>,
@@ -38,7 +38,7 @@ async fn list_users(
 /// One user.
 #[utoipa::path(get, path = "/api/v1/admin/users/{userId}", tag = "star-graph", security(("bearer" = [])),
     params(("userId" = i64, Path)),
-    responses((status = 200, body = UserView), (status = 403, description = "not an admin"), (status = 404, description = "no such user")))]
+    responses((status = 200, body = UserView), (status = 403, description = "another user, for a non-admin"), (status = 404, description = "no such user")))]
 async fn get_user(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<StarGraph>,
@@ -54,9 +54,9 @@ struct RoleChange {
 }
 
 /// Set a user's role.
-#[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "star-graph", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "star-graph", security(("bearer" = ["admin"])),
     params(("userId" = i64, Path)), request_body = RoleChange,
-    responses((status = 200, body = UserView), (status = 403, description = "not an admin")))]
+    responses((status = 200, body = UserView), (status = 404, description = "no such user")))]
 async fn set_role(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<StarGraph>,
@@ -77,9 +77,9 @@ struct NewUser {
 }
 
 /// Create a user.
-#[utoipa::path(post, path = "/api/v1/admin/users", tag = "star-graph", security(("bearer" = [])), request_body = NewUser,
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "star-graph", security(("bearer" = ["admin"])), request_body = NewUser,
     responses((status = 201, body = UserView), (status = 400, description = "invalid username or password"),
-        (status = 403, description = "not an admin"), (status = 409, description = "username taken")))]
+        (status = 409, description = "username taken")))]
 async fn create_user(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<StarGraph>,
@@ -108,9 +108,9 @@ struct Granted {
 }
 
 /// Grant credits to a user (a RECHARGE fund record).
-#[utoipa::path(post, path = "/api/v1/admin/users/{userId}/credits", tag = "star-graph", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/users/{userId}/credits", tag = "star-graph", security(("bearer" = ["admin"])),
     params(("userId" = i64, Path)), request_body = Grant,
-    responses((status = 200, body = Granted), (status = 400, description = "amount not positive"), (status = 403, description = "not an admin"),
+    responses((status = 200, body = Granted), (status = 400, description = "amount not positive"),
         (status = 404, description = "no such user")))]
 async fn grant_credits(
     State(state): State<AppState>,

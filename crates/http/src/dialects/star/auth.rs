@@ -19,6 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `password` is the hex MD5 of the password, as star-graph clients send it; a value
 /// that is not 32 hex digits is taken as the password itself.
 #[derive(Deserialize, ToSchema)]
+#[schema(as = star::LoginRequest)]
 struct LoginRequest {
     username: String,
     password: String,
@@ -26,6 +27,7 @@ struct LoginRequest {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = star::LoginResponse)]
 struct LoginResponse {
     token: String,
     refresh_token: String,
@@ -35,7 +37,9 @@ struct LoginResponse {
 
 /// Log in; answers an access token, a refresh token and the user.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "star-graph", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password")))]
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong username or password"),
+        (status = 429, description = "too many failed attempts; details {resetAt}"),
+        (status = 503, description = "every password check is busy and the queue for them is full")))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,

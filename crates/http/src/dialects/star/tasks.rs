@@ -72,9 +72,9 @@ async fn list(
 }
 
 /// Every user's tasks (admins), a page at a time; `userId` narrows to one user.
-#[utoipa::path(get, path = "/api/v1/admin/tasks", tag = "star-graph", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/tasks", tag = "star-graph", security(("bearer" = ["admin"])),
     params(ListQuery, ("userId" = Option<i64>, Query)),
-    responses((status = 200, body = Page<TaskSummary>), (status = 403, description = "not an admin")))]
+    responses((status = 200, body = Page<TaskSummary>), (status = 400, description = "unknown status, type or sort")))]
 async fn admin_list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -173,7 +173,8 @@ struct TaskDetail {
     progress: i64,
     prompt: Option<String>,
     negative_prompt: Option<String>,
-    #[schema(value_type = Object)]
+    /// The generator's parameters; null for tasks submitted through comfy-manager.
+    #[schema(value_type = Option<Object>)]
     parameters: Value,
     results: Vec<ResultView>,
     cost: i64,
@@ -262,7 +263,8 @@ struct Retried {
 /// Run a finished task again as a new task (charged again).
 #[utoipa::path(post, path = "/api/v1/tasks/{taskId}/retry", tag = "star-graph", security(("bearer" = [])),
     params(("taskId" = String, Path)),
-    responses((status = 200, body = Retried), (status = 400, description = "not finished yet"), (status = 402, description = "E002")))]
+    responses((status = 200, body = Retried), (status = 400, description = "not finished yet"), (status = 402, description = "E002"),
+        (status = 404, description = "no such task")))]
 async fn retry(
     State(state): State<AppState>,
     Auth(principal, ..): Auth<StarGraph>,

@@ -193,8 +193,8 @@ struct PairingCode {
 }
 
 /// Create a one-time pairing code (admin), valid for 10 minutes.
-#[utoipa::path(post, path = "/api/v1/auth/pairing-codes", tag = "vflow", security(("bearer" = [])), request_body = PairingRequest,
-    responses((status = 201, body = PairingCode), (status = 403, description = "not an admin (6003)")))]
+#[utoipa::path(post, path = "/api/v1/auth/pairing-codes", tag = "vflow", security(("bearer" = ["admin"])), request_body = PairingRequest,
+    responses((status = 201, body = PairingCode), (status = 404, description = "unknown user")))]
 async fn pairing_code(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<Vflow>,
@@ -206,6 +206,7 @@ async fn pairing_code(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = vflow::Health)]
 struct Health {
     status: &'static str,
     version: &'static str,

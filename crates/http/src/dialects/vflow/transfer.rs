@@ -52,7 +52,8 @@ struct ExportParams {
 /// Export a workflow as JSON (in the envelope) or as a ZIP download.
 #[utoipa::path(get, path = "/api/v1/workflows/{workflowId}/export", tag = "vflow", security(("bearer" = [])),
     params(("workflowId" = String, Path), ExportParams),
-    responses((status = 200, description = "{workflow, exportedAt, format, formatVersion}, or application/zip"),
+    responses((status = 200, description = "{workflow, exportedAt, format, formatVersion}, or a ZIP (format=zip)",
+            content(("application/json"), ("application/zip"))),
         (status = 404, description = "unknown workflow (1001)")))]
 async fn export(
     State(state): State<AppState>,
@@ -81,7 +82,8 @@ struct ExportBatchBody {
 
 /// Export several workflows as one ZIP (one JSON file each).
 #[utoipa::path(post, path = "/api/v1/workflows/export-batch", tag = "vflow", security(("bearer" = [])), request_body = ExportBatchBody,
-    responses((status = 200, description = "application/zip"), (status = 404, description = "an unknown workflow (1001)")))]
+    responses((status = 200, description = "a ZIP of one JSON file per workflow", content(("application/zip"))),
+        (status = 404, description = "an unknown workflow (1001)")))]
 async fn export_batch(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<Vflow>,

@@ -42,11 +42,18 @@ fn cors(response: &mut Response, headers: &HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache, must-revalidate, max-age=0"));
 }
 
+/// What `GET /ws/info` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Info {
+    websocket: bool,
+    cookie_needed: bool,
+    origins: Vec<String>,
+    entropy: u32,
+}
+
 /// `GET /ws/info`.
 pub async fn info(headers: HeaderMap) -> Response {
-    let body = serde_json::json!({
-        "websocket": true, "cookie_needed": false, "origins": ["*:*"], "entropy": rand::random::<u32>(),
-    });
+    let body = Info { websocket: true, cookie_needed: false, origins: vec!["*:*".into()], entropy: rand::random() };
     let mut response = axum::Json(body).into_response();
     cors(&mut response, &headers);
     response

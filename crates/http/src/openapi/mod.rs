@@ -1,5 +1,8 @@
 //! The OpenAPI 3 document. Routes are registered through utoipa-axum, so a route cannot
-//! exist without being in the document.
+//! exist without being in the document; [`contract`] then adds what every operation of a
+//! dialect answers (envelopes, common errors).
+
+mod contract;
 
 use crate::dialects;
 use crate::state::AppState;
@@ -21,6 +24,7 @@ use utoipa_axum::routes;
         (name = "star-graph", description = "End users, credits, generation, tasks. Envelope {code, message, data, timestamp, requestId}."),
         (name = "openidcs", description = "Hosts and virtual machines. Envelope {code, msg, data}."),
         (name = "vflow", description = "Workflow automation. Envelope {code:0, message, data, details?}."),
+        (name = "sockjs", description = "star-graph's STOMP over SockJS 0.3 (sockjs-client's transports): SockJS frames and plain-text errors, no envelope."),
         (name = "meta", description = "This document."),
     )
 )]
@@ -37,10 +41,11 @@ impl Modify for BearerAuth {
 
 /// Every dialect's routes plus `/openapi.json`, which serves the document describing them.
 pub fn router() -> Router<AppState> {
-    let (routes, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(dialects::routes())
         .routes(routes!(openapi_json))
         .split_for_parts();
+    contract::Contract.modify(&mut doc);
     // Serialized once; the document never changes while the process runs.
     let json = serde_json::to_string(&doc).unwrap_or_default();
     routes.layer(Extension(DocumentJson(Arc::from(json))))
