@@ -81,8 +81,12 @@ async fn me(Auth(caller, ..): Auth<ComfyManager>) -> ApiResult<ComfyManager, Log
 #[schema(as = comfy::Health)]
 struct Health {
     status: &'static str,
+    /// `ok`: the database answered (503 otherwise).
     database: &'static str,
+    /// Always `disabled`: comfy-manager's health has this field, but Gantry uses no Redis
+    /// (its queue lives in the database).
     redis: &'static str,
+    /// Configured ComfyUI instances, and how many answer.
     instances: InstanceCounts,
 }
 
