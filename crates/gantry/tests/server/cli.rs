@@ -59,7 +59,20 @@ async fn the_first_start_prints_a_plain_banner_whatever_the_log_level() {
         .json()
         .await
         .unwrap();
-    assert!(answer["data"]["token"].is_string(), "{answer}");
+    let token = answer["data"]["token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+    // With the default, relative data dir, a host's files still get an absolute home.
+    let host: Value = reqwest::Client::new()
+        .post(format!("{url}api/server/create"))
+        .bearer_auth(&token)
+        .json(&json!({"hs_name": "lab1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(host["code"], 200, "{host}");
+    assert_eq!(host["data"]["system_path"], data.join("vms/lab1").display().to_string(), "{host}");
     let _ = child.kill();
     let _ = child.wait();
 }
