@@ -285,6 +285,7 @@ async fn retry_is_a_new_charge_and_users_are_isolated(backend: Backend) {
     assert_eq!(status, 200, "{retried}");
     let new_id = retried["data"]["newTaskId"].as_str().unwrap().to_owned();
     assert_ne!(new_id, id);
+    assert_eq!(retried["data"]["cost"], 10, "the answer says the retry is charged again: {retried}");
     assert_eq!(star.done(&alice, &new_id).await["status"], "COMPLETED");
     eventually(20, "both charges settled", || async { (star.balance(&alice).await["available"] == 80).then_some(()) })
         .await;

@@ -258,9 +258,11 @@ async fn cancel(
 struct Retried {
     new_task_id: String,
     queue_position: usize,
+    /// Credits frozen for the new task (a retry is a new charge).
+    cost: i64,
 }
 
-/// Run a finished task again as a new task (charged again).
+/// Run a finished task again as a new task, charged again: `cost` says how much.
 #[utoipa::path(post, path = "/api/v1/tasks/{taskId}/retry", tag = "star-graph", security(("bearer" = [])),
     params(("taskId" = String, Path)),
     responses((status = 200, body = Retried), (status = 400, description = "not finished yet"), (status = 402, description = "E002"),
@@ -273,6 +275,6 @@ async fn retry(
     let submitted = state.generation.retry(caller(&principal), &id).await?;
     Ok(Reply::with_message(
         "task retried",
-        Retried { new_task_id: submitted.task_id, queue_position: submitted.queue_position },
+        Retried { new_task_id: submitted.task_id, queue_position: submitted.queue_position, cost: submitted.cost },
     ))
 }
