@@ -2,8 +2,10 @@
 //! send the MD5 of the password instead of the password, so the MD5 is the secret every
 //! dialect is checked against, and argon2 protects it at rest like any password.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Argon2, password_hash::rand_core::OsRng};
+use std::cell::RefCell;
+
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version, password_hash::rand_core::OsRng};
 use md5::{Digest, Md5};
 
 /// A password as a client sent it.
@@ -45,11 +47,38 @@ pub fn hash(input: &PasswordInput) -> Result<String, argon2::password_hash::Erro
     Ok(Argon2::default().hash_password(input.verifier().as_bytes(), &salt)?.to_string())
 }
 
+thread_local! {
+    /// argon2's working memory, kept by each thread that verifies: allocating ~19 MiB per
+    /// check left most of it resident after a burst of logins (the allocator holds freed
+    /// big blocks), so a thread reuses its own.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Checks a password against a stored hash (CPU-heavy: call from a blocking thread).
 pub fn verify(input: &PasswordInput, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(input.verifier().as_bytes(), &parsed).is_ok())
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(stored) else { return false };
+    let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else { return false };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed)) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let computed = MEMORY.with_borrow_mut(|memory| {
+        let blocks = argon2.params().block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(input.verifier().as_bytes(), salt, &mut out, &mut memory[..blocks])
+    });
+    // `Output` compares in constant time.
+    computed.is_ok() && Output::new(&out).is_ok_and(|out| out == expected)
 }
 
 /// A hash of a random password, verified against when a username is unknown so that
