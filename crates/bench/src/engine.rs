@@ -1,12 +1,18 @@
-//! The workflow-engine benchmark (`gantry-workflow-engine`), in-process, no I/O.
+//! The workflow-engine benchmark (`gantry-workflow-engine`), in-process, no I/O, then the
+//! same workflows through a release gantry.
 //!
 //! 1. **Straight line**: a workflow of `--steps` logic and data steps (set_variable, math,
 //!    if/else/endif, text) run start to finish; steps/s, with and without per-step logs.
-//! 2. **Loop**: a `loop` of `--iterations` passes over a small body; iterations/s.
+//! 2. **Loop**: a `loop` of `--iterations` passes over a small body; iterations/s, with and
+//!    without per-step logs.
 //! 3. **Start latency**: time from calling `WorkflowEngine::run` to the first step starting,
 //!    over `--latency-runs` runs of a small workflow; p50/p99.
+//! 4. **Through the server**: the loop and the straight line run synchronously through the
+//!    vflow API (`POST /api/v1/workflows/{id}/execute` `{"async": false}`); the execution's
+//!    own duration (`completedAt - startedAt`) and the request's wall time, against the
+//!    engine's time without step logs (target: the server within 3×).
 //!
-//! Each run happens on one task, so one core does the work.
+//! Each in-process run happens on one task, so one core does the work.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,6 +22,7 @@ use gantry_workflow_engine::{
     Catalogue, DefaultHost, LogEntry, NoopObserver, Outcome, RunObserver, RunRequest, Step, Workflow, WorkflowEngine,
 };
 
+use crate::engine_server;
 use crate::stats::{percentile, summary_ms};
 
 #[derive(clap::Args)]
@@ -32,6 +39,9 @@ pub struct Args {
     /// Repetitions of the throughput runs (the median is reported).
     #[arg(long, default_value_t = 7)]
     repeat: usize,
+    /// In-process only: skip the runs through a gantry server.
+    #[arg(long)]
+    no_server: bool,
 }
 
 /// Counts log entries and asks for per-step logs, as a host storing logs would.
@@ -132,47 +142,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let _ = gantry_workflow_engine::validate(&straight, &catalogue);
     println!("validate {} steps: {:.2} ms", straight.steps.len(), t.elapsed().as_secs_f64() * 1e3);
 
+    // The time of each shape without step logs, the baseline of the server runs.
+    let mut engine_ms = Vec::new();
     for (label, logs) in [("no step logs", false), ("step logs", true)] {
-        let mut rates = Vec::new();
-        let mut executed = 0;
-        for _ in 0..args.repeat.max(1) {
-            let counting = Counting::default();
-            let observer: &dyn RunObserver = if logs { &counting } else { &NoopObserver };
-            let t = Instant::now();
-            let report = engine.run(&straight, RunRequest::default(), observer).await;
-            let secs = t.elapsed().as_secs_f64();
-            if report.outcome != Outcome::Completed {
-                bail!("straight-line run ended {:?}", report.outcome);
-            }
-            executed = report.steps_executed;
-            rates.push(executed as f64 / secs);
+        let (ms, executed) = timed(&engine, &straight, logs, args.repeat).await?;
+        let rate = executed as f64 / (ms / 1e3);
+        println!("straight line ({label}): {executed} steps executed, median {ms:.2} ms, {rate:.0} steps/s");
+        if !logs {
+            engine_ms.push(ms);
         }
-        println!(
-            "straight line ({label}): {executed} steps executed, median {:.0} steps/s (best {:.0})",
-            median(&mut rates),
-            rates.iter().copied().fold(0.0, f64::max)
-        );
     }
-
     let lp = looping(args.iterations);
-    let mut rates = Vec::new();
-    let mut step_rates = Vec::new();
-    for _ in 0..args.repeat.max(1) {
-        let t = Instant::now();
-        let report = engine.run(&lp, RunRequest::default(), &NoopObserver).await;
-        let secs = t.elapsed().as_secs_f64();
-        if report.outcome != Outcome::Completed {
-            bail!("loop run ended {:?}", report.outcome);
+    for (label, logs) in [("no step logs", false), ("step logs", true)] {
+        let (ms, executed) = timed(&engine, &lp, logs, args.repeat).await?;
+        let (per_s, steps_per_s) = (args.iterations as f64 / (ms / 1e3), executed as f64 / (ms / 1e3));
+        println!(
+            "loop of {} iterations ({label}): median {ms:.2} ms, {per_s:.0} iterations/s ({steps_per_s:.0} steps/s)",
+            args.iterations
+        );
+        if !logs {
+            engine_ms.push(ms);
         }
-        rates.push(args.iterations as f64 / secs);
-        step_rates.push(report.steps_executed as f64 / secs);
     }
-    println!(
-        "loop of {} iterations: median {:.0} iterations/s ({:.0} steps/s)",
-        args.iterations,
-        median(&mut rates),
-        median(&mut step_rates)
-    );
 
     let wf = small();
     let mut latencies = Vec::with_capacity(args.latency_runs);
@@ -195,5 +186,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         wf.steps.len(),
         summary_ms(&mut latencies)
     );
+
+    if args.no_server {
+        return Ok(());
+    }
+    let served = engine_server::run(&[&straight, &lp], args.repeat).await?;
+    let shapes = [format!("straight line of {} steps", args.steps), format!("loop of {} iterations", args.iterations)];
+    for ((shape, engine_ms), served) in shapes.iter().zip(engine_ms).zip(served) {
+        println!(
+            "{shape} through the server: run {:.1} ms (completedAt - startedAt), request {:.1} ms; \
+             engine {engine_ms:.2} ms (no step logs); ratio {:.1}× run, {:.1}× request (target ≤ 3×)",
+            served.run_ms,
+            served.request_ms,
+            served.run_ms / engine_ms,
+            served.request_ms / engine_ms
+        );
+    }
     Ok(())
+}
+
+/// Median time (ms) of `repeat` runs of `w`, and the steps a run executed.
+async fn timed(engine: &WorkflowEngine, w: &Workflow, logs: bool, repeat: usize) -> anyhow::Result<(f64, u64)> {
+    let mut ms = Vec::new();
+    let mut executed = 0;
+    for _ in 0..repeat.max(1) {
+        let counting = Counting::default();
+        let observer: &dyn RunObserver = if logs { &counting } else { &NoopObserver };
+        let t = Instant::now();
+        let report = engine.run(w, RunRequest::default(), observer).await;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if report.outcome != Outcome::Completed {
+            bail!("{} ended {:?}", w.id, report.outcome);
+        }
+        executed = report.steps_executed;
+    }
+    Ok((median(&mut ms), executed))
 }
