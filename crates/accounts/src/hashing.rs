@@ -96,10 +96,16 @@ mod tests {
         });
         // The worker holds the first job; a second fills the queue (room for one).
         tokio::task::spawn_blocking(move || started.recv()).await.unwrap().unwrap();
-        assert!(hashing.jobs.try_send(Box::new(|| ())).is_ok());
+        let (filler_ran, filled) = mpsc::channel::<()>();
+        let filler: Job = Box::new(move || {
+            let _ = filler_ran.send(());
+        });
+        assert!(hashing.jobs.try_send(filler).is_ok());
         assert!(matches!(hashing.run(|| 3).await, Err(AccountsError::Busy)), "the queue is full");
         release.send(()).unwrap();
         assert!(first.await.unwrap().unwrap());
+        // Once the worker has taken the queued job too, there is room again.
+        tokio::task::spawn_blocking(move || filled.recv()).await.unwrap().unwrap();
         assert_eq!(hashing.run(|| 4).await.unwrap(), 4, "free again");
     }
 }
