@@ -1,30 +1,32 @@
 //! Running executions: the registry (cancellation, per-workflow limit) and the task that
 //! runs one workflow, persisting progress, logs and the result.
+//!
+//! A run reports to its [`Journal`] in memory; a writer stores what the journal holds
+//! every [`FLUSH_EVERY`], and once the run has ended the rest of its (bounded) log is
+//! written before its end is recorded.
+
+mod journal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::repo::executions::{self as repo, Finish, NewLog};
 use futures_util::FutureExt as _;
 use gantry_core::events::Event;
-use gantry_workflow_engine::{
-    LogEntry, LogLevel, Outcome, RunObserver, RunReport, RunRequest, Step, TypedValue, Workflow,
-};
-use serde_json::{Map, Value, json};
-use tokio::sync::{mpsc, oneshot};
+use gantry_workflow_engine::{LogEntry, LogLevel, Outcome, RunReport, RunRequest, TypedValue, Workflow};
+use journal::Journal;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::OwnerHost;
 use crate::{AutomationError, AutomationResult, Inner, Owner};
 
-/// Log lines written at most this often while a run goes on.
+/// Log lines and progress written at most this often while a run goes on.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
-/// Step info lines kept per execution; later ones are dropped (warnings, errors and
-/// run-level lines never are), so a long loop cannot flood the database.
-const MAX_INFO_LINES: usize = 10_000;
 
 #[derive(Default)]
 struct Registry {
@@ -139,10 +141,11 @@ impl Inner {
         let (done_tx, done_rx) = oneshot::channel();
         let inner = self.clone();
         let request = start.request.cancel(cancel);
+        let workflow = Arc::new(workflow);
         self.supervisor.clone().spawn(async move {
             // A panic inside a run (a bug) fails that execution and frees its slot; the
             // server and every other run go on.
-            let run = AssertUnwindSafe(inner.run_to_end(owner, &workflow, &id, request, variables));
+            let run = AssertUnwindSafe(inner.run_to_end(owner, workflow.clone(), &id, request, variables));
             let finished = match run.catch_unwind().await {
                 Ok(finished) => finished,
                 Err(_) => {
@@ -173,42 +176,42 @@ impl Inner {
             started_at: now,
             completed_at: now,
         };
-        self.record_end(owner, workflow, id, &report).await
+        self.record_end(owner, workflow, id, &report, now).await
     }
 
     async fn run_to_end(
         self: &Arc<Self>,
         owner: Owner,
-        workflow: &Workflow,
+        workflow: Arc<Workflow>,
         id: &str,
         request: RunRequest,
         variables: String,
     ) -> Option<repo::ExecutionRecord> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let observer = Recorder { tx, pending: Arc::default(), info_lines: AtomicUsize::new(0) };
-        let writer = self.supervisor.spawn(write_progress(
-            self.clone(),
-            owner,
-            id.to_owned(),
-            variables,
-            rx,
-            observer.pending.clone(),
-        ));
+        let journal = Arc::new(Journal::new(workflow.steps.len()));
+        let ended = CancellationToken::new();
+        let writer = Writer { inner: self.clone(), owner, id: id.to_owned(), journal: journal.clone() };
+        let writer = self.supervisor.spawn(writer.while_running(workflow.clone(), variables, ended.clone()));
         let engine = self.engine.with_host(Arc::new(OwnerHost::new(self.clone(), owner)));
-        let report = engine.run(workflow, request, &observer).await;
-        drop(observer);
+        let report = engine.run(&workflow, request, &*journal).await;
+        let completed_at = self.clock.now_ms();
+        ended.cancel();
         if let Err(e) = writer.await {
             tracing::error!(execution_id = id, error = %e, "execution log writer failed");
         }
-        self.record_end(owner, workflow, id, &report).await
+        // Whoever sees the execution ended sees all of its log. Its final progress is the
+        // report, stored with the end.
+        append(self, owner, id, journal.rest()).await;
+        self.record_end(owner, &workflow, id, &report, completed_at).await
     }
 
+    /// Records how a run ended, `completed_at` being when it did.
     async fn record_end(
         &self,
         owner: Owner,
         workflow: &Workflow,
         id: &str,
         report: &RunReport,
+        completed_at: i64,
     ) -> Option<repo::ExecutionRecord> {
         let interrupted = report.outcome == gantry_workflow_engine::Outcome::Cancelled
             && self.runs.shutting_down.load(Ordering::SeqCst);
@@ -228,7 +231,7 @@ impl Inner {
             error: error.as_deref(),
             outputs: Some(&outputs),
             variables: Some(&variables),
-            completed_at: self.clock.now_ms(),
+            completed_at,
         };
         match repo::finish(&self.db, owner.user_id, id, &end).await {
             Ok(true) => {
@@ -253,138 +256,78 @@ impl Inner {
     }
 }
 
-/// Where a run stands, not yet written: replaced in place as the run goes on, so it holds
-/// one copy of each step's outputs however fast the run outpaces the database.
-#[derive(Default)]
-struct Pending {
-    /// Index and module id of the current step.
-    step: Option<(usize, String, String)>,
-    /// Last outputs of each step so far, by step id.
-    outputs: BTreeMap<String, Map<String, Value>>,
-    dirty: bool,
-}
-
-/// Watches a run for its writer: log lines go through a channel (info lines past
-/// [`MAX_INFO_LINES`] are dropped here, so the channel stays bounded), progress and
-/// outputs into [`Pending`].
-struct Recorder {
-    tx: mpsc::UnboundedSender<LogEntry>,
-    pending: Arc<Mutex<Pending>>,
-    info_lines: AtomicUsize,
-}
-
-impl Recorder {
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl RunObserver for Recorder {
-    fn on_log(&self, entry: LogEntry) {
-        if entry.level == LogLevel::Info && entry.step_index.is_some() {
-            let n = self.info_lines.fetch_add(1, Ordering::Relaxed) + 1;
-            if n == MAX_INFO_LINES + 1 {
-                let _ = self.tx.send(omitted(entry.timestamp));
-            }
-            if n > MAX_INFO_LINES {
-                return;
-            }
-        }
-        let _ = self.tx.send(entry);
-    }
-
-    fn on_progress(&self, index: usize, step: &Step) {
-        let mut pending = self.pending();
-        pending.step = Some((index, step.id.clone(), step.module_id.clone()));
-        pending.dirty = true;
-    }
-
-    fn on_outputs(&self, _index: usize, step: &Step, outputs: &Map<String, Value>) {
-        let mut pending = self.pending();
-        pending.outputs.insert(step.id.clone(), outputs.clone());
-        pending.dirty = true;
-    }
-}
-
-/// Persists log lines, the current step and outputs while a run goes on, batching writes.
-async fn write_progress(
+/// Stores what a run's journal holds while the run goes on.
+struct Writer {
     inner: Arc<Inner>,
     owner: Owner,
     id: String,
-    variables: String,
-    mut rx: mpsc::UnboundedReceiver<LogEntry>,
-    pending: Arc<Mutex<Pending>>,
-) {
-    let mut logs: Vec<NewLog> = Vec::new();
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    loop {
-        tokio::select! {
-            entry = rx.recv() => match entry {
-                Some(entry) => logs.push(new_log(entry)),
-                None => break,
-            },
-            _ = tick.tick() => flush(&inner, owner, &id, &variables, &mut logs, &pending).await,
-        }
-    }
-    flush(&inner, owner, &id, &variables, &mut logs, &pending).await;
+    journal: Arc<Journal>,
 }
 
-async fn flush(
-    inner: &Inner,
-    owner: Owner,
-    id: &str,
-    variables: &str,
-    logs: &mut Vec<NewLog>,
-    pending: &Mutex<Pending>,
-) {
-    if !logs.is_empty() {
-        if let Err(e) = repo::append_logs(&inner.db, owner.user_id, id, logs).await {
-            tracing::error!(execution_id = id, error = %e, "cannot store execution logs");
+impl Writer {
+    /// Every [`FLUSH_EVERY`] until `ended`: the lines ready, then the step running and the
+    /// outputs so far when they changed.
+    async fn while_running(self, workflow: Arc<Workflow>, variables: String, ended: CancellationToken) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FLUSH_EVERY, FLUSH_EVERY);
+        let (mut written_step, mut outputs) = (None, "{}".to_owned());
+        loop {
+            tokio::select! {
+                () = ended.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            append(&self.inner, self.owner, &self.id, self.journal.take_ready()).await;
+            let current = self.journal.current();
+            let changed = self.journal.changed_outputs();
+            if current == written_step && changed.is_none() {
+                continue;
+            }
+            if let Some(changed) = changed {
+                outputs = outputs_json(&workflow, changed);
+            }
+            let step = current.and_then(|i| workflow.steps.get(i)).map(|step| {
+                let name = self.inner.catalogue.get(&step.module_id).map(|m| m.metadata.name_en.clone());
+                json!({ "id": step.id, "moduleId": step.module_id, "name": name.unwrap_or_default() }).to_string()
+            });
+            let (db, index) = (&self.inner.db, current.unwrap_or(0) as i64);
+            match repo::update_progress(db, self.owner.user_id, &self.id, index, step.as_deref(), &outputs, &variables)
+                .await
+            {
+                Ok(_) => written_step = current,
+                Err(e) => tracing::error!(execution_id = self.id, error = %e, "cannot store execution progress"),
+            }
         }
-        logs.clear();
-    }
-    let (step, outputs) = {
-        let mut pending = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !std::mem::take(&mut pending.dirty) {
-            return;
-        }
-        let typed: BTreeMap<&String, BTreeMap<&String, TypedValue>> = pending
-            .outputs
-            .iter()
-            .map(|(step, out)| (step, out.iter().map(|(k, v)| (k, TypedValue::infer(v.clone()))).collect()))
-            .collect();
-        (pending.step.clone(), serde_json::to_string(&typed).unwrap_or_else(|_| "{}".into()))
-    };
-    let (index, step) = match step {
-        Some((index, step_id, module_id)) => {
-            let name = inner.catalogue.get(&module_id).map(|m| m.metadata.name_en.clone()).unwrap_or_default();
-            (index, Some(json!({ "id": step_id, "moduleId": module_id, "name": name }).to_string()))
-        }
-        None => (0, None),
-    };
-    if let Err(e) =
-        repo::update_progress(&inner.db, owner.user_id, id, index as i64, step.as_deref(), &outputs, variables).await
-    {
-        tracing::error!(execution_id = id, error = %e, "cannot store execution progress");
     }
 }
 
-fn omitted(timestamp: i64) -> LogEntry {
-    LogEntry {
-        timestamp,
-        level: LogLevel::Warning,
-        step_index: None,
-        module_id: None,
-        message: format!("more than {MAX_INFO_LINES} info lines: later ones are not kept"),
-        details: Value::Null,
+/// Each step's last outputs as stored: `{stepId: {output: {type, value}}}`.
+fn outputs_json(workflow: &Workflow, outputs: journal::Outputs) -> String {
+    let typed: BTreeMap<&str, BTreeMap<String, TypedValue>> = workflow
+        .steps
+        .iter()
+        .zip(outputs)
+        .filter_map(|(step, out)| {
+            Some((step.id.as_str(), out?.into_iter().map(|(k, v)| (k, TypedValue::infer(v))).collect()))
+        })
+        .collect();
+    serde_json::to_string(&typed).unwrap_or_else(|_| "{}".into())
+}
+
+/// Appends `lines` to an execution's log.
+async fn append(inner: &Inner, owner: Owner, id: &str, lines: Vec<LogEntry>) {
+    if lines.is_empty() {
+        return;
+    }
+    let lines: Vec<NewLog> = lines.into_iter().map(new_log).collect();
+    if let Err(e) = repo::append_logs(&inner.db, owner.user_id, id, &lines).await {
+        tracing::error!(execution_id = id, error = %e, "cannot store execution logs");
     }
 }
 
 fn new_log(entry: LogEntry) -> NewLog {
     let level = match entry.level {
-        gantry_workflow_engine::LogLevel::Info => "info",
-        gantry_workflow_engine::LogLevel::Warning => "warning",
-        gantry_workflow_engine::LogLevel::Error => "error",
+        LogLevel::Info => "info",
+        LogLevel::Warning => "warning",
+        LogLevel::Error => "error",
     };
     NewLog {
         timestamp: entry.timestamp,

@@ -101,6 +101,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut during = during.await?;
     let hwm = gantry.peak_rss_mib().unwrap_or(0.0);
 
+    for status in ["401", "429", "503"] {
+        statuses.entry(status.to_owned()).or_default();
+    }
     let counts: Vec<String> = statuses.iter().map(|(status, n)| format!("{status}: {n}")).collect();
     println!("answers        {}", counts.join(", "));
     println!("all answered   in {elapsed:.2} s");

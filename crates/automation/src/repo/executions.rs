@@ -379,9 +379,14 @@ pub async fn top_workflows(
         .collect()
 }
 
-/// Appends log lines to one of a user's executions, in one transaction, numbering them
-/// after the last stored line. False if the user has no such execution. One writer per
-/// execution (its runner) is assumed; a concurrent append fails instead of interleaving.
+/// Log lines inserted by one statement, 8 parameters each: SQLite finds a statement's
+/// parameters by a linear search per binding, so longer statements cost more per line.
+const LOG_ROWS_PER_INSERT: usize = 25;
+
+/// Appends log lines to one of a user's executions, in one transaction (a statement per
+/// [`LOG_ROWS_PER_INSERT`] lines), numbering them after the last stored line. False if the
+/// user has no such execution. One writer per execution (its runner) is assumed; a
+/// concurrent append fails instead of interleaving.
 pub async fn append_logs(db: &Db, user_id: UserId, execution_id: &str, lines: &[NewLog]) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
     let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM automation_executions WHERE id = $1 AND user_id = $2")
@@ -398,22 +403,33 @@ pub async fn append_logs(db: &Db, user_id: UserId, execution_id: &str, lines: &[
     .bind(execution_id)
     .fetch_one(&mut *tx)
     .await?;
-    for (i, line) in lines.iter().enumerate() {
-        sqlx::query(
+    let mut seq = last;
+    for chunk in lines.chunks(LOG_ROWS_PER_INSERT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let marks: Vec<String> = (1..=8).map(|c| format!("${}", r * 8 + c)).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO automation_execution_logs (execution_id, seq, logged_at, level, step_index, module_id, \
-             message, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(execution_id)
-        .bind(last + 1 + i as i64)
-        .bind(line.timestamp)
-        .bind(line.level.as_str())
-        .bind(line.step_index)
-        .bind(line.module_id.as_deref())
-        .bind(line.message.as_str())
-        .bind(line.details.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::on_unique(e, "log sequence"))?;
+             message, details) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for line in chunk {
+            seq += 1;
+            query = query
+                .bind(execution_id)
+                .bind(seq)
+                .bind(line.timestamp)
+                .bind(line.level.as_str())
+                .bind(line.step_index)
+                .bind(line.module_id.as_deref())
+                .bind(line.message.as_str())
+                .bind(line.details.as_deref());
+        }
+        query.execute(&mut *tx).await.map_err(|e| StoreError::on_unique(e, "log sequence"))?;
     }
     tx.commit().await?;
     Ok(true)
