@@ -7,7 +7,8 @@
 //! again, and `--clients` concurrent clients, each sending its next request as soon as
 //! the last is answered, GET:
 //! - `/api/health`, the floor (HTTP, routing, auth);
-//! - star-graph `/api/v1/tasks`, page 1 and the last page (20 per page);
+//! - star-graph `/api/v1/tasks`, page 1, the middle page (the deepest from either end) and
+//!   the last page (20 per page);
 //! - comfy-manager `/api/tasks` (first 20).
 //!
 //! p50/p99 of each series at both sizes are printed with their ratio.
@@ -169,7 +170,7 @@ async fn measure(args: &Args, n: usize) -> anyhow::Result<Figures> {
 
     let gantry = procs::gantry(&data, &password)?;
     let api = Api::login(&http, &gantry.addr, USER, USER_PASSWORD).await?;
-    let last = n.div_ceil(PAGE).max(1);
+    let (middle, last) = (n / PAGE / 2 + 1, n.div_ceil(PAGE).max(1));
     let first: Value = api.call(reqwest::Method::GET, &format!("/api/v1/tasks?page=1&pageSize={PAGE}"), None).await?;
     if first["data"]["totalElements"].as_u64() != Some(n as u64) {
         bail!("the list counts {} tasks, not {n}", first["data"]["totalElements"]);
@@ -177,11 +178,16 @@ async fn measure(args: &Args, n: usize) -> anyhow::Result<Figures> {
     let paths = [
         ("GET /api/health (floor)".to_owned(), "/api/health".to_owned()),
         ("star-graph /api/v1/tasks page 1".to_owned(), format!("/api/v1/tasks?page=1&pageSize={PAGE}")),
+        ("star-graph /api/v1/tasks middle page".to_owned(), format!("/api/v1/tasks?page={middle}&pageSize={PAGE}")),
         ("star-graph /api/v1/tasks last page".to_owned(), format!("/api/v1/tasks?page={last}&pageSize={PAGE}")),
         ("comfy-manager /api/tasks".to_owned(), format!("/api/tasks?limit={PAGE}")),
     ];
-    // Unmeasured: opens the clients' connections.
+    // Unmeasured: opens the clients' connections and warms the server's database
+    // connections and caches (the server was just started on a freshly written database).
     series(&api, "/api/health", args.clients, args.clients).await?;
+    for (_, path) in &paths {
+        series(&api, path, args.clients, args.requests / 4).await?;
+    }
     let mut figures = Vec::new();
     for (label, path) in paths {
         let mut ms = series(&api, &path, args.clients, args.requests).await?;

@@ -132,3 +132,49 @@ async fn file_records_and_instance_flags_round_trip() {
         assert_eq!(settings::get(&db, "k").await.unwrap().as_deref(), Some("2"));
     }
 }
+
+#[tokio::test]
+async fn every_page_of_a_task_list_is_the_same_slice_whichever_end_it_is_read_from() {
+    use gantry_dispatch::repo::tasks::{self, TaskFilter, TaskStatus};
+    for engine in BACKENDS {
+        let (_scratch, db) = ScratchDb::migrated(engine).await;
+        let mut all = Vec::new();
+        for i in 0..23_i64 {
+            let mut t = task(&format!("t{i:02}"), 1001 + i64::from(i % 4 == 0), 100 + i);
+            if i % 3 == 0 {
+                t.status = TaskStatus::Cancelled;
+            }
+            tasks::insert(&db, &t).await.unwrap();
+            all.push(t);
+        }
+        for (user, statuses) in [(None, vec![]), (Some(1001), vec![]), (Some(1001), vec![TaskStatus::Pending])] {
+            let mut expected: Vec<&str> = all
+                .iter()
+                .filter(|t| {
+                    user.is_none_or(|u| t.user_id == u) && (statuses.is_empty() || statuses.contains(&t.status))
+                })
+                .map(|t| t.id.as_str())
+                .collect();
+            for ascending in [true, false] {
+                if !ascending {
+                    expected.reverse();
+                }
+                for offset in 0..=expected.len() as i64 + 1 {
+                    let filter = TaskFilter {
+                        user_id: user,
+                        statuses: statuses.clone(),
+                        limit: 4,
+                        offset,
+                        ascending,
+                        ..TaskFilter::default()
+                    };
+                    let (page, total) = tasks::list(&db, &filter).await.unwrap();
+                    let ids: Vec<&str> = page.iter().map(|t| t.id.as_str()).collect();
+                    let from = (offset as usize).min(expected.len());
+                    let want = &expected[from..(from + 4).min(expected.len())];
+                    assert_eq!((ids.as_slice(), total), (want, expected.len() as i64), "{engine:?} {filter:?}");
+                }
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ErrorKind};
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,8 +16,8 @@ pub trait Envelope: Send + Sync + 'static {
     /// Which dialect this is.
     const DIALECT: gantry_core::Dialect;
 
-    /// The body of a successful answer.
-    fn success(message: &str, data: Value) -> Value;
+    /// The body of a successful answer, serialized straight from `data`.
+    fn success<T: Serialize>(message: &str, data: &T) -> serde_json::Result<Vec<u8>>;
 
     /// The default code of an error kind in this dialect.
     fn error_code(kind: ErrorKind) -> Value;
@@ -66,8 +66,8 @@ impl<D: Envelope, T: Serialize> Reply<D, T> {
 
 impl<D: Envelope, T: Serialize> IntoResponse for Reply<D, T> {
     fn into_response(self) -> Response {
-        match serde_json::to_value(&self.data) {
-            Ok(data) => (self.status, Json(D::success(&self.message, data))).into_response(),
+        match D::success(&self.message, &self.data) {
+            Ok(body) => (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
             Err(e) => D::render_error(&ApiError::internal(e)),
         }
     }
@@ -133,8 +133,13 @@ pub struct ComfyManager;
 
 impl Envelope for ComfyManager {
     const DIALECT: gantry_core::Dialect = gantry_core::Dialect::ComfyManager;
-    fn success(_message: &str, data: Value) -> Value {
-        json!({ "code": 200, "data": data })
+    fn success<T: Serialize>(_message: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Body<'a, T> {
+            code: u16,
+            data: &'a T,
+        }
+        serde_json::to_vec(&Body { code: 200, data })
     }
     fn error_code(kind: ErrorKind) -> Value {
         json!(kind.status().as_u16())
@@ -161,14 +166,18 @@ pub struct StarGraph;
 
 impl Envelope for StarGraph {
     const DIALECT: gantry_core::Dialect = gantry_core::Dialect::StarGraph;
-    fn success(message: &str, data: Value) -> Value {
-        json!({
-            "code": 200,
-            "message": message,
-            "data": data,
-            "timestamp": now_ms(),
-            "requestId": crate::request_id::current(),
-        })
+    fn success<T: Serialize>(message: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a, T> {
+            code: u16,
+            message: &'a str,
+            data: &'a T,
+            timestamp: i64,
+            request_id: String,
+        }
+        let request_id = crate::request_id::current();
+        serde_json::to_vec(&Body { code: 200, message, data, timestamp: now_ms(), request_id })
     }
     fn error_code(kind: ErrorKind) -> Value {
         json!(kind.status().as_u16())
@@ -219,8 +228,14 @@ pub struct Openidcs;
 
 impl Envelope for Openidcs {
     const DIALECT: gantry_core::Dialect = gantry_core::Dialect::Openidcs;
-    fn success(message: &str, data: Value) -> Value {
-        json!({ "code": 200, "msg": message, "data": data })
+    fn success<T: Serialize>(message: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Body<'a, T> {
+            code: u16,
+            msg: &'a str,
+            data: &'a T,
+        }
+        serde_json::to_vec(&Body { code: 200, msg: message, data })
     }
     fn error_code(kind: ErrorKind) -> Value {
         json!(kind.status().as_u16())
@@ -243,8 +258,14 @@ pub struct Vflow;
 
 impl Envelope for Vflow {
     const DIALECT: gantry_core::Dialect = gantry_core::Dialect::Vflow;
-    fn success(message: &str, data: Value) -> Value {
-        json!({ "code": 0, "message": message, "data": data })
+    fn success<T: Serialize>(message: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Body<'a, T> {
+            code: u16,
+            message: &'a str,
+            data: &'a T,
+        }
+        serde_json::to_vec(&Body { code: 0, message, data })
     }
     fn error_code(kind: ErrorKind) -> Value {
         let code = match kind {

@@ -143,12 +143,21 @@ fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
     })
 }
 
-/// Stores a new task.
+/// Stores a new task as its user's next one (see [`list`]).
 pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
+    let ordinal: i64 = sqlx::query_scalar(
+        "INSERT INTO task_counts (user_id, n) VALUES ($1, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET n = task_counts.n + 1 RETURNING n",
+    )
+    .bind(t.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO tasks (id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
-         instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+         instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta, \
+         user_ordinal) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
     )
     .bind(&t.id)
     .bind(t.user_id)
@@ -173,8 +182,10 @@ pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     .bind(t.started_at)
     .bind(t.finished_at)
     .bind(t.meta.as_deref())
-    .execute(db.pool())
+    .bind(ordinal)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -198,8 +209,14 @@ pub struct TaskFilter {
     pub ascending: bool,
 }
 
-/// Tasks matching a filter, with the total count.
+/// Tasks matching a filter, with the total count. A page of one user's tasks, unfiltered,
+/// is a range of their numbers (one query, whatever the page and the total); other lists
+/// walk the `seq` index (everyone's, or a user's in some states) from the nearer end, so
+/// a page past the middle costs what the page as far from the other end does.
 pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
+    if let (Some(user), true, None) = (filter.user_id, filter.statuses.is_empty(), &filter.kind) {
+        return list_numbered(db, user, filter).await;
+    }
     let mut clauses = Vec::new();
     let mut n = 0;
     let mut next = || {
@@ -217,29 +234,87 @@ pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>,
         clauses.push(format!("kind = {}", next()));
     }
     let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-    let order = if filter.ascending { "ASC" } else { "DESC" };
+    let total = total(db, filter, &where_sql).await?;
+    let (offset, limit) = (filter.offset.max(0), filter.limit.max(0));
+    if offset >= total || limit == 0 {
+        return Ok((Vec::new(), total));
+    }
+    // Past the middle, the same rows counted from the other end, then put back in order.
+    let from_far_end = offset > total / 2;
+    let (offset, limit) = if from_far_end {
+        let limit = limit.min(total - offset);
+        (total - offset - limit, limit)
+    } else {
+        (offset, limit)
+    };
+    let order = if filter.ascending != from_far_end { "ASC" } else { "DESC" };
     let (limit_mark, offset_mark) = (next(), next());
     let sql =
         format!("SELECT {COLUMNS} FROM tasks {where_sql} ORDER BY seq {order} LIMIT {limit_mark} OFFSET {offset_mark}");
-    let count_sql = format!("SELECT COUNT(*) FROM tasks {where_sql}");
 
     let mut query = sqlx::query(&sql);
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
     if let Some(user) = filter.user_id {
         query = query.bind(user);
-        count = count.bind(user);
     }
     for s in &filter.statuses {
         query = query.bind(s.as_str());
-        count = count.bind(s.as_str());
     }
     if let Some(kind) = &filter.kind {
         query = query.bind(kind.clone());
+    }
+    let rows = query.bind(limit).bind(offset).fetch_all(db.pool()).await?;
+    let mut tasks = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+    if from_far_end {
+        tasks.reverse();
+    }
+    Ok((tasks, total))
+}
+
+/// A page of one user's tasks by their numbers, with how many the user has.
+async fn list_numbered(db: &Db, user: UserId, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
+    let (offset, limit) = (filter.offset.max(0), filter.limit.max(0));
+    let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("t.{}", c.trim())).collect();
+    // Newest first: the page below the newest `offset`; oldest first: the page after the
+    // first `offset`.
+    let (range, order) =
+        if filter.ascending { ("$2 + 1 AND $2 + $3", "ASC") } else { ("c.n - $2 - $3 + 1 AND c.n - $2", "DESC") };
+    let sql = format!(
+        "SELECT {}, c.n AS listed_total FROM task_counts c JOIN tasks t ON t.user_id = c.user_id \
+         WHERE c.user_id = $1 AND t.user_ordinal BETWEEN {range} ORDER BY t.user_ordinal {order}",
+        columns.join(", ")
+    );
+    let rows = sqlx::query(&sql).bind(user).bind(offset).bind(limit).fetch_all(db.pool()).await?;
+    let total = match rows.first() {
+        Some(row) => row.try_get("listed_total")?,
+        None => sqlx::query_scalar("SELECT n FROM task_counts WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(db.pool())
+            .await?
+            .unwrap_or(0),
+    };
+    Ok((rows.iter().map(from_row).collect::<StoreResult<_>>()?, total))
+}
+
+/// How many tasks match `filter` (whose conditions are `where_sql`); everyone's, unfiltered,
+/// from the users' counts.
+async fn total(db: &Db, filter: &TaskFilter, where_sql: &str) -> StoreResult<i64> {
+    if filter.user_id.is_none() && filter.statuses.is_empty() && filter.kind.is_none() {
+        let everyone: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(SUM(n) AS BIGINT) FROM task_counts").fetch_one(db.pool()).await?;
+        return Ok(everyone.unwrap_or(0));
+    }
+    let sql = format!("SELECT COUNT(*) FROM tasks {where_sql}");
+    let mut count = sqlx::query_scalar::<_, i64>(&sql);
+    if let Some(user) = filter.user_id {
+        count = count.bind(user);
+    }
+    for s in &filter.statuses {
+        count = count.bind(s.as_str());
+    }
+    if let Some(kind) = &filter.kind {
         count = count.bind(kind.clone());
     }
-    let rows = query.bind(filter.limit).bind(filter.offset).fetch_all(db.pool()).await?;
-    let total = count.fetch_one(db.pool()).await?;
-    Ok((rows.iter().map(from_row).collect::<StoreResult<_>>()?, total))
+    Ok(count.fetch_one(db.pool()).await?)
 }
 
 /// Tasks in the given states, oldest first (queue rebuild and recovery after a restart).

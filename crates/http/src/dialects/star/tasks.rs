@@ -127,11 +127,11 @@ async fn page_of(
         ascending,
     };
     // One page is three queries whatever its size: the tasks, then their results and their
-    // charges in one query each.
+    // charges in one query each, at once.
     let (tasks, total) = state.dispatcher.list(caller(principal), filter).await?;
     let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
-    let mut results = state.generation.results_of(&ids).await?;
-    let costs = state.generation.costs_of(&ids).await?;
+    let (results, costs) = tokio::join!(state.generation.results_of(&ids), state.generation.costs_of(&ids));
+    let (mut results, costs) = (results?, costs?);
     let base = urls::public_base(state, headers);
     let mut content = Vec::with_capacity(tasks.len());
     for task in tasks {
