@@ -77,6 +77,74 @@ async fn the_first_start_prints_a_plain_banner_whatever_the_log_level() {
     let _ = child.wait();
 }
 
+#[tokio::test]
+async fn every_request_is_logged_at_info_with_its_route_status_time_id_and_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gantry()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner on stderr, the log on stdout: both read as lines.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let outputs: [Box<dyn std::io::Read + Send>; 2] =
+        [Box::new(child.stderr.take().unwrap()), Box::new(child.stdout.take().unwrap())];
+    for output in outputs {
+        let lines_tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+    }
+    let mut field = |name: &str| loop {
+        let line = lines.try_recv();
+        match line {
+            Ok(line) if line.trim_start().starts_with(name) => return line.trim_start()[name.len()..].trim().to_owned(),
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let url = field("Open");
+    let password = field("Sign in").strip_prefix("admin / ").unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{url}api/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["token"].as_str().unwrap();
+    let answer = http
+        .get(format!("{url}api/tasks/no-such-task"))
+        .bearer_auth(token)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let mut seen = Vec::new();
+    let logged = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.recv()).await;
+        let line = line.ok().flatten().unwrap_or_else(|| panic!("no line for the request in {seen:#?}"));
+        if line.contains("trace-me-42") && line.contains("status=") {
+            break line;
+        }
+        seen.push(line);
+    };
+    for part in ["INFO", "method=GET", r#"path="/api/tasks/{taskId}""#, "user_id=1", "status=404", "latency="] {
+        assert!(logged.contains(part), "`{part}` missing in {logged:?}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn user_commands_refuse_to_create_a_database_where_there_is_none() {
     let dir = tempfile::tempdir().unwrap();
