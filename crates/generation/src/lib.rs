@@ -3,6 +3,7 @@
 //! file ([`templates`]), its cost frozen in the ledger, and the task handed to the
 //! dispatcher. Settlement and thumbnails follow the task's end ([`settle`]).
 
+pub mod catalogue;
 pub mod graphs;
 pub mod images;
 pub mod request;
@@ -225,7 +226,7 @@ impl GenerationService {
             return Err(GenerationError::Sensitive);
         }
         for (name, binding) in &plan.models {
-            let file = self.config.models.get(name).ok_or_else(|| GenerationError::ModelUnavailable(name.clone()))?;
+            let file = self.config.models.get(name).ok_or_else(|| self.unavailable(name))?;
             plan.bindings.insert(binding.clone(), json!(file));
         }
         // The request is checked whole (its images fetched and recognised) before the fleet
@@ -256,12 +257,7 @@ impl GenerationService {
             plan.bindings.insert(binding.clone(), json!(format!("{}{}", gantry_dispatch::FILE_REF_PREFIX, file.id)));
         }
         let graph = self.templates.load(kind).await?;
-        let price = self
-            .config
-            .pricing
-            .get(kind.type_name())
-            .copied()
-            .unwrap_or(gantry_core::config::Price { base: 0, per_unit: 0 });
+        let price = self.price_of(kind);
         let cost = price.base + price.per_unit * plan.units;
         let meta = json!({
             "prompt": plan.prompt,

@@ -23,8 +23,8 @@ use envelope::render_error_for;
 use error::{ApiError, ErrorKind};
 use gantry_core::config::HttpConfig;
 pub use state::AppState;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::LatencyUnit;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// Builds the whole application router. The reverse proxy runs before routing: requests

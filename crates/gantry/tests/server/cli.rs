@@ -103,7 +103,9 @@ async fn every_request_is_logged_at_info_with_its_route_status_time_id_and_user(
     let mut field = |name: &str| loop {
         let line = lines.try_recv();
         match line {
-            Ok(line) if line.trim_start().starts_with(name) => return line.trim_start()[name.len()..].trim().to_owned(),
+            Ok(line) if line.trim_start().starts_with(name) => {
+                return line.trim_start()[name.len()..].trim().to_owned();
+            }
             Ok(_) => {}
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
         }

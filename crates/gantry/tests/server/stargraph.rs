@@ -481,7 +481,53 @@ async fn concurrent_submits_never_pass_the_active_task_limit(backend: Backend) {
     app.stop().await;
 }
 
+/// A creator can learn what to ask for: the models, each generator's price and defaults,
+/// and a refused model name says which would do.
+async fn the_model_list_says_what_requests_may_name_and_cost(backend: Backend) {
+    let star = Star::start(backend, |_| {}).await;
+    let (_, token) = star.user("creator", 100).await;
+    let (status, _) = star.app.call("GET", "/api/v1/models", None, None).await;
+    assert_eq!(status, 401);
+    let (status, answer) = star.app.call("GET", "/api/v1/models", Some(&token), None).await;
+    assert_eq!(status, 200, "{answer}");
+    let data = &answer["data"];
+    let names: Vec<&str> = data["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let configured = gantry_core::config::GenerationConfig::default().models;
+    assert_eq!(names, configured.keys().map(String::as_str).collect::<Vec<_>>(), "{answer}");
+    let generator = |kind: &str| {
+        data["generators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["type"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("{kind}: {answer}"))
+    };
+    let text2img = generator("TEXT2IMG");
+    assert_eq!(text2img["price"], json!({"base": 0, "perUnit": 10, "unit": "image"}));
+    assert_eq!(text2img["defaults"]["modelName"], "stable-diffusion-xl-base-1.0");
+    assert_eq!((text2img["defaults"]["width"].as_i64(), text2img["defaults"]["seed"].as_i64()), (Some(1024), Some(-1)));
+    assert_eq!(generator("TEXT2VIDEO")["price"]["unit"], "second");
+    for g in data["generators"].as_array().unwrap() {
+        if let Some(model) = g["defaults"]["modelName"].as_str() {
+            let listed = data["models"].as_array().unwrap().iter().find(|m| m["name"] == model).unwrap();
+            assert!(listed["defaultFor"].as_array().unwrap().contains(&g["type"]), "{answer}");
+        }
+    }
+    // What the list says is what a request gets: defaults and price.
+    let (status, made) =
+        star.generate(&token, "text2img", json!({"prompt": "x", "width": 64, "height": 64, "steps": 2})).await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(star.balance(&token).await["freezed"], 10);
+    let (status, refused) = star.generate(&token, "text2img", json!({"prompt": "x", "modelName": "sdxl-turbo"})).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("E001")), "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("sdxl-turbo") && names.iter().all(|n| message.contains(n)), "{message}");
+    star.app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    the_model_list_says_what_requests_may_name_and_cost,
     concurrent_submits_never_pass_the_active_task_limit,
     every_generator_produces_real_results_with_thumbnails,
     every_business_error_code_is_reachable,

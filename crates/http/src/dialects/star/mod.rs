@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod codes;
 mod generate;
 mod generate_body;
+mod models;
 pub(crate) mod stomp;
 mod tasks;
 mod users;
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(admin::routes())
         .merge(generate::routes())
+        .merge(models::routes())
         .merge(tasks::routes())
 }
 
