@@ -45,6 +45,9 @@ pub enum AccountsError {
     MissingToken,
     #[error("invalid or revoked token")]
     InvalidToken,
+    /// The token's session ended when a newer token was issued for the same device.
+    #[error("token revoked: a newer token was issued for device `{0}` (one token per device)")]
+    ReplacedOnDevice(String),
     #[error("token expired")]
     TokenExpired,
     #[error("insufficient permissions")]
@@ -458,10 +461,13 @@ impl Accounts {
                 Rejection::Expired => AccountsError::TokenExpired,
                 Rejection::Invalid => AccountsError::InvalidToken,
             })?;
-            let identity = sessions::live_identity(&self.db, &claims.sid, now)
-                .await?
-                .filter(|id| id.user_id.to_string() == claims.sub)
-                .ok_or(AccountsError::InvalidToken)?;
+            let live = sessions::live_identity(&self.db, &claims.sid, now).await?;
+            let Some(identity) = live.filter(|id| id.user_id.to_string() == claims.sub) else {
+                return Err(match sessions::replaced_on_device(&self.db, &claims.sid).await? {
+                    Some(device) => AccountsError::ReplacedOnDevice(device),
+                    None => AccountsError::InvalidToken,
+                });
+            };
             return Ok(Principal {
                 user_id: identity.user_id,
                 username: identity.username,

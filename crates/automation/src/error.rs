@@ -31,7 +31,7 @@ pub enum AutomationError {
     #[error("Folder not empty: {0}")]
     FolderNotEmpty(String),
     /// The workflow is disabled and cannot be executed.
-    #[error("Workflow is disabled: {0}")]
+    #[error("Workflow {0} is disabled: enable it before executing it")]
     Disabled(String),
     /// The workflow already has as many runs as allowed.
     #[error("Workflow {workflow_id} already has {limit} running executions")]

@@ -240,8 +240,10 @@ impl Automation {
                 report.skipped.push((name, "Already exists".into()))
             }
             Err(AutomationError::WorkflowNameTaken(_)) => {
-                let existing = self.same_name(owner, &w).await?;
-                w.id = existing;
+                // The replaced workflow keeps its id and whether it is enabled (its
+                // triggers go on as before).
+                let (id, enabled) = self.same_name(owner, &w).await?;
+                (w.id, w.is_enabled) = (id, enabled);
                 let stored = self.inner.replace(owner, &w).await?;
                 report.imported.push((stored.workflow.id, stored.workflow.name));
             }
@@ -250,13 +252,14 @@ impl Automation {
         Ok(())
     }
 
-    /// The id of the owner's workflow named like `w` in `w`'s folder.
-    async fn same_name(&self, owner: Owner, w: &Workflow) -> AutomationResult<String> {
+    /// The id of the owner's workflow named like `w` in `w`'s folder, and whether it is
+    /// enabled.
+    async fn same_name(&self, owner: Owner, w: &Workflow) -> AutomationResult<(String, bool)> {
         let filter = WorkflowFilter { search: Some(w.name.clone()), ..WorkflowFilter::default() };
         let (rows, _) = repo::list(&self.inner.db, owner.user_id, &filter).await?;
         rows.into_iter()
             .find(|r| r.name == w.name && r.folder_id == w.folder_id)
-            .map(|r| r.id)
+            .map(|r| (r.id, r.is_enabled))
             .ok_or_else(|| AutomationError::WorkflowNameTaken(w.name.clone()))
     }
 }

@@ -94,9 +94,10 @@ impl ApiError {
 impl From<AccountsError> for ApiError {
     fn from(err: AccountsError) -> Self {
         let kind = match &err {
-            AccountsError::InvalidCredentials | AccountsError::MissingToken | AccountsError::InvalidToken => {
-                ErrorKind::Unauthenticated
-            }
+            AccountsError::InvalidCredentials
+            | AccountsError::MissingToken
+            | AccountsError::InvalidToken
+            | AccountsError::ReplacedOnDevice(_) => ErrorKind::Unauthenticated,
             AccountsError::TokenExpired => ErrorKind::TokenExpired,
             AccountsError::Forbidden => ErrorKind::Forbidden,
             AccountsError::UserNotFound => ErrorKind::NotFound,

@@ -192,6 +192,19 @@ pub async fn revoke_device(db: &Db, user_id: UserId, device_id: &str, now_ms: i6
     Ok(done.rows_affected())
 }
 
+/// The device of a session revoked because a newer one was opened for the same device
+/// (the newer one starts the instant the older one was revoked); `None` otherwise.
+pub async fn replaced_on_device(db: &Db, id: &str) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.device_id FROM sessions s WHERE s.id = $1 AND s.device_id IS NOT NULL AND EXISTS \
+         (SELECT 1 FROM sessions n WHERE n.user_id = s.user_id AND n.device_id = s.device_id \
+          AND n.id <> s.id AND n.created_at = s.revoked_at)",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
 /// Revokes every live session of a user (password change, disable); returns how many.
 pub async fn revoke_all_for_user(db: &Db, user_id: UserId, now_ms: i64) -> StoreResult<u64> {
     let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")

@@ -167,8 +167,16 @@ async fn a_new_device_token_revokes_the_devices_previous_one(backend: Backend) {
     let (_, second) = app.call("POST", "/api/v1/auth/token", Some(&admin), Some(device)).await;
     let first = first["data"]["token"].as_str().unwrap();
     let second = second["data"]["token"].as_str().unwrap();
-    assert_eq!(app.call("GET", "/api/v1/auth/verify", Some(first), None).await.0, 401);
+    let (status, refused) = app.call("GET", "/api/v1/auth/verify", Some(first), None).await;
+    assert_eq!((status, refused["code"].as_i64()), (401, Some(6001)), "{refused}");
+    let why = refused["message"].as_str().unwrap();
+    assert!(why.contains("newer token") && why.contains("same-device"), "the old token says why: {why}");
     assert_eq!(app.call("GET", "/api/v1/auth/verify", Some(second), None).await.0, 200);
+    // A token ended otherwise (logout) is only revoked.
+    let (_, body) = app.call("POST", "/api/v1/auth/revoke", Some(second), None).await;
+    assert_eq!(body["code"], 0, "{body}");
+    let (_, refused) = app.call("GET", "/api/v1/auth/verify", Some(second), None).await;
+    assert_eq!(refused["message"], "invalid or revoked token", "{refused}");
     app.stop().await;
 }
 
@@ -328,6 +336,8 @@ async fn pairing_codes_admit_a_device_exactly_once(backend: Backend) {
     let device = json!({"deviceId": "kiosk-1", "deviceName": "kiosk"});
     let (status, body) = app.call("POST", "/api/v1/auth/token", None, Some(device.clone())).await;
     assert_eq!((status, body["code"].as_i64()), (401, Some(6001)), "no anonymous tokens: {body}");
+    let how = body["message"].as_str().unwrap();
+    assert!(how.contains("POST /api/v1/auth/login") && how.contains("pairing-codes"), "the way in is named: {how}");
 
     let (status, body) =
         app.call("POST", "/api/v1/auth/pairing-codes", Some(&admin), Some(json!({"userId": carol}))).await;

@@ -141,6 +141,7 @@ async fn async_runs_stop_time_out_and_fail_with_their_logs(backend: Backend) {
     app.call("POST", &format!("/api/v1/workflows/{failing}/disable"), t, None).await;
     let (status, body) = app.call("POST", &format!("/api/v1/workflows/{failing}/execute"), t, None).await;
     assert_eq!((status, code(&body)), (409, 1003), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("enable it"), "{body}");
     let (status, body) = app.call("POST", "/api/v1/workflows/ghost/execute", t, None).await;
     assert_eq!((status, code(&body)), (404, 1001));
     let (status, body) = app.call("GET", "/api/v1/executions/ghost", t, None).await;

@@ -101,6 +101,11 @@ async fn json_and_zip_exports_import_back_with_the_same_meaning(backend: Backend
     let (_, body) =
         upload(&app, &user, "/api/v1/workflows/import", "rich.json", file.clone(), &[("folderId", &folder)]).await;
     assert_eq!(body["data"]["skipped"][0], json!({"name": "Rich", "reason": "Already exists"}));
+    assert_eq!(body["message"], "0 imported, 1 skipped, 0 failed", "an import that did nothing says so: {body}");
+    assert_eq!((body["data"]["importedCount"].as_i64(), body["data"]["skippedCount"].as_i64()), (Some(0), Some(1)));
+    // Replacing an enabled workflow keeps it enabled (its triggers go on).
+    let (status, _) = app.call("POST", &format!("/api/v1/workflows/{imported}/enable"), t, None).await;
+    assert_eq!(status, 200);
     let (_, body) = upload(
         &app,
         &user,
@@ -111,6 +116,9 @@ async fn json_and_zip_exports_import_back_with_the_same_meaning(backend: Backend
     )
     .await;
     assert_eq!(body["data"]["imported"][0]["workflowId"], imported.as_str(), "{body}");
+    assert_eq!(body["message"], "Workflow imported successfully");
+    let (_, replaced) = app.call("GET", &format!("/api/v1/workflows/{imported}"), t, None).await;
+    assert_eq!(replaced["data"]["isEnabled"], true, "{replaced}");
 
     // ZIP (single and batch).
     let response = app

@@ -25,8 +25,11 @@ async fn crud_round_trip(engine: Backend) {
     });
     let (status, body) = app.call("POST", "/api/v1/workflows", t, Some(create.clone())).await;
     assert_eq!((status, code(&body)), (201, 0), "{body}");
-    assert_eq!(body["message"], "Workflow created successfully");
     let id = body["data"]["id"].as_str().unwrap().to_owned();
+    // Created disabled (no isEnabled given), and the answer says how to run it.
+    assert_eq!(body["data"]["isEnabled"], false, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(&format!("POST /api/v1/workflows/{id}/enable")), "{message}");
     assert!(body["data"]["createdAt"].as_i64().is_some());
 
     let (status, body) = app.call("GET", &format!("/api/v1/workflows/{id}"), t, None).await;

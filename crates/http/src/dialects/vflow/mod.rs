@@ -143,7 +143,10 @@ async fn token(
         (Some(caller), _) => state.accounts.issue_for_device(&caller, Dialect::Vflow, device.clone()).await?,
         (None, Some(code)) => state.accounts.redeem_pairing_code(&code, Dialect::Vflow, device.clone()).await?,
         (None, None) => {
-            return Err(ApiError::new(ErrorKind::Unauthenticated, "log in first or present a pairing code").into());
+            let how = "vflow has no login of its own: log in through another dialect (POST /api/v1/auth/login \
+                       {username, password}) and send this request with that token as `Authorization: Bearer`, \
+                       or present a `pairingCode` an admin made with POST /api/v1/auth/pairing-codes";
+            return Err(ApiError::new(ErrorKind::Unauthenticated, how).into());
         }
     };
     let mut response = TokenResponse::from(issued);

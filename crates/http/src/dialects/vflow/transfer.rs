@@ -140,36 +140,42 @@ async fn read_upload(request: Request, max: usize) -> Result<Upload, Failure<Vfl
     Ok(Upload { bytes, options })
 }
 
-fn report_json(r: &ImportReport, batch: bool) -> Value {
-    let mut v = json!({
+fn report_json(r: &ImportReport) -> Value {
+    json!({
         "imported": r.imported.iter().map(|(id, name)| json!({ "workflowId": id, "name": name })).collect::<Vec<_>>(),
         "skipped": r.skipped.iter().map(|(name, reason)| json!({ "name": name, "reason": reason })).collect::<Vec<_>>(),
         "errors": r.errors.iter().map(|(file, error)| json!({ "filename": file, "error": error })).collect::<Vec<_>>(),
         "total": r.total(),
-    });
-    if batch {
-        v["importedCount"] = json!(r.imported.len());
-        v["skippedCount"] = json!(r.skipped.len());
-        v["errorCount"] = json!(r.errors.len());
-    }
-    v
+        "importedCount": r.imported.len(),
+        "skippedCount": r.skipped.len(),
+        "errorCount": r.errors.len(),
+    })
 }
 
+/// The answer's message: `done` when everything was imported, else the counts.
+fn report_message(r: &ImportReport, done: &str) -> String {
+    if r.skipped.is_empty() && r.errors.is_empty() && !r.imported.is_empty() {
+        return done.to_owned();
+    }
+    format!("{} imported, {} skipped, {} failed", r.imported.len(), r.skipped.len(), r.errors.len())
+}
+
+/// Runs an import; its answer's data and message.
 async fn run_import(
     state: &AppState,
     caller: &gantry_accounts::Principal,
     request: Request,
-    batch: bool,
-) -> Result<Value, Failure<Vflow>> {
+    done: &str,
+) -> Result<(Value, String), Failure<Vflow>> {
     let upload = read_upload(request, state.config.automation.max_import_bytes).await?;
     let report = state.automation.import(owner(caller), upload.bytes, upload.options).await?;
-    Ok(report_json(&report, batch))
+    Ok((report_json(&report), report_message(&report, done)))
 }
 
 /// Import a workflow file (JSON, or a ZIP of them). Multipart: file, override, folderId.
 #[utoipa::path(post, path = "/api/v1/workflows/import", tag = "vflow", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "file (JSON or ZIP), override (boolean), folderId"),
-    responses((status = 200, description = "{imported: [{workflowId, name}], skipped: [{name, reason}], errors: [{filename, error}], total}"),
+    responses((status = 200, description = "{imported: [{workflowId, name}], skipped: [{name, reason}], errors: [{filename, error}], total, importedCount, skippedCount, errorCount}; the message gives the counts unless all were imported"),
         (status = 400, description = "not a workflow file (8001) or invalid workflow (1002/2002)"),
         (status = 404, description = "unknown folder (3001)"), (status = 413, description = "too large, too many entries or a ZIP bomb (8002)")))]
 async fn import(
@@ -177,8 +183,8 @@ async fn import(
     Auth(caller, ..): Auth<Vflow>,
     request: Request,
 ) -> Result<Response, Failure<Vflow>> {
-    let data = run_import(&state, &caller, request, false).await?;
-    Ok(Reply::<Vflow, Value>::with_message("Workflow imported successfully", data).into_response())
+    let (data, message) = run_import(&state, &caller, request, "Workflow imported successfully").await?;
+    Ok(Reply::<Vflow, Value>::with_message(message, data).into_response())
 }
 
 /// Import a ZIP of workflow files, with per-file errors. Multipart: file, override, folderId.
@@ -191,6 +197,6 @@ async fn import_batch(
     Auth(caller, ..): Auth<Vflow>,
     request: Request,
 ) -> Result<Response, Failure<Vflow>> {
-    let data = run_import(&state, &caller, request, true).await?;
-    Ok(Reply::<Vflow, Value>::with_message("Batch import completed", data).into_response())
+    let (data, message) = run_import(&state, &caller, request, "Batch import completed").await?;
+    Ok(Reply::<Vflow, Value>::with_message(message, data).into_response())
 }

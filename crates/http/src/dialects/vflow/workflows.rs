@@ -178,7 +178,7 @@ impl From<WorkflowBody> for Draft {
 
 /// Create a workflow (disabled unless `isEnabled` is true).
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "vflow", security(("bearer" = [])), request_body = WorkflowBody,
-    responses((status = 201, description = "{id, name, createdAt, webhookUrl}"),
+    responses((status = 201, description = "{id, name, createdAt, isEnabled, webhookUrl}; the message says when it was created disabled"),
         (status = 400, description = "invalid workflow (1002), unknown module (2001), bad parameters (2002); details name the step and input"),
         (status = 404, description = "unknown folder (3001)"), (status = 409, description = "name taken in that folder (1004)")))]
 async fn create(
@@ -192,11 +192,19 @@ async fn create(
     }
     let w = state.automation.create_workflow(owner(&caller), body.into()).await?;
     let base = urls::public_base(&state, &headers);
+    let message = if w.workflow.is_enabled {
+        "Workflow created successfully".to_owned()
+    } else {
+        format!(
+            "Workflow created successfully, disabled: enable it (POST /api/v1/workflows/{}/enable) before executing it",
+            w.workflow.id
+        )
+    };
     let data = json!({
-        "id": w.workflow.id, "name": w.workflow.name, "createdAt": w.created_at,
+        "id": w.workflow.id, "name": w.workflow.name, "createdAt": w.created_at, "isEnabled": w.workflow.is_enabled,
         "webhookUrl": w.webhook_path.map(|p| format!("{base}{p}")),
     });
-    Ok(Reply::with_message("Workflow created successfully", data).status(StatusCode::CREATED))
+    Ok(Reply::with_message(message, data).status(StatusCode::CREATED))
 }
 
 /// Change a workflow; the result is validated like a new one.
