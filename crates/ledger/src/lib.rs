@@ -4,16 +4,19 @@
 //! negative. Each movement is one transaction: a guarded `UPDATE` of the balance and its
 //! fund record together.
 //!
-//! - **Recharge** (admin grant): `available += n`, record `RECHARGE +n`.
-//! - **Freeze** (a task is submitted): `available -= c, frozen += c`, record `FREEZE −c`;
-//!   refused when `available < c`. The task's charge is remembered.
-//! - **Deduct** (the task succeeded): `frozen -= c`, record `DEDUCT −c`.
-//! - **Refund** (the task failed or was cancelled): `frozen -= c, available += c`,
-//!   record `REFUND +c`.
+//! A fund record's `amount` is the change of the user's balance (available + frozen) and
+//! `frozen` the change of the frozen credits, so a user's amounts add up to their balance
+//! and their `frozen`s to the credits frozen now; `balance` is the total after it.
+//!
+//! - **Recharge** (admin grant): `available += n`, record `RECHARGE` amount +n.
+//! - **Freeze** (a task is submitted): `available -= c, frozen += c`, record `FREEZE`
+//!   amount 0, frozen +c; refused when `available < c`. The task's charge is remembered.
+//! - **Deduct** (the task succeeded): `frozen -= c`, record `DEDUCT` amount −c, frozen −c.
+//! - **Refund** (the task failed or was cancelled): `frozen -= c, available += c`, record
+//!   `REFUND` amount 0, frozen −c.
 //!
 //! A charge is settled once: deduct and refund both move it out of the `frozen` state
 //! under a guard, so events seen twice or a sweep racing an event change nothing.
-//! A record's `balance` is the user's total (available + frozen) after the movement.
 
 use gantry_core::{Clock, UserId};
 use gantry_store::{Db, StoreError};
@@ -78,7 +81,11 @@ pub struct FundRecord {
     pub id: i64,
     pub user_id: UserId,
     pub kind: String,
+    /// Change of the balance (available + frozen).
     pub amount: i64,
+    /// Change of the frozen credits.
+    pub frozen: i64,
+    /// Balance after the movement.
     pub balance: i64,
     pub reason: String,
     pub task_id: Option<String>,
@@ -100,8 +107,6 @@ pub struct Ledger {
     ids: Arc<AtomicI64>,
 }
 
-/// Fund record ids: milliseconds since 2024 shifted left 12 bits plus a counter, so they
-/// are numeric (as star-graph shows), ordered, unique per node, and below 2^53.
 /// The most credits one balance may hold.
 pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
 
@@ -113,9 +118,15 @@ impl Ledger {
         Self { db, clock, ids: Arc::new(AtomicI64::new(0)) }
     }
 
-    fn next_id(&self, now: i64) -> i64 {
-        let counter = self.ids.fetch_add(1, Ordering::Relaxed) & 0xfff;
-        ((now - EPOCH_MS).max(0) << 12) | counter
+    /// A fund record id: milliseconds since 2024 shifted left 12 bits, or one more than the
+    /// last id when that is later; numeric (as star-graph shows), unique per node, below
+    /// 2^53, and increasing. Taken once the movement holds the user's balance row, so a
+    /// user's records are in the order their movements committed.
+    fn next_id(&self) -> i64 {
+        let floor = (self.clock.now_ms() - EPOCH_MS).max(0) << 12;
+        let bump = |last: i64| Some((last + 1).max(floor));
+        let last = self.ids.fetch_update(Ordering::SeqCst, Ordering::SeqCst, bump).unwrap_or(floor);
+        (last + 1).max(floor)
     }
 
     /// Grants credits (admin recharge).
@@ -149,7 +160,7 @@ impl Ledger {
         if added == 0 {
             return Err(LedgerError::BalanceTooLarge);
         }
-        let record = self.record(&mut tx, user_id, kind::RECHARGE, amount, reason, None, now).await?;
+        let record = self.record(&mut tx, user_id, kind::RECHARGE, (amount, 0), reason, None, now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -186,7 +197,7 @@ impl Ledger {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        self.record(&mut tx, user_id, kind::FREEZE, -amount, reason, Some(task_id), now).await?;
+        self.record(&mut tx, user_id, kind::FREEZE, (0, amount), reason, Some(task_id), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -217,17 +228,17 @@ impl Ledger {
             .fetch_one(&mut *tx)
             .await?;
         let (user_id, amount): (i64, i64) = (row.try_get("user_id")?, row.try_get("amount")?);
-        let (sql, kind, signed) = match how {
+        let (sql, kind, change) = match how {
             Settlement::Deducted => (
                 "UPDATE balances SET frozen = frozen - $1, updated_at = $2 WHERE user_id = $3 AND frozen >= $1",
                 kind::DEDUCT,
-                -amount,
+                (-amount, -amount),
             ),
             Settlement::Refunded => (
                 "UPDATE balances SET frozen = frozen - $1, available = available + $1, updated_at = $2 \
                  WHERE user_id = $3 AND frozen >= $1",
                 kind::REFUND,
-                amount,
+                (0, -amount),
             ),
         };
         let moved = sqlx::query(sql).bind(amount).bind(now).bind(user_id).execute(&mut *tx).await?.rows_affected();
@@ -237,7 +248,7 @@ impl Ledger {
                 "frozen credits of user {user_id} below the charge of task {task_id}"
             )));
         }
-        self.record(&mut tx, user_id, kind, signed, reason, Some(task_id), now).await?;
+        self.record(&mut tx, user_id, kind, change, reason, Some(task_id), now).await?;
         tx.commit().await?;
         Ok(Some(amount))
     }
@@ -308,7 +319,7 @@ impl Ledger {
         let filter = if kind.is_some() { "AND kind = $2" } else { "" };
         let (limit_mark, offset_mark) = if kind.is_some() { ("$3", "$4") } else { ("$2", "$3") };
         let sql = format!(
-            "SELECT id, user_id, kind, amount, balance, reason, task_id, created_at FROM fund_records \
+            "SELECT id, user_id, kind, amount, frozen, balance, reason, task_id, created_at FROM fund_records \
              WHERE user_id = $1 {filter} ORDER BY id DESC LIMIT {limit_mark} OFFSET {offset_mark}"
         );
         let count_sql = format!("SELECT COUNT(*) FROM fund_records WHERE user_id = $1 {filter}");
@@ -328,6 +339,7 @@ impl Ledger {
                     user_id: r.try_get("user_id")?,
                     kind: r.try_get("kind")?,
                     amount: r.try_get("amount")?,
+                    frozen: r.try_get("frozen")?,
                     balance: r.try_get("balance")?,
                     reason: r.try_get("reason")?,
                     task_id: r.try_get("task_id")?,
@@ -357,7 +369,7 @@ impl Ledger {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         user_id: UserId,
         kind: &str,
-        amount: i64,
+        (amount, frozen): (i64, i64),
         reason: &str,
         task_id: Option<&str>,
         now: i64,
@@ -368,23 +380,25 @@ impl Ledger {
             .await?;
         let balance: i64 = row.try_get("total")?;
         let record = FundRecord {
-            id: self.next_id(now),
+            id: self.next_id(),
             user_id,
             kind: kind.to_owned(),
             amount,
+            frozen,
             balance,
             reason: reason.to_owned(),
             task_id: task_id.map(str::to_owned),
             created_at: now,
         };
         sqlx::query(
-            "INSERT INTO fund_records (id, user_id, kind, amount, balance, reason, task_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO fund_records (id, user_id, kind, amount, frozen, balance, reason, task_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(record.id)
         .bind(record.user_id)
         .bind(&record.kind)
         .bind(record.amount)
+        .bind(record.frozen)
         .bind(record.balance)
         .bind(&record.reason)
         .bind(record.task_id.as_deref())

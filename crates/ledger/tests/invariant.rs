@@ -33,7 +33,14 @@ async fn freeze_deduct_and_refund_move_credits_once() {
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, [kind::REFUND, kind::DEDUCT, kind::FREEZE, kind::FREEZE, kind::RECHARGE], "{engine:?}");
         let deduct = &records[1];
-        assert_eq!((deduct.amount, deduct.balance, deduct.task_id.as_deref()), (-30, 120 - 50, Some("t1")));
+        assert_eq!(
+            (deduct.amount, deduct.frozen, deduct.balance, deduct.task_id.as_deref()),
+            (-30, -30, 70, Some("t1"))
+        );
+        let moves: Vec<(i64, i64)> = records.iter().map(|r| (r.amount, r.frozen)).collect();
+        assert_eq!(moves, [(0, -50), (-30, -30), (0, 50), (0, 30), (100, 0)], "{engine:?}");
+        let sum: i64 = records.iter().map(|r| r.amount).sum();
+        assert_eq!(sum, balance.available + balance.frozen, "the amounts add up to the balance");
         let (only, n) = ledger.records(7, Some(kind::DEDUCT), 10, 0).await.unwrap();
         assert_eq!((n, only[0].amount), (1, -30));
         assert!(matches!(ledger.recharge(7, 0, "x").await, Err(LedgerError::InvalidAmount)));

@@ -385,6 +385,28 @@ async fn the_ledger_stays_balanced_under_concurrent_submits_cancels_and_failures
     );
     let (_, failed) = star.app.call("GET", "/api/v1/tasks?status=FAILED", Some(&token), None).await;
     assert!(failed["data"]["totalElements"].as_i64().unwrap() >= 1, "injected failures happened and were refunded");
+
+    // A retry is one more charge; then the fund records add up: each record's amount is
+    // the change of the balance and its `frozen` the change of the frozen credits.
+    let failed_id = failed["data"]["content"][0]["id"].as_str().unwrap();
+    let (status, retried) =
+        star.app.call("POST", &format!("/api/v1/tasks/{failed_id}/retry"), Some(&token), None).await;
+    assert_eq!(status, 200, "{retried}");
+    let balance = eventually(60, "the retry settled", || async {
+        let b = star.balance(&token).await;
+        (b["freezed"] == 0).then_some(b)
+    })
+    .await;
+    let (_, records) = star.app.call("GET", "/api/v1/users/fund-records?pageSize=100", Some(&token), None).await;
+    let records = records["data"]["content"].as_array().unwrap().clone();
+    let (mut total, mut frozen) = (0, 0);
+    for record in records.iter().rev() {
+        total += record["amount"].as_i64().unwrap();
+        frozen += record["frozen"].as_i64().unwrap();
+        assert_eq!(record["balance"].as_i64(), Some(total), "each record's balance is the running sum: {record}");
+        assert!(frozen >= 0, "{record}");
+    }
+    assert_eq!((total, frozen), (balance["balance"].as_i64().unwrap(), 0), "{balance}");
     let _ = user_id;
     star.app.stop().await;
 }

@@ -86,9 +86,12 @@ struct RecordQuery {
 struct RecordView {
     id: i64,
     r#type: String,
-    /// Signed change of the available credits (DEDUCT: credits spent for good).
+    /// Change of the balance: RECHARGE +n, DEDUCT −c (spent for good), FREEZE and REFUND 0
+    /// (credits held for a task, then released). A user's amounts add up to their balance.
     amount: i64,
-    /// Total balance after the movement.
+    /// Change of the frozen credits: FREEZE +c, DEDUCT and REFUND −c.
+    frozen: i64,
+    /// Balance (available + frozen) after the movement.
     balance: i64,
     reason: String,
     task_id: Option<String>,
@@ -116,6 +119,7 @@ async fn fund_records(
             id: r.id,
             r#type: r.kind,
             amount: r.amount,
+            frozen: r.frozen,
             balance: r.balance,
             reason: r.reason,
             task_id: r.task_id,
