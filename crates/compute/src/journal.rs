@@ -58,6 +58,12 @@ impl Compute {
         result
     }
 
+    /// Records in the audit log a change made outside compute (the fleet configuration), so
+    /// the log operators read names every administrative change.
+    pub async fn record_change(&self, actor: &Actor, action: &str, message: &str) {
+        self.audit(actor, action, Target::system(), true, message).await;
+    }
+
     /// Appends one audit entry.
     pub(crate) async fn audit(&self, actor: &Actor, action: &str, target: Target<'_>, success: bool, message: &str) {
         let entry = AuditRecord {

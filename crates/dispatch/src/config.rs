@@ -10,6 +10,8 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Derived from the name (or the IP) when left out.
+    #[serde(default)]
     pub id: String,
     pub name: String,
     /// IP address or host name.
@@ -173,12 +175,151 @@ impl FleetConfig {
     }
 }
 
+/// One change to the fleet configuration.
+#[derive(Debug, Clone)]
+pub enum ConfigChange {
+    /// The whole configuration (`PUT`); omitted sections take their defaults.
+    Replace(FleetConfig),
+    /// An RFC 7396 merge patch of the configuration as `GET` shows it (`PATCH`): objects
+    /// merge, anything else (the server list included) replaces, `null` removes.
+    Merge(serde_json::Value),
+    /// A new server.
+    AddServer(ServerConfig),
+    /// A server replaced, keeping its id.
+    UpdateServer(String, ServerConfig),
+    RemoveServer(String),
+}
+
+impl FleetConfig {
+    /// The configuration `change` makes of this one (not yet validated). `Err` names why it
+    /// cannot apply; `Ok(None)` when it names an unknown server.
+    pub fn changed(&self, change: ConfigChange) -> Result<Option<FleetConfig>, String> {
+        let mut next = self.clone();
+        match change {
+            ConfigChange::Replace(config) => next = config,
+            ConfigChange::Merge(patch) => {
+                if !patch.is_object() {
+                    return Err("a configuration patch is a JSON object".into());
+                }
+                let mut doc = serde_json::to_value(self).map_err(|e| e.to_string())?;
+                json_patch::merge(&mut doc, &patch);
+                next = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+            }
+            ConfigChange::AddServer(server) => {
+                let id = if server.id.is_empty() { next.derived_id(&server) } else { server.id.clone() };
+                if next.servers.iter().any(|s| s.id == id) {
+                    return Err(format!("a server with id `{id}` exists already"));
+                }
+                next.servers.push(ServerConfig { id, ..server });
+            }
+            ConfigChange::UpdateServer(id, server) => {
+                if !server.id.is_empty() && server.id != id {
+                    return Err(format!("the body's id `{}` is not the server's id `{id}`", server.id));
+                }
+                let Some(slot) = next.servers.iter_mut().find(|s| s.id == id) else { return Ok(None) };
+                *slot = ServerConfig { id, ..server };
+            }
+            ConfigChange::RemoveServer(id) => {
+                let before = next.servers.len();
+                next.servers.retain(|s| s.id != id);
+                if next.servers.len() == before {
+                    return Ok(None);
+                }
+            }
+        }
+        let mut taken: HashSet<String> = next.servers.iter().map(|s| s.id.clone()).collect();
+        for i in 0..next.servers.len() {
+            if next.servers[i].id.is_empty() {
+                let id = unique(slug(&next.servers[i]), &taken);
+                taken.insert(id.clone());
+                next.servers[i].id = id;
+            }
+        }
+        Ok(Some(next))
+    }
+
+    /// An id for `server` not used by another server here.
+    fn derived_id(&self, server: &ServerConfig) -> String {
+        unique(slug(server), &self.servers.iter().map(|s| s.id.clone()).collect())
+    }
+
+    /// What changed from `self` to `next`, in words (`servers: +lab2 -lab1 ~gpu; dispatch.prefetch: 1 → 2`).
+    pub fn describe_change(&self, next: &FleetConfig) -> String {
+        let mut parts = Vec::new();
+        let mut servers = Vec::new();
+        for s in &next.servers {
+            match self.servers.iter().find(|o| o.id == s.id) {
+                None => servers.push(format!("+{}", s.id)),
+                Some(old) if old != s => servers.push(format!("~{}", s.id)),
+                Some(_) => {}
+            }
+        }
+        servers.extend(
+            self.servers.iter().filter(|o| next.servers.iter().all(|s| s.id != o.id)).map(|o| format!("-{}", o.id)),
+        );
+        if !servers.is_empty() {
+            parts.push(format!("servers: {}", servers.join(" ")));
+        }
+        let (old, new) =
+            (serde_json::to_value(self).unwrap_or_default(), serde_json::to_value(next).unwrap_or_default());
+        for section in ["healthCheck", "dispatch"] {
+            let (Some(a), Some(b)) = (old[section].as_object(), new[section].as_object()) else { continue };
+            for (key, value) in b {
+                if a.get(key) != Some(value) {
+                    parts.push(format!("{section}.{key}: {} → {value}", a.get(key).cloned().unwrap_or_default()));
+                }
+            }
+        }
+        if parts.is_empty() { "no change".into() } else { parts.join("; ") }
+    }
+}
+
+/// A server id made of its name (or IP): lower-case letters, digits and dashes.
+fn slug(server: &ServerConfig) -> String {
+    let source = if server.name.trim().is_empty() { &server.ip } else { &server.name };
+    let slug: String = source
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let slug: String = slug.chars().take(56).collect();
+    if slug.is_empty() { "server".into() } else { slug }
+}
+
+/// `base`, or `base-2`, `base-3`… whichever is not taken.
+fn unique(base: String, taken: &HashSet<String>) -> String {
+    if !taken.contains(&base) {
+        return base;
+    }
+    (2..).map(|n| format!("{base}-{n}")).find(|id| !taken.contains(id)).unwrap_or(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn server(id: &str, ip: &str, ports: &[u16]) -> ServerConfig {
         ServerConfig { id: id.into(), name: id.into(), ip: ip.into(), ports: ports.to_vec(), enabled: true }
+    }
+
+    #[test]
+    fn server_changes_derive_ids_and_name_what_changed() {
+        let mut config = FleetConfig { servers: vec![server("lab-1", "10.0.0.1", &[8188])], ..FleetConfig::default() };
+        let unnamed = ServerConfig { id: String::new(), name: "Lab 1".into(), ..server("", "10.0.0.2", &[8188]) };
+        let next = config.changed(ConfigChange::AddServer(unnamed)).unwrap().unwrap();
+        assert_eq!(next.servers[1].id, "lab-1-2", "derived from the name, made unique");
+        let patch = serde_json::json!({"dispatch": {"prefetch": 2}});
+        let patched = next.changed(ConfigChange::Merge(patch)).unwrap().unwrap();
+        assert_eq!((patched.servers.len(), patched.dispatch.prefetch), (2, 2), "a patch keeps the servers");
+        assert_eq!(config.describe_change(&patched), "servers: +lab-1-2; dispatch.prefetch: 1 → 2");
+        config = patched.changed(ConfigChange::RemoveServer("lab-1".into())).unwrap().unwrap();
+        assert_eq!(config.servers.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["lab-1-2"]);
+        assert!(config.changed(ConfigChange::RemoveServer("ghost".into())).unwrap().is_none());
+        assert!(config.changed(ConfigChange::Merge(serde_json::json!({"dispatch": {"nope": 1}}))).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod queue;
 pub mod repo;
 mod runner;
 
-use config::{FleetConfig, InstanceSpec};
+use config::{ConfigChange, FleetConfig, InstanceSpec};
 use fleet::{Fleet, Instance};
 use gantry_comfy::ComfyClient;
 use gantry_comfy::graph::{self, Graph, ModelRef};
@@ -59,6 +59,8 @@ pub enum DispatchError {
     TaskNotFound,
     #[error("instance not found")]
     InstanceNotFound,
+    #[error("no server with that id")]
+    ServerNotFound,
     #[error("input file not found: {0}")]
     FileNotFound(String),
     #[error("task already finished")]
@@ -194,6 +196,9 @@ struct Inner {
     /// Gantry's WebSocket client id at every instance (stable across restarts).
     client_id: String,
     config: RwLock<FleetConfig>,
+    /// Held while a configuration change is read, checked, stored and applied, so
+    /// concurrent changes do not undo each other.
+    config_writes: tokio::sync::Mutex<()>,
     fleet: Mutex<Fleet>,
     queue: Mutex<FairQueue>,
     progress: Mutex<HashMap<String, Progress>>,
@@ -254,6 +259,7 @@ impl Dispatcher {
             http,
             client_id,
             config: RwLock::new(config.clone()),
+            config_writes: tokio::sync::Mutex::new(()),
             fleet: Mutex::new(Fleet::default()),
             queue: Mutex::new(FairQueue::default()),
             progress: Mutex::new(HashMap::new()),
@@ -356,9 +362,35 @@ impl Dispatcher {
         self.inner.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Validates, stores and applies a new configuration without dropping running tasks:
-    /// new instances are connected, removed ones finish their tasks and then go away.
-    pub async fn update_config(&self, config: FleetConfig) -> Result<FleetConfig, DispatchError> {
+    /// Makes one change to the configuration for `actor` (a username), then validates,
+    /// stores and applies it without dropping running tasks: new instances are connected,
+    /// removed ones finish their tasks and then go away. A change leaving no server while
+    /// some are configured is refused unless `drop_all_servers`. The change is logged with
+    /// who made it; the answer is the configuration in force and what changed, in words.
+    pub async fn change_config(
+        &self,
+        actor: &str,
+        change: ConfigChange,
+        drop_all_servers: bool,
+    ) -> Result<(FleetConfig, String), DispatchError> {
+        let _writing = self.inner.config_writes.lock().await;
+        let current = self.config();
+        let next =
+            current.changed(change).map_err(DispatchError::InvalidConfig)?.ok_or(DispatchError::ServerNotFound)?;
+        if next.servers.is_empty() && !current.servers.is_empty() && !drop_all_servers {
+            return Err(DispatchError::InvalidConfig(format!(
+                "this would remove every server ({}); say so with dropAllServers=true",
+                current.servers.len()
+            )));
+        }
+        let summary = current.describe_change(&next);
+        let config = self.apply_config(next).await?;
+        tracing::info!(actor, change = %summary, "fleet configuration changed");
+        Ok((config, summary))
+    }
+
+    /// Validates, stores and applies a configuration.
+    async fn apply_config(&self, config: FleetConfig) -> Result<FleetConfig, DispatchError> {
         config.validate().map_err(DispatchError::InvalidConfig)?;
         let json = serde_json::to_string(&config).map_err(|e| DispatchError::Internal(e.to_string()))?;
         settings::put(&self.inner.db, CONFIG_KEY, &json).await?;

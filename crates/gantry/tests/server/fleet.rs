@@ -171,8 +171,16 @@ async fn each_user_sees_only_their_own_tasks_and_messages(backend: Backend) {
     );
     let (_, listed) = app.call("GET", "/api/tasks", Some(&admin), None).await;
     assert_eq!(listed["data"]["total"], 2, "admins see every task");
-    for (method, path) in [("GET", "/api/config"), ("PUT", "/api/config")] {
-        let (status, _) = app.call(method, path, Some(&bob), Some(json!({}))).await;
+    for (method, path) in [
+        ("GET", "/api/config"),
+        ("PUT", "/api/config"),
+        ("PATCH", "/api/config"),
+        ("POST", "/api/config/servers"),
+        ("DELETE", "/api/config/servers/server-1"),
+    ] {
+        let body =
+            if path.contains("servers") { json!({"name": "mine", "ip": "127.0.0.1", "ports": [1]}) } else { json!({}) };
+        let (status, _) = app.call(method, path, Some(&bob), Some(body)).await;
         assert_eq!(status, 403, "{method} {path}");
     }
     let (status, _) = app
@@ -460,7 +468,62 @@ async fn a_task_over_its_time_limit_is_interrupted_and_fails(backend: Backend) {
     app.stop().await;
 }
 
+/// An operator changes one setting or one server without retyping the fleet, cannot drop
+/// every server by accident, and the audit log says who changed what.
+async fn the_fleet_changes_one_part_at_a_time_and_says_who_changed_it(backend: Backend) {
+    let sims = [Sim::spawn(&["--step-ms", "10"]), Sim::spawn(&["--step-ms", "10"])];
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    let first = json!({"id": "server-1", "name": "one", "ip": "127.0.0.1", "ports": [sims[0].port]});
+    app.use_fleet(&admin, json!({"servers": [first]})).await;
+    let servers = |body: &Value| body["data"]["servers"].as_array().unwrap().len();
+
+    let (status, body) =
+        app.call("PATCH", "/api/config", Some(&admin), Some(json!({"dispatch": {"prefetch": 2}}))).await;
+    assert_eq!((status, servers(&body), body["data"]["dispatch"]["prefetch"].as_i64()), (200, 1, Some(2)), "{body}");
+    // The report's PUT: refused, nothing changed.
+    let (status, body) = app.call("PUT", "/api/config", Some(&admin), Some(json!({"dispatch": {"prefetch": 2}}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("dropAllServers=true"), "{body}");
+    let (_, body) = app.call("GET", "/api/config", Some(&admin), None).await;
+    assert_eq!(servers(&body), 1);
+    let (status, body) = app.call("PATCH", "/api/config", Some(&admin), Some(json!({"dispatch": {"nope": 1}}))).await;
+    assert_eq!((status, body["code"].as_i64()), (400, Some(400)), "{body}");
+
+    // One server added (its id derived from its name), changed, removed.
+    let second = json!({"name": "Lab 2", "ip": "127.0.0.1", "ports": [sims[1].port]});
+    let (status, body) = app.call("POST", "/api/config/servers", Some(&admin), Some(second.clone())).await;
+    assert_eq!((status, body["data"]["servers"][1]["id"].as_str()), (200, Some("lab-2")), "{body}");
+    let instance = format!("127.0.0.1:{}", sims[1].port);
+    eventually(20, "the new instance is alive", || async {
+        let (_, body) = app.call("GET", &format!("/api/instances/{instance}"), Some(&admin), None).await;
+        (body["data"]["alive"] == true).then_some(())
+    })
+    .await;
+    let (status, _) = app.call("POST", "/api/config/servers", Some(&admin), Some(second.clone())).await;
+    assert_eq!(status, 400, "the same ip:port twice");
+    let mut disabled = second.clone();
+    disabled["enabled"] = json!(false);
+    let (status, body) = app.call("PUT", "/api/config/servers/lab-2", Some(&admin), Some(disabled.clone())).await;
+    assert_eq!((status, body["data"]["servers"][1]["enabled"].as_bool()), (200, Some(false)), "{body}");
+    let (status, _) = app.call("PUT", "/api/config/servers/ghost", Some(&admin), Some(disabled)).await;
+    assert_eq!(status, 404);
+    let (status, body) = app.call("DELETE", "/api/config/servers/lab-2", Some(&admin), None).await;
+    assert_eq!((status, servers(&body)), (200, 1), "{body}");
+    let (status, _) = app.call("DELETE", "/api/config/servers/lab-2", Some(&admin), None).await;
+    assert_eq!(status, 404);
+
+    let (_, log) = app.call("GET", "/api/system/logget?action=fleet.config&limit=50", Some(&admin), None).await;
+    let entries = log["data"].as_array().unwrap_or_else(|| panic!("{log}"));
+    let said = |part: &str| entries.iter().any(|e| e["actor"] == "admin" && e.to_string().contains(part));
+    for part in ["dispatch.prefetch: 1 → 2", "servers: +lab-2", "servers: ~lab-2", "servers: -lab-2"] {
+        assert!(said(part), "`{part}` in the audit log: {log}");
+    }
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    the_fleet_changes_one_part_at_a_time_and_says_who_changed_it,
     routes_and_websocket_messages_follow_the_spec,
     each_user_sees_only_their_own_tasks_and_messages,
     tasks_go_to_idle_instances_that_have_their_model,

@@ -238,7 +238,8 @@ async fn every_business_error_code_is_reachable(backend: Backend) {
     assert_eq!((status, cancelled["data"]["refund"].as_i64()), (200, Some(10)), "{cancelled}");
 
     // E007: no live instance.
-    let (status, _) = star.app.call("PUT", "/api/config", Some(&star.admin), Some(json!({"servers": []}))).await;
+    let (status, _) =
+        star.app.call("PUT", "/api/config?dropAllServers=true", Some(&star.admin), Some(json!({"servers": []}))).await;
     assert_eq!(status, 200);
     let (got, answer) = star.generate(&token, "text2img", small).await;
     assert_eq!((got, answer["code"].as_str()), (503, Some("E007")), "{answer}");

@@ -2,13 +2,14 @@
 
 use crate::envelope::{ApiResult, ComfyManager, Reply};
 use crate::error::ApiError;
-use crate::extract::{Auth, Body, PathArg};
+use crate::extract::{Auth, Body, PathArg, QueryArgs};
 use crate::state::AppState;
 use axum::extract::State;
-use gantry_dispatch::config::FleetConfig;
+use gantry_dispatch::config::{ConfigChange, FleetConfig, ServerConfig};
 use gantry_dispatch::{InstanceView, Overview};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,7 +17,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_instances))
         .routes(routes!(get_instance, set_instance))
-        .routes(routes!(get_config, put_config))
+        .routes(routes!(get_config, put_config, patch_config))
+        .routes(routes!(add_server))
+        .routes(routes!(update_server, remove_server))
         .routes(routes!(overview))
 }
 
@@ -73,18 +76,97 @@ async fn get_config(
     Ok(Reply::ok(state.dispatcher.config()))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+struct DropAll {
+    /// `true` to accept a change that leaves no server (while some are configured).
+    drop_all_servers: Option<bool>,
+}
+
+/// Makes a configuration change for an admin, logs it and records it in the audit log.
+async fn change(
+    state: &AppState,
+    caller: &gantry_accounts::Principal,
+    change: ConfigChange,
+    drop_all: Option<bool>,
+) -> ApiResult<ComfyManager, FleetConfig> {
+    caller.require_admin()?;
+    let (config, summary) = state
+        .dispatcher
+        .change_config(&caller.username, change, drop_all.unwrap_or(false))
+        .await
+        .map_err(ApiError::from)?;
+    let actor = gantry_compute::Actor::user(caller.username.clone(), caller.user_id);
+    state.compute.record_change(&actor, "fleet.config", &summary).await;
+    Ok(Reply::ok(config))
+}
+
 /// Replace the fleet configuration (admin). Validated, stored, and applied at once
-/// without dropping running tasks; omitted sections take their defaults.
-#[utoipa::path(put, path = "/api/config", tag = "comfy-manager", security(("bearer" = ["admin"])),
+/// without dropping running tasks; omitted sections take their defaults. A configuration
+/// without servers, while some are configured, needs `?dropAllServers=true`.
+#[utoipa::path(put, path = "/api/config", tag = "comfy-manager", security(("bearer" = ["admin"])), params(DropAll),
     request_body(content = Object, description = "the whole configuration, as GET returns it"),
-    responses((status = 200, description = "the configuration in force"), (status = 400, description = "invalid configuration")))]
+    responses((status = 200, description = "the configuration in force"), (status = 400, description = "invalid configuration, or every server dropped without dropAllServers=true")))]
 async fn put_config(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<ComfyManager>,
+    QueryArgs(q, ..): QueryArgs<ComfyManager, DropAll>,
     Body(config, ..): Body<ComfyManager, FleetConfig>,
 ) -> ApiResult<ComfyManager, FleetConfig> {
-    caller.require_admin()?;
-    Ok(Reply::ok(state.dispatcher.update_config(config).await.map_err(ApiError::from)?))
+    change(&state, &caller, ConfigChange::Replace(config), q.drop_all_servers).await
+}
+
+/// Change part of the fleet configuration (admin): a JSON merge patch (RFC 7396) of the
+/// configuration as GET shows it — `{"dispatch": {"prefetch": 2}}` keeps everything else.
+#[utoipa::path(patch, path = "/api/config", tag = "comfy-manager", security(("bearer" = ["admin"])), params(DropAll),
+    request_body(content = Object, description = "the fields to change; objects merge, lists replace, null removes"),
+    responses((status = 200, description = "the configuration in force"), (status = 400, description = "invalid result, or every server dropped without dropAllServers=true")))]
+async fn patch_config(
+    State(state): State<AppState>,
+    Auth(caller, ..): Auth<ComfyManager>,
+    QueryArgs(q, ..): QueryArgs<ComfyManager, DropAll>,
+    Body(patch, ..): Body<ComfyManager, Value>,
+) -> ApiResult<ComfyManager, FleetConfig> {
+    change(&state, &caller, ConfigChange::Merge(patch), q.drop_all_servers).await
+}
+
+/// Add one server (admin); its `id` is derived from its name when left out.
+#[utoipa::path(post, path = "/api/config/servers", tag = "comfy-manager", security(("bearer" = ["admin"])),
+    request_body(content = Object, description = "{id?, name, ip, ports, enabled?}"),
+    responses((status = 200, description = "the configuration in force"), (status = 400, description = "invalid server or id taken")))]
+async fn add_server(
+    State(state): State<AppState>,
+    Auth(caller, ..): Auth<ComfyManager>,
+    Body(server, ..): Body<ComfyManager, ServerConfig>,
+) -> ApiResult<ComfyManager, FleetConfig> {
+    change(&state, &caller, ConfigChange::AddServer(server), None).await
+}
+
+/// Replace one server (admin), keeping its id.
+#[utoipa::path(put, path = "/api/config/servers/{serverId}", tag = "comfy-manager", security(("bearer" = ["admin"])),
+    params(("serverId" = String, Path)), request_body(content = Object, description = "{name, ip, ports, enabled?}"),
+    responses((status = 200, description = "the configuration in force"), (status = 400, description = "invalid server"),
+        (status = 404, description = "unknown server")))]
+async fn update_server(
+    State(state): State<AppState>,
+    Auth(caller, ..): Auth<ComfyManager>,
+    PathArg(id, ..): PathArg<ComfyManager, String>,
+    Body(server, ..): Body<ComfyManager, ServerConfig>,
+) -> ApiResult<ComfyManager, FleetConfig> {
+    change(&state, &caller, ConfigChange::UpdateServer(id, server), None).await
+}
+
+/// Remove one server (admin); its instances finish their tasks and go away.
+#[utoipa::path(delete, path = "/api/config/servers/{serverId}", tag = "comfy-manager", security(("bearer" = ["admin"])),
+    params(("serverId" = String, Path)),
+    responses((status = 200, description = "the configuration in force"), (status = 404, description = "unknown server")))]
+async fn remove_server(
+    State(state): State<AppState>,
+    Auth(caller, ..): Auth<ComfyManager>,
+    PathArg(id, ..): PathArg<ComfyManager, String>,
+) -> ApiResult<ComfyManager, FleetConfig> {
+    change(&state, &caller, ConfigChange::RemoveServer(id), Some(true)).await
 }
 
 /// Instance and task counts.
