@@ -1,4 +1,4 @@
-//! The `gantry` command line: `serve`, `user add|passwd|list|role`, `migrate`.
+//! The `gantry` command line: `serve`, `user add|passwd|list|role`, `migrate`, `config check`.
 
 use crate::settings::{ServeArgs, StorageArgs, serve_config, storage_config};
 use clap::{Parser, Subcommand};
@@ -27,6 +27,16 @@ pub enum Command {
     User(UserCommand),
     /// Apply database migrations and exit.
     Migrate,
+    /// Configuration files (every key: gantry.example.toml).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a TOML configuration file: every key known, every value of its type. Prints
+    /// the settings that differ from the defaults.
+    Check { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +75,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let running = crate::start(config.clone(), serve.admin_password.clone()).await?;
             eprint!("{}", banner(&config, &running));
             running.wait_for_signal_then_stop().await
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let config = crate::settings::from_file(&file)?;
+            let changed = crate::settings::differences(&config);
+            println!("{}: ok", file.display());
+            if changed.is_empty() {
+                println!("every setting at its default");
+            } else {
+                println!("not at their defaults: {}", changed.join(", "));
+            }
+            Ok(())
         }
         Command::Migrate => {
             let config = storage_config(&cli.storage)?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Where the database lives; shared by every subcommand.
 #[derive(Debug, Clone, Default, Args)]
 pub struct StorageArgs {
-    /// TOML configuration file (keys as in README's configuration table).
+    /// TOML configuration file (every key, with its default: gantry.example.toml).
     #[arg(long, env = "GANTRY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the SQLite database, uploads and outputs [default: ./data].
@@ -51,11 +51,35 @@ pub struct ServeArgs {
 
 /// Reads the TOML file if one is named, or the defaults.
 fn base(file: Option<&Path>) -> anyhow::Result<Config> {
-    let Some(path) = file else {
-        return Ok(Config::default());
-    };
+    file.map_or_else(|| Ok(Config::default()), from_file)
+}
+
+/// Reads a TOML configuration file: unknown keys and values of the wrong type are errors
+/// naming the line.
+pub fn from_file(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The settings (dotted keys) `config` sets to something other than the default.
+pub fn differences(config: &Config) -> Vec<String> {
+    fn walk(prefix: &str, a: Option<&toml::Value>, b: Option<&toml::Value>, out: &mut Vec<String>) {
+        match (a, b) {
+            (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => {
+                let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for key in keys {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    walk(&path, a.get(key), b.get(key), out);
+                }
+            }
+            (a, b) if a != b => out.push(prefix.to_owned()),
+            _ => {}
+        }
+    }
+    let (defaults, given) = (toml::Value::try_from(Config::default()).ok(), toml::Value::try_from(config).ok());
+    let mut out = Vec::new();
+    walk("", defaults.as_ref(), given.as_ref(), &mut out);
+    out
 }
 
 /// The configuration for commands that only need storage.

@@ -15,6 +15,8 @@ pub struct MagicVariable {
     pub key: String,
     /// `"<module name> - <output name>"`.
     pub label: String,
+    /// The same in English.
+    pub label_en: String,
     /// Output type.
     #[serde(rename = "type")]
     pub ty: ValueType,
@@ -37,11 +39,17 @@ pub struct SystemVariable {
     pub key: &'static str,
     /// Display name.
     pub label: &'static str,
+    /// The same in English.
+    #[serde(rename = "labelEn")]
+    pub label_en: &'static str,
     /// Type name.
     #[serde(rename = "type")]
     pub ty: &'static str,
     /// Explanation.
     pub description: &'static str,
+    /// The same in English.
+    #[serde(rename = "descriptionEn")]
+    pub description_en: &'static str,
 }
 
 /// The response body: `{magicVariables, systemVariables}`.
@@ -72,6 +80,7 @@ pub fn magic_variables(workflow: &Workflow, catalogue: &Catalogue, upto_step: Op
             out.push(MagicVariable {
                 key: format!("{{{{{}.{}}}}}", step.id, o.id),
                 label: format!("{} - {}", def.metadata.name, o.label),
+                label_en: format!("{} - {}", def.metadata.name_en, o.label_en),
                 ty: o.ty,
                 step_id: step.id.clone(),
                 step_name: def.metadata.name.clone(),
@@ -86,6 +95,7 @@ pub fn magic_variables(workflow: &Workflow, catalogue: &Catalogue, upto_step: Op
             out.push(MagicVariable {
                 key: format!("{{{{{name}}}}}"),
                 label: format!("{} - {name}", def.metadata.name),
+                label_en: format!("{} - {name}", def.metadata.name_en),
                 ty: ValueType::Any,
                 step_id: step.id.clone(),
                 step_name: def.metadata.name.clone(),
@@ -101,13 +111,28 @@ pub fn magic_variables(workflow: &Workflow, catalogue: &Catalogue, upto_step: Op
 fn system_variables() -> Vec<SystemVariable> {
     vec![
         SystemVariable {
-            key: "{{trigger.data}}", label: "触发器数据", ty: "any", description: "触发器传入的原始数据"
+            key: "{{trigger.data}}",
+            label: "触发器数据",
+            label_en: "Trigger data",
+            ty: "any",
+            description: "触发器传入的原始数据",
+            description_en: "The data the trigger passed in, as it came",
         },
         SystemVariable {
-            key: "{{current_time}}", label: "当前时间", ty: "number", description: "当前时间戳(毫秒)"
+            key: "{{current_time}}",
+            label: "当前时间",
+            label_en: "Current time (ms)",
+            ty: "number",
+            description: "当前时间戳(毫秒)",
+            description_en: "Now, in milliseconds since 1970-01-01 UTC (a number, not a formatted date)",
         },
         SystemVariable {
-            key: "{{device_info}}", label: "设备信息", ty: "dictionary", description: "设备相关信息"
+            key: "{{device_info}}",
+            label: "设备信息",
+            label_en: "Device information",
+            ty: "dictionary",
+            description: "设备相关信息",
+            description_en: "The device running the workflow",
         },
     ]
 }
@@ -135,11 +160,14 @@ mod tests {
         let all = serde_json::to_value(magic_variables(&wf, &c, None)).unwrap();
         assert_eq!(
             all["magicVariables"][0],
-            json!({"key": "{{step-001.actualDuration}}", "label": "延迟 - 实际延迟", "type": "number",
+            json!({"key": "{{step-001.actualDuration}}", "label": "延迟 - 实际延迟",
+                   "labelEn": "Delay - Actual Duration", "type": "number",
                    "stepId": "step-001", "stepName": "延迟", "outputId": "actualDuration",
                    "outputName": "实际延迟", "category": "Steps"})
         );
         assert_eq!(all["systemVariables"][1]["key"], "{{current_time}}");
+        assert!(all["systemVariables"][1]["descriptionEn"].as_str().unwrap().contains("milliseconds"));
+        assert_eq!(all["systemVariables"][1]["labelEn"], "Current time (ms)");
         let keys = |upto| -> Vec<String> {
             magic_variables(&wf, &c, Some(upto)).magic_variables.into_iter().map(|m| m.key).collect()
         };

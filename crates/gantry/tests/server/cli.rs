@@ -157,3 +157,70 @@ fn user_commands_refuse_to_create_a_database_where_there_is_none() {
     assert!(error.contains(&format!("no database at {}", expected.display())), "{error}");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
+
+/// The example configuration: every setting at its default, each documented, accepted by
+/// `gantry config check`, and a server starts with it.
+#[tokio::test]
+async fn the_example_configuration_holds_every_default_and_starts_the_server() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../gantry.example.toml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let parsed: gantry_core::config::Config = toml::from_str(&text).unwrap();
+    assert_eq!(parsed, gantry_core::config::Config::default(), "the example states the defaults");
+    // Every key the defaults have is written out; those without a default are shown commented.
+    fn keys(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+        if let toml::Value::Table(table) = value {
+            for (key, value) in table {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                out.push(path.clone());
+                if !prefix.ends_with("models") && !prefix.ends_with("pricing") {
+                    keys(&path, value, out);
+                }
+            }
+        }
+    }
+    let (mut wanted, mut written) = (Vec::new(), Vec::new());
+    keys("", &toml::Value::try_from(gantry_core::config::Config::default()).unwrap(), &mut wanted);
+    keys("", &text.parse::<toml::Table>().map(toml::Value::Table).unwrap(), &mut written);
+    let missing: Vec<&String> = wanted.iter().filter(|k| !written.contains(k)).collect();
+    assert!(missing.is_empty(), "not in the example: {missing:?}");
+    for optional in ["database_url", "public_url", "jwt_secret", "storage_root", "probe_guest_dir"] {
+        assert!(text.contains(&format!("# {optional} = ")), "{optional} shown commented out");
+    }
+
+    let out = gantry().args(["config", "check"]).arg(&example).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.contains(": ok") && said.contains("every setting at its default"), "{said}");
+    let dir = tempfile::tempdir().unwrap();
+    let changed = dir.path().join("changed.toml");
+    std::fs::write(&changed, "[http]\nmax_connections = 10\n").unwrap();
+    let out = gantry().args(["config", "check"]).arg(&changed).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not at their defaults: http.max_connections"));
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[http]\nmax_conections = 10\n").unwrap();
+    let out = gantry().args(["config", "check"]).arg(&typo).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("max_conections") && said.contains("line 2"), "{said}");
+
+    let mut child = gantry()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&example)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.trim_start().strip_prefix("Open").map(|url| url.trim().to_owned()))
+    })
+    .await
+    .unwrap()
+    .expect("the banner names the URL");
+    let health = reqwest::get(format!("{url}api/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}

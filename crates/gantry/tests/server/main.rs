@@ -11,6 +11,7 @@ mod fleet;
 mod openidcs_restart;
 mod openidcs_routes;
 mod openidcs_vms;
+mod outbound_tls;
 mod paying;
 mod restart;
 mod reverse_proxy;

@@ -38,6 +38,10 @@ async fn the_module_catalogue_answers_in_the_spec_shapes(backend: Backend) {
     let (_, delay) = app.call("GET", "/api/v1/modules/delay", Some(&admin), None).await;
     assert!(delay["data"]["inputs"].as_array().unwrap().iter().any(|i| i["id"] == "duration"));
 
+    let (status, body) = app.call("GET", "/api/v1/modules/delay/input-schema", Some(&admin), None).await;
+    assert_eq!(status, 200);
+    let duration = &body["data"]["schema"][0];
+    assert_eq!((duration["label"].as_str(), duration["labelEn"].as_str()), (Some("时长(毫秒)"), Some("Duration (ms)")));
     let (status, body) = app.call("GET", "/api/v1/modules/http_request/input-schema", Some(&admin), None).await;
     assert_eq!(status, 200);
     assert!(body["data"]["schema"].as_array().unwrap().iter().any(|f| f["key"] == "url"), "{body}");

@@ -10,6 +10,7 @@ pub(super) fn input_schema(input: &InputDef) -> Value {
     m.insert("key".into(), json!(input.id));
     m.insert("type".into(), json!(input.ui_type));
     m.insert("label".into(), json!(input.label));
+    m.insert("labelEn".into(), json!(input.label_en));
     m.insert("required".into(), json!(input.required));
     if let Some(p) = &input.placeholder {
         m.insert("placeholder".into(), json!(p));
