@@ -1,6 +1,7 @@
 //! star-graph's STOMP endpoint driven by the real npm clients its spec uses
 //! (`@stomp/stompjs` over a plain WebSocket, and over `sockjs-client` with its WebSocket
-//! and XHR transports), installed by the test command into `tests/node`.
+//! and XHR transports), and by `stompjs` 2.x (STOMP 1.0/1.1 only), installed by the test
+//! command into `tests/node`.
 
 use crate::common::sim::Sim;
 use crate::common::{TestApp, fleet_config};
@@ -8,10 +9,15 @@ use gantry_store::Backend;
 use serde_json::{Value, json};
 
 async fn node(args: &[&str]) -> Value {
+    node_script("stomp-client.mjs", args).await
+}
+
+/// Runs one of `tests/node`'s scripts; the JSON outcome it printed last.
+async fn node_script(script: &str, args: &[&str]) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
-    assert!(dir.join("node_modules/@stomp/stompjs").exists(), "run `npm ci` in tests/node (scripts/test does)");
+    assert!(dir.join("node_modules/stompjs").exists(), "run `npm ci` in tests/node (scripts/test does)");
     let output = tokio::process::Command::new("node")
-        .arg(dir.join("stomp-client.mjs"))
+        .arg(dir.join(script))
         .args(args)
         .current_dir(&dir)
         .output()
@@ -78,6 +84,62 @@ async fn npm_stomp_clients_generate_and_receive_progress_and_results(backend: Ba
         assert_eq!(outcome["connected"], false);
         assert!(outcome["errors"][0].as_str().unwrap().contains("authentication failed"), "{outcome}");
     }
+    app.stop().await;
+}
+
+/// A STOMP 1.0/1.1-only client (npm `stompjs` 2.x) negotiates 1.1 and gets the same
+/// replies, progress and result.
+async fn a_stomp_1_1_client_generates_and_receives_progress_and_results(backend: Backend) {
+    let sim = Sim::spawn(&["--step-ms", "20"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
+    let id = app.create_user(&admin, "legacy", "legacy-password").await;
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
+        .await;
+    assert_eq!(status, 200);
+    let (token, _) = app.star_login("legacy", "legacy-password").await;
+    let outcome = node_script("stomp-legacy-client.mjs", &[&app.base, &token]).await;
+    assert_eq!(
+        (outcome["version"].as_str(), outcome["protocol"].as_str(), outcome["user"].as_str()),
+        (Some("1.1"), Some("v11.stomp"), Some("legacy")),
+        "{outcome}"
+    );
+    let task_id = outcome["replies"][0]["taskId"].as_str().unwrap_or_else(|| panic!("{outcome}"));
+    assert!(task_id.starts_with("t2i_"), "{outcome}");
+    assert!(!outcome["progress"].as_array().unwrap().is_empty(), "{outcome}");
+    let result = &outcome["results"][0];
+    assert_eq!((result["taskId"].as_str(), result["status"].as_str()), (Some(task_id), Some("COMPLETED")), "{outcome}");
+    app.stop().await;
+}
+
+/// Python's stomp.py (its WebSocket connection, STOMP 1.2, no subprotocol offered) gets
+/// the same replies, progress and result. `scripts/test` installs it and names its
+/// interpreter in `GANTRY_STOMP_PY`.
+async fn stomp_py_over_a_plain_websocket_generates_and_receives_progress_and_results(backend: Backend) {
+    let python = std::env::var("GANTRY_STOMP_PY").expect("GANTRY_STOMP_PY: stomp.py's python (scripts/test sets it)");
+    let sim = Sim::spawn(&["--step-ms", "20"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
+    let id = app.create_user(&admin, "pythonist", "pythonist-password").await;
+    let (status, _) = app
+        .call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
+        .await;
+    assert_eq!(status, 200);
+    let (token, _) = app.star_login("pythonist", "pythonist-password").await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/stomp_py_client.py");
+    let output = tokio::process::Command::new(python).arg(script).arg(&app.base).arg(&token).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let outcome: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("no outcome: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(output.status.success(), "{outcome}");
+    assert_eq!((outcome["version"].as_str(), outcome["user"].as_str()), (Some("1.2"), Some("pythonist")), "{outcome}");
+    let task_id = outcome["replies"][0]["taskId"].as_str().unwrap_or_else(|| panic!("{outcome}"));
+    assert!(!outcome["progress"].as_array().unwrap().is_empty(), "{outcome}");
+    let result = &outcome["results"][0];
+    assert_eq!((result["taskId"].as_str(), result["status"].as_str()), (Some(task_id), Some("COMPLETED")), "{outcome}");
     app.stop().await;
 }
 
@@ -212,6 +274,8 @@ async fn logout_ends_the_sessions_open_sockets(backend: Backend) {
 }
 
 gantry_testkit::on_each_backend!(
+    a_stomp_1_1_client_generates_and_receives_progress_and_results,
+    stomp_py_over_a_plain_websocket_generates_and_receives_progress_and_results,
     logout_ends_the_sessions_open_sockets,
     npm_stomp_clients_generate_and_receive_progress_and_results,
     one_users_socket_never_carries_another_users_messages

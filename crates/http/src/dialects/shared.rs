@@ -30,13 +30,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// `/ws` serves two dialects: a WebSocket offering a STOMP subprotocol (`v12.stomp`,
-/// `v11.stomp`, `v10.stomp`) gets star-graph's STOMP endpoint (authenticated by its
-/// CONNECT frame); any other gets comfy-manager's JSON socket (token in `Authorization`
-/// or `?token=`).
+/// `v11.stomp`, `v10.stomp`), or offering no subprotocol and no token (stomp.py's
+/// WebSocket connection), gets star-graph's STOMP endpoint (authenticated by its CONNECT
+/// frame, within 10 s); one with a token (`Authorization` or `?token=`) gets
+/// comfy-manager's JSON socket.
 #[utoipa::path(get, path = "/ws", tag = "comfy-manager",
     params(("token" = Option<String>, Query, description = "comfy-manager JSON socket: access token if not sent as Authorization")),
     responses((status = 101, description = "comfy-manager JSON messages (global_status, instance_status, task_progress, task_completed, task_failed), or star-graph STOMP 1.0-1.2 when a vNN.stomp subprotocol is offered"),
-        (status = 400, description = "not a WebSocket upgrade"), (status = 401, description = "JSON socket without a valid token")))]
+        (status = 400, description = "not a WebSocket upgrade"), (status = 401, description = "JSON socket with an invalid token")))]
 async fn ws(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -47,7 +48,10 @@ async fn ws(
         Ok(upgrade) => upgrade,
         Err(e) => return ComfyManager::render_error(&ApiError::bad_request(e.body_text())),
     };
-    if crate::dialects::star::stomp::wants_stomp(&headers) {
+    let bare = query.token.is_none()
+        && !headers.contains_key(axum::http::header::AUTHORIZATION)
+        && !headers.contains_key(axum::http::header::SEC_WEBSOCKET_PROTOCOL);
+    if bare || crate::dialects::star::stomp::wants_stomp(&headers) {
         crate::dialects::star::stomp::plain(state, &headers, upgrade)
     } else {
         super::comfy::ws::json_socket(state, headers, query, upgrade).await

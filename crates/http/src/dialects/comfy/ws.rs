@@ -24,7 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 /// The query of `/ws`.
 #[derive(Deserialize)]
 pub struct WsQuery {
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// comfy-manager's JSON socket (the `/ws` route itself is shared with star-graph's STOMP,
