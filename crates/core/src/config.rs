@@ -78,6 +78,9 @@ pub struct HttpConfig {
     /// Open connections at once (WebSockets included); a connection past that is answered
     /// 503 and closed.
     pub max_connections: usize,
+    /// Serve `/metrics` to anyone who can reach the port (for a Prometheus on a private
+    /// network); off: an admin's bearer token (an API token will do) is required.
+    pub metrics_public: bool,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +91,7 @@ impl Default for HttpConfig {
             public_url: None,
             header_read_timeout_secs: 30,
             max_connections: 1024,
+            metrics_public: false,
         }
     }
 }

@@ -200,6 +200,7 @@ pub async fn start_with(
         proxies,
         compute,
         consoles,
+        metrics: Default::default(),
     };
     let app = gantry_http::router(state.clone(), &config.http);
 

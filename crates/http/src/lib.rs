@@ -1,6 +1,6 @@
 //! Gantry's HTTP surface. Four thin API dialects (comfy-manager, star-graph, openidcs,
 //! vflow) map requests to the shared contexts and answers to their own envelopes;
-//! common middleware adds request ids, tracing, CORS, body limits and panic safety.
+//! common middleware adds request ids, tracing, metrics, CORS, body limits and panic safety.
 
 pub mod dialects;
 pub use dialects::openidcs::console;
@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod live_credential;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
@@ -36,6 +37,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(limiter, rate_limit::enforce))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
         .layer(tower::util::option_layer(cors(&http.cors_origins)))
         .layer(

@@ -35,6 +35,8 @@ pub struct AppState {
     pub supervisor: gantry_core::Supervisor,
     /// Reverse-proxy routes, consulted before routing on every request.
     pub proxies: Arc<gantry_vm_engine::ProxyTable>,
+    /// Request counts and latencies, served with the contexts' counts at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Single-use VM console tickets (redeemed by `/console/ws`).
     pub consoles: crate::dialects::openidcs::console::Tickets,
 }

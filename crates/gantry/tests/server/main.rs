@@ -8,6 +8,7 @@ mod console;
 mod contract_fuzz;
 mod errors;
 mod fleet;
+mod metrics;
 mod openidcs_restart;
 mod openidcs_routes;
 mod openidcs_vms;

@@ -43,6 +43,7 @@ impl Modify for BearerAuth {
 pub fn router() -> Router<AppState> {
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(dialects::routes())
+        .merge(crate::metrics::routes())
         .routes(routes!(openapi_json))
         .split_for_parts();
     contract::Contract.modify(&mut doc);
