@@ -202,6 +202,7 @@ pub async fn start_with(
         consoles,
         metrics: Default::default(),
     };
+    supervisor.spawn(state.metrics.clone().count_events(state.events.subscribe(), supervisor.clone()));
     let app = gantry_http::router(state.clone(), &config.http);
 
     let listener =

@@ -1,9 +1,11 @@
 //! `GET /metrics`: Prometheus (OpenMetrics) text from the `prometheus-client` crate, one
 //! registry per server. Requests are counted by route, method and status, with a latency
-//! histogram per route, as they are answered; the queue, tasks and instances are read from
-//! the contexts at each scrape. Admins only, unless `http.metrics_public` opens it to anyone
-//! who can reach the port.
+//! histogram per route, as they are answered; finished tasks (with their run times) and
+//! workflow executions as the event stream reports them; tasks, instances, hosts and VMs
+//! are read from the contexts at each scrape. Admins only, unless `http.metrics_public`
+//! opens it to anyone who can reach the port.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +19,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,6 +28,7 @@ use crate::envelope::{ComfyManager, Failure};
 use crate::error::ApiError;
 use crate::extract::MaybeAuth;
 use crate::state::AppState;
+use gantry_core::events::{Envelope, Event};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -42,7 +47,22 @@ struct StateLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
 type Latencies = Family<RouteLabels, Histogram, fn() -> Histogram>;
+type Durations = Family<OutcomeLabels, Histogram, fn() -> Histogram>;
+
+/// Tasks whose start is remembered for their run time; past this many running at once,
+/// later ones are counted without a time.
+const MAX_TIMED_TASKS: usize = 100_000;
 
 /// The server's metrics.
 pub struct Metrics {
@@ -51,11 +71,20 @@ pub struct Metrics {
     latency: Latencies,
     tasks: Family<StateLabels, Gauge>,
     instances: Family<StateLabels, Gauge>,
+    machines: Family<StateLabels, Gauge>,
+    tasks_finished: Family<OutcomeLabels, Counter>,
+    task_duration: Durations,
+    executions: Family<StatusLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
     // 0.25 ms to about 8 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+fn task_duration_histogram() -> Histogram {
+    // 0.1 s to about 55 minutes.
+    Histogram::new(exponential_buckets(0.1, 2.0, 16))
 }
 
 impl Default for Metrics {
@@ -65,11 +94,62 @@ impl Default for Metrics {
         let latency: Latencies = Family::new_with_constructor(latency_histogram);
         let tasks = Family::<StateLabels, Gauge>::default();
         let instances = Family::<StateLabels, Gauge>::default();
+        let machines = Family::<StateLabels, Gauge>::default();
+        let tasks_finished = Family::<OutcomeLabels, Counter>::default();
+        let task_duration: Durations = Family::new_with_constructor(task_duration_histogram);
+        let executions = Family::<StatusLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered, by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to answer, by route", latency.clone());
         registry.register("tasks", "Tasks by state (pending includes those waiting inside an instance)", tasks.clone());
         registry.register("instances", "ComfyUI instances: configured, alive, busy", instances.clone());
-        Self { registry, requests, latency, tasks, instances }
+        registry.register("machines", "Hypervisor hosts and VMs: hosts, vms, vms_running", machines.clone());
+        registry.register("tasks_finished", "Tasks ended, by outcome", tasks_finished.clone());
+        registry.register("task_run_seconds", "Time from a task's (last) start to its end", task_duration.clone());
+        registry.register("workflow_executions", "Workflow executions ended, by status", executions.clone());
+        Self { registry, requests, latency, tasks, instances, machines, tasks_finished, task_duration, executions }
+    }
+}
+
+impl Metrics {
+    /// Counts what the event stream reports until the server stops: tasks ended, by
+    /// outcome and with their run times, and workflow executions ended, by status.
+    pub async fn count_events(self: Arc<Self>, mut events: Receiver<Envelope>, supervisor: gantry_core::Supervisor) {
+        let mut started: HashMap<String, i64> = HashMap::new();
+        loop {
+            tokio::select! {
+                () = supervisor.stopping() => return,
+                event = events.recv() => match event {
+                    Ok(envelope) => self.count(envelope, &mut started),
+                    // Events missed under load are not counted; nothing else depends on them.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+
+    fn count(&self, Envelope { at_ms, event }: Envelope, started: &mut HashMap<String, i64>) {
+        let (task, outcome) = match event {
+            Event::TaskStarted { task_id, .. } => {
+                if started.len() < MAX_TIMED_TASKS || started.contains_key(&task_id) {
+                    started.insert(task_id, at_ms);
+                }
+                return;
+            }
+            Event::TaskCompleted { task_id, .. } => (task_id, "completed"),
+            Event::TaskFailed { task_id, .. } => (task_id, "failed"),
+            Event::TaskCancelled { task_id, .. } => (task_id, "cancelled"),
+            Event::ExecutionFinished { status, .. } => {
+                self.executions.get_or_create(&StatusLabels { status }).inc();
+                return;
+            }
+            _ => return,
+        };
+        self.tasks_finished.get_or_create(&OutcomeLabels { outcome }).inc();
+        if let Some(start) = started.remove(&task) {
+            let seconds = (at_ms - start).max(0) as f64 / 1000.0;
+            self.task_duration.get_or_create(&OutcomeLabels { outcome }).observe(seconds);
+        }
     }
 }
 
@@ -97,7 +177,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Prometheus metrics (OpenMetrics text): requests by route and status with latencies,
-/// tasks by state, instances. Admins only unless `http.metrics_public`.
+/// tasks by state and ended (with run times), instances, hosts and VMs, workflow
+/// executions. Admins only unless `http.metrics_public`.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = ["admin"])),
     responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
         (status = 401, description = "no token"), (status = 403, description = "not an admin")))]
@@ -125,6 +206,12 @@ async fn scrape(
         ("busy", overview.busy_instances),
     ] {
         metrics.instances.get_or_create(&StateLabels { state: name }).set(n as i64);
+    }
+    let machines = state.compute.statis().await.map_err(ApiError::from)?;
+    for (name, n) in
+        [("hosts", machines.host_count), ("vms", machines.vm_count), ("vms_running", machines.running_vm_count)]
+    {
+        metrics.machines.get_or_create(&StateLabels { state: name }).set(n as i64);
     }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry).map_err(ApiError::internal)?;

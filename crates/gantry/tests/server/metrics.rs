@@ -2,9 +2,11 @@
 //! parser (`prometheus-parse`).
 
 use crate::common::sim::Sim;
-use crate::common::{TestApp, fleet_config};
+use crate::common::vflow::step;
+use crate::common::{TestApp, eventually, fleet_config, t2i_graph};
 use gantry_store::Backend;
 use prometheus_parse::{Scrape, Value};
+use serde_json::json;
 
 async fn scrape(app: &TestApp, token: Option<&str>) -> (u16, String, String) {
     let mut request = app.http.get(app.url("/metrics"));
@@ -43,13 +45,27 @@ async fn requests_tasks_and_instances_are_scraped_by_admins(backend: Backend) {
     }
     let (status, _) = app.call("GET", "/api/tasks/nope", Some(&admin), None).await;
     assert_eq!(status, 404);
+    // One task run to its end, one workflow executed.
+    let task = app.submit(&admin, t2i_graph("v1-5-pruned-emaonly.safetensors", 2, 1), json!({"prompt": "a"})).await;
+    assert_eq!(app.finished(&admin, &task).await["status"], "completed");
+    let hello = json!({"message": {"type": "string", "value": "hi"}});
+    let workflow = app.workflow(&admin, "say hi", json!([step("l", "log", 0, hello)])).await;
+    assert_eq!(app.run_sync(&admin, &workflow, json!({})).await["status"], "completed");
 
     assert_eq!(scrape(&app, None).await.0, 401);
     let user = app.create_user(&admin, "watcher", "watcher-password").await;
     let _ = user;
     let (user_token, _) = app.star_login("watcher", "watcher-password").await;
     assert_eq!(scrape(&app, Some(&user_token)).await.0, 403);
-    let (status, content_type, text) = scrape(&app, Some(&admin)).await;
+    // Ended tasks and executions are counted from the event stream, a moment after.
+    let (status, content_type, text) = eventually(10, "the task and the execution counted", || async {
+        let (status, content_type, text) = scrape(&app, Some(&admin)).await;
+        let scraped = parse(&text);
+        let counted = value(&scraped, "gantry_tasks_finished_total", &[("outcome", "completed")]).is_some()
+            && value(&scraped, "gantry_workflow_executions_total", &[("status", "completed")]).is_some();
+        (status != 200 || counted).then_some((status, content_type, text))
+    })
+    .await;
     assert_eq!(status, 200, "{text}");
     assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
     let scraped = parse(&text);
@@ -62,6 +78,11 @@ async fn requests_tasks_and_instances_are_scraped_by_admins(backend: Backend) {
     assert_eq!(value(&scraped, "gantry_instances", &[("state", "configured")]), Some(1.0), "{text}");
     assert_eq!(value(&scraped, "gantry_instances", &[("state", "alive")]), Some(1.0), "{text}");
     assert_eq!(value(&scraped, "gantry_tasks", &[("state", "pending")]), Some(0.0), "{text}");
+    assert_eq!(value(&scraped, "gantry_tasks", &[("state", "completed")]), Some(1.0), "{text}");
+    assert_eq!(value(&scraped, "gantry_tasks_finished_total", &[("outcome", "completed")]), Some(1.0), "{text}");
+    assert_eq!(value(&scraped, "gantry_task_run_seconds", &[("outcome", "completed")]), Some(1.0), "timed: {text}");
+    assert_eq!(value(&scraped, "gantry_workflow_executions_total", &[("status", "completed")]), Some(1.0), "{text}");
+    assert_eq!(value(&scraped, "gantry_machines", &[("state", "vms")]), Some(0.0), "{text}");
     app.stop().await;
 
     let app = TestApp::start_with(backend, |c| c.http.metrics_public = true).await;
