@@ -51,9 +51,9 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
     );
     assert_eq!(status["accel"], "tcg");
     let pid = status["pid"].as_u64().unwrap() as u32;
-    eventually(10, "a VmStateChanged STARTED event", || {
-        let got = events.try_recv().ok();
-        async move { got.filter(|e| e["event"] == "vm_state_changed" && e["power"] == "STARTED").map(|_| ()) }
+    eventually(30, "a VmStateChanged STARTED event", || {
+        let seen = events.saw(|e| e["event"] == "vm_state_changed" && e["power"] == "STARTED");
+        async move { seen.then_some(()) }
     })
     .await;
 
@@ -145,9 +145,9 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
         .await;
     assert_eq!((down["status"]["power"].as_str(), down["forced"].as_bool()), (Some("STOPPED"), Some(false)), "{down}");
     assert!(!gantry_vm_engine::procfs::alive(pid), "qemu pid {pid} is gone");
-    eventually(10, "a VmStateChanged STOPPED event", || {
-        let got = events.try_recv().ok();
-        async move { got.filter(|e| e["event"] == "vm_state_changed" && e["power"] == "STOPPED").map(|_| ()) }
+    eventually(30, "a VmStateChanged STOPPED event", || {
+        let seen = events.saw(|e| e["event"] == "vm_state_changed" && e["power"] == "STOPPED");
+        async move { seen.then_some(()) }
     })
     .await;
     let expected = format!("{vm} is STOPPED");
@@ -189,9 +189,9 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
     assert!(!vm_dir.exists(), "{} removed", vm_dir.display());
     assert!(std::fs::read_dir(storage.path().join("local")).unwrap().next().is_none());
     assert!(crate::common::compute::http_get(gantry_port, "web.test").await.unwrap_or_default().contains("404"));
-    eventually(10, "a ComputeChanged vm.delete event", || {
-        let got = events.try_recv().ok();
-        async move { got.filter(|e| e["event"] == "compute_changed" && e["action"] == "vm.delete").map(|_| ()) }
+    eventually(30, "a ComputeChanged vm.delete event", || {
+        let seen = events.saw(|e| e["event"] == "compute_changed" && e["action"] == "vm.delete");
+        async move { seen.then_some(()) }
     })
     .await;
     let log = app.ok("GET", &format!("/api/system/logget?vm_uuid={vm}&limit=100"), &admin, None).await;

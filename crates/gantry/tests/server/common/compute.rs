@@ -139,9 +139,13 @@ pub async fn http_get(port: u16, host_header: &str) -> std::io::Result<String> {
 pub struct Events(tokio::sync::broadcast::Receiver<gantry_core::events::Envelope>);
 
 impl Events {
-    /// The next event already published, if any.
-    pub fn try_recv(&mut self) -> Result<Value, tokio::sync::broadcast::error::TryRecvError> {
-        self.0.try_recv().map(|e| serde_json::to_value(e).unwrap_or_default())
+    /// Whether any event published since the last look matches (all of them are read).
+    pub fn saw(&mut self, wanted: impl Fn(&Value) -> bool) -> bool {
+        let mut seen = false;
+        while let Ok(event) = self.0.try_recv() {
+            seen |= wanted(&serde_json::to_value(event).unwrap_or_default());
+        }
+        seen
     }
 }
 
