@@ -2,10 +2,10 @@
 //! certificate a test CA signed, trusted through `SSL_CERT_FILE` like any CA the operator
 //! adds; a certificate nobody vouches for is refused.
 
+use crate::common::binary::Served;
 use crate::common::vflow::step;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
@@ -70,41 +70,17 @@ fn png() -> Vec<u8> {
     out.into_inner()
 }
 
-/// The real binary on a fresh data dir, trusting `ca_file`; its URL and the admin's password.
-fn start(dir: &std::path::Path, ca_file: &std::path::Path) -> (Child, String, String) {
+/// The real binary on a fresh data dir, trusting `ca_file`, with private image URLs and
+/// internal HTTP steps allowed (the test servers are local).
+fn start(dir: &std::path::Path, ca_file: &std::path::Path) -> Served {
     let config = dir.join("gantry.toml");
     std::fs::write(
         &config,
         "[generation]\nallow_private_image_urls = true\n\n[automation]\nallow_internal_http = true\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .current_dir(dir)
-        .env_remove("GANTRY_ADMIN_PASSWORD")
-        .env_remove("GANTRY_DATABASE_URL")
-        .env_remove("GANTRY_DATA_DIR")
-        .env("SSL_CERT_FILE", ca_file)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut url, mut password) = (String::new(), String::new());
-    for line in BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok) {
-        let line = line.trim_start();
-        if let Some(rest) = line.strip_prefix("Open") {
-            url = rest.trim().to_owned();
-        }
-        if let Some(rest) = line.strip_prefix("Sign in") {
-            password = rest.trim().trim_start_matches("admin / ").to_owned();
-        }
-        if line.starts_with("Database") {
-            break;
-        }
-    }
-    (child, url, password)
+    let env = [("SSL_CERT_FILE", ca_file.as_os_str()), ("RUST_LOG", OsStr::new("error"))];
+    Served::start(dir, &[OsStr::new("--config"), config.as_os_str()], &env)
 }
 
 async fn call(http: &reqwest::Client, method: reqwest::Method, url: String, token: &str, body: Value) -> Value {
@@ -123,7 +99,8 @@ async fn image_urls_and_http_steps_reach_https_servers_a_trusted_ca_signed() {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("test-ca.pem");
     std::fs::write(&ca_file, &certs.ca_pem).unwrap();
-    let (mut child, base, password) = start(dir.path(), &ca_file);
+    let served = start(dir.path(), &ca_file);
+    let (base, password) = (&served.url, &served.password);
     let http = reqwest::Client::new();
     let login = json!({"username": "admin", "password": password});
     let login: Value =
@@ -171,7 +148,4 @@ async fn image_urls_and_http_steps_reach_https_servers_a_trusted_ca_signed() {
     .await;
     assert_eq!(run["data"]["status"], "completed", "{run}");
     assert_eq!(run["data"]["outputs"]["h"]["statusCode"]["value"], 200, "{run}");
-
-    let _ = child.kill();
-    let _ = child.wait();
 }

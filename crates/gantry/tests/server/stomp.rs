@@ -36,12 +36,7 @@ async fn npm_stomp_clients_generate_and_receive_progress_and_results(backend: Ba
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
-    let id = app.create_user(&admin, "streamer", "streamer-password").await;
-    let (status, _) = app
-        .call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
-        .await;
-    assert_eq!(status, 200);
-    let (token, _) = app.star_login("streamer", "streamer-password").await;
+    let token = app.paying_user(&admin, "streamer").await;
 
     let transports = [
         ("ws", Value::Null),
@@ -94,12 +89,7 @@ async fn a_stomp_1_1_client_generates_and_receives_progress_and_results(backend:
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
-    let id = app.create_user(&admin, "legacy", "legacy-password").await;
-    let (status, _) = app
-        .call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
-        .await;
-    assert_eq!(status, 200);
-    let (token, _) = app.star_login("legacy", "legacy-password").await;
+    let token = app.paying_user(&admin, "legacy").await;
     let outcome = node_script("stomp-legacy-client.mjs", &[&app.base, &token]).await;
     assert_eq!(
         (outcome["version"].as_str(), outcome["protocol"].as_str(), outcome["user"].as_str()),
@@ -123,12 +113,7 @@ async fn stomp_py_over_a_plain_websocket_generates_and_receives_progress_and_res
     let app = TestApp::start(backend).await;
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
-    let id = app.create_user(&admin, "pythonist", "pythonist-password").await;
-    let (status, _) = app
-        .call("POST", &format!("/api/v1/admin/users/{id}/credits"), Some(&admin), Some(json!({"amount": 100})))
-        .await;
-    assert_eq!(status, 200);
-    let (token, _) = app.star_login("pythonist", "pythonist-password").await;
+    let token = app.paying_user(&admin, "pythonist").await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/stomp_py_client.py");
     let output = tokio::process::Command::new(python).arg(script).arg(&app.base).arg(&token).output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

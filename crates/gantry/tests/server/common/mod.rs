@@ -1,6 +1,7 @@
 //! A real Gantry on a random port, over a scratch database, driven with reqwest.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod compute;
 pub mod process;
 pub mod sim;
