@@ -10,6 +10,7 @@ use gantry_core::events::TaskFailure;
 use gantry_store::{Db, StoreError, StoreResult};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
 /// A task's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -270,20 +271,27 @@ pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>,
     Ok((tasks, total))
 }
 
-/// A page of one user's tasks by their numbers, with how many the user has.
-async fn list_numbered(db: &Db, user: UserId, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
-    let (offset, limit) = (filter.offset.max(0), filter.limit.max(0));
+/// The query of a page of one user's tasks by their numbers, oldest first (`$2 + 1` to
+/// `$2 + $3`) or newest first (the page below the newest `$2`), with the user's total.
+fn numbered_page_sql(ascending: bool) -> String {
     let columns: Vec<String> = COLUMNS.split(',').map(|c| format!("t.{}", c.trim())).collect();
-    // Newest first: the page below the newest `offset`; oldest first: the page after the
-    // first `offset`.
     let (range, order) =
-        if filter.ascending { ("$2 + 1 AND $2 + $3", "ASC") } else { ("c.n - $2 - $3 + 1 AND c.n - $2", "DESC") };
-    let sql = format!(
+        if ascending { ("$2 + 1 AND $2 + $3", "ASC") } else { ("c.n - $2 - $3 + 1 AND c.n - $2", "DESC") };
+    format!(
         "SELECT {}, c.n AS listed_total FROM task_counts c JOIN tasks t ON t.user_id = c.user_id \
          WHERE c.user_id = $1 AND t.user_ordinal BETWEEN {range} ORDER BY t.user_ordinal {order}",
         columns.join(", ")
-    );
-    let rows = sqlx::query(&sql).bind(user).bind(offset).bind(limit).fetch_all(db.pool()).await?;
+    )
+}
+
+static NUMBERED_PAGE_ASC: LazyLock<String> = LazyLock::new(|| numbered_page_sql(true));
+static NUMBERED_PAGE_DESC: LazyLock<String> = LazyLock::new(|| numbered_page_sql(false));
+
+/// A page of one user's tasks by their numbers, with how many the user has.
+async fn list_numbered(db: &Db, user: UserId, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
+    let (offset, limit) = (filter.offset.max(0), filter.limit.max(0));
+    let sql: &str = if filter.ascending { &NUMBERED_PAGE_ASC } else { &NUMBERED_PAGE_DESC };
+    let rows = sqlx::query(sql).bind(user).bind(offset).bind(limit).fetch_all(db.pool()).await?;
     let total = match rows.first() {
         Some(row) => row.try_get("listed_total")?,
         None => sqlx::query_scalar("SELECT n FROM task_counts WHERE user_id = $1")
