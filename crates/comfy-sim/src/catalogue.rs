@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
+
+use crate::nodes;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -59,6 +61,8 @@ enum ComboSource {
     Samplers,
     Schedulers,
     InputImages,
+    /// `VAELoader`'s list: the files in `models/vae` and the built-in `pixel_space`.
+    VaeList,
 }
 
 /// An input type with server-dependent combos filled in.
@@ -143,6 +147,11 @@ impl Catalogue {
             InputKind::Dynamic(ComboSource::Schedulers) => InputType::Combo(self.schedulers.clone()),
             InputKind::Dynamic(ComboSource::Models(folder)) => InputType::Combo(strings(lists.models(folder))),
             InputKind::Dynamic(ComboSource::InputImages) => InputType::Combo(strings(lists.input_images())),
+            InputKind::Dynamic(ComboSource::VaeList) => {
+                let mut names = lists.models("vae");
+                names.push(nodes::PIXEL_SPACE.to_owned());
+                InputType::Combo(strings(names))
+            }
         }
     }
 
@@ -227,6 +236,7 @@ impl InputDef {
                 Some("samplers") => InputKind::Dynamic(ComboSource::Samplers),
                 Some("schedulers") => InputKind::Dynamic(ComboSource::Schedulers),
                 Some("input_images") => InputKind::Dynamic(ComboSource::InputImages),
+                Some("vae_list") => InputKind::Dynamic(ComboSource::VaeList),
                 Some(other) => match other.strip_prefix("models:") {
                     Some(folder) => InputKind::Dynamic(ComboSource::Models(folder.to_owned())),
                     None => return Err(CatalogueError::Shape(node.into(), "unknown $ combo")),

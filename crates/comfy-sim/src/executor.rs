@@ -435,12 +435,13 @@ impl Executor {
             Work::Sample { steps, width, height } => {
                 let preview = (width.min(MAX_PREVIEW), height.min(MAX_PREVIEW));
                 for step in 1..=steps {
-                    self.step(run, id, step, steps, Some(preview), &signature).await?;
+                    self.step(run, id, (step, steps), true, Some(preview), &signature).await?;
                 }
             }
-            Work::Tiles(tiles) => {
-                for tile in 1..=tiles {
-                    self.step(run, id, tile, tiles, None, &signature).await?;
+            Work::Tiles { ticks, per_wait } => {
+                for tick in 1..=ticks {
+                    let wait = tick % per_wait == 0 || tick == ticks;
+                    self.step(run, id, (tick, ticks), wait, None, &signature).await?;
                 }
             }
         }
@@ -473,19 +474,24 @@ impl Executor {
         Ok(())
     }
 
-    /// One sampler step or upscaler tile: wait, then the progress hook (interrupt check,
-    /// `progress_state`, `progress`, previews), then the crash check.
+    /// One sampler step or progress tick (`value` of `max`): wait (when `wait`), then the
+    /// progress hook (interrupt check, `progress_state`, `progress`, previews), then the
+    /// crash check.
     async fn step(
         &self,
         run: &mut Run<'_>,
         node: &str,
-        value: u32,
-        max: u32,
+        (value, max): (u32, u32),
+        wait: bool,
         preview: Option<(u32, u32)>,
         signature: &str,
     ) -> Result<(), Failure> {
         let knobs = self.sim.knobs();
-        tokio::time::sleep(Duration::from_millis(knobs.step_ms)).await;
+        if wait {
+            tokio::time::sleep(Duration::from_millis(knobs.step_ms)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
         if self.sim.is_dead() {
             return Err(Failure::Died);
         }

@@ -145,13 +145,31 @@ pub(crate) enum Work {
         width: u32,
         height: u32,
     },
-    /// Upscaler tiles.
-    Tiles(u32),
+    /// Progress ticks of a node with a progress bar (upscaler or tiled VAE tiles); the
+    /// sim waits a step's time once every `per_wait` ticks.
+    Tiles {
+        ticks: u32,
+        per_wait: u32,
+    },
 }
+
+/// `VAELoader`'s built-in VAE that works on pixels (no model file).
+pub(crate) const PIXEL_SPACE: &str = "pixel_space";
+/// Waits a tiled VAE node spreads its ticks over (ComfyUI reports thousands of ticks).
+const TILED_VAE_WAITS: u32 = 8;
 
 /// Whether the class's outputs are expensive enough to be where an injected failure fires.
 pub(crate) fn is_heavy(class_type: &str) -> bool {
-    matches!(class_type, "KSampler" | "KSamplerAdvanced" | "ImageUpscaleWithModel" | "VAEDecode" | "VAEEncode")
+    matches!(
+        class_type,
+        "KSampler"
+            | "KSamplerAdvanced"
+            | "ImageUpscaleWithModel"
+            | "VAEDecode"
+            | "VAEEncode"
+            | "VAEDecodeTiled"
+            | "VAEEncodeTiled"
+    )
 }
 
 /// Whether `compute` touches the disk (and should run off the async threads).
@@ -179,7 +197,15 @@ pub(crate) fn work(class_type: &str, args: &Args) -> Work {
                 let stride = UPSCALE_TILE - UPSCALE_OVERLAP;
                 f.count * f.height.div_ceil(stride) * f.width.div_ceil(stride)
             });
-            Work::Tiles(tiles)
+            Work::Tiles { ticks: tiles, per_wait: 1 }
+        }
+        "VAEEncodeTiled" | "VAEDecodeTiled" => {
+            // ComfyUI's tiled_scale makes three passes with differently shaped tiles.
+            let input = if class_type == "VAEEncodeTiled" { "pixels" } else { "samples" };
+            let tile = u32::try_from(args.int("tile_size", 512).max(64)).unwrap_or(64);
+            let ticks =
+                args.frames(input).map_or(3, |f| 3 * f.count * f.height.div_ceil(tile) * f.width.div_ceil(tile));
+            Work::Tiles { ticks, per_wait: ticks.div_ceil(TILED_VAE_WAITS).max(1) }
         }
         _ => Work::Instant,
     }
@@ -246,7 +272,8 @@ pub(crate) fn compute(ctx: &ComputeCtx, class_type: &str, args: &Args) -> Result
             };
             frames(Frames::new(latent.width, latent.height, latent.count, pixels))
         }
-        "VAEDecode" => frames(args.frames("samples").ok_or_else(|| missing("samples"))?.clone()),
+        "VAEDecode" | "VAEDecodeTiled" => frames(args.frames("samples").ok_or_else(|| missing("samples"))?.clone()),
+        "VAEEncodeTiled" => frames(args.frames("pixels").ok_or_else(|| missing("pixels"))?.clone()),
         "VAEEncode" => {
             let image = args.frames("pixels").ok_or_else(|| missing("pixels"))?;
             frames(image.resized((image.width / 8 * 8).max(8), (image.height / 8 * 8).max(8)))

@@ -551,7 +551,8 @@ fn rejection(body: &[u8]) -> ComfyError {
     };
     let details = error.get("details").and_then(Value::as_str).unwrap_or_default();
     if !details.is_empty() {
-        message = format!("{message}: {details}");
+        // "Cannot execute because node X does not exist." + "Node ID '#1'"
+        message = format!("{}: {details}", message.trim_end_matches('.'));
     } else if !is_empty(&node_errors) {
         message = format!("{message}: {}", describe_node_errors(&node_errors));
     }

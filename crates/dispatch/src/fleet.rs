@@ -27,6 +27,10 @@ pub struct Instance {
     pub last_checkpoint: Option<String>,
     /// Tasks handed to it and not finished: prompt id → task id.
     pub slots: HashMap<String, String>,
+    /// Prompts Gantry gave up on here (their task moved elsewhere or ended) that may still
+    /// be queued, running or in its history: interrupted and deleted before the instance
+    /// gets new work, so nothing runs twice and its history does not fill up.
+    pub abandoned: HashSet<String>,
     /// ComfyUI's own queue_remaining, from its WebSocket.
     pub queue_remaining: u64,
     /// Monotonic counter of assignments, for least-recently-used tie breaks.
@@ -44,6 +48,7 @@ impl Instance {
             models: None,
             last_checkpoint: None,
             slots: HashMap::new(),
+            abandoned: HashSet::new(),
             queue_remaining: 0,
             last_assigned: 0,
         }

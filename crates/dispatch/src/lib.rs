@@ -16,6 +16,7 @@
 pub mod config;
 pub mod fleet;
 mod monitor;
+mod progress;
 pub mod queue;
 pub mod repo;
 mod runner;
@@ -29,6 +30,7 @@ use gantry_core::events::{Event, EventBus};
 use gantry_core::{Clock, IdSource, Supervisor, UserId};
 use gantry_files::FileStore;
 use gantry_store::{Db, StoreError, settings};
+use progress::Progress;
 use queue::{FairQueue, Pending};
 use repo::instances;
 use repo::tasks;
@@ -171,19 +173,6 @@ pub struct Overview {
     pub completed_tasks: i64,
     pub failed_tasks: i64,
     pub cancelled_tasks: i64,
-}
-
-/// Live progress of a task that is executing.
-#[derive(Debug, Clone, Copy, Default)]
-struct Progress {
-    user_id: UserId,
-    percent: u8,
-    total_steps: u64,
-    /// Steps of sampler nodes already finished.
-    done_steps: u64,
-    current_node: Option<u64>,
-    current_value: u64,
-    current_max: u64,
 }
 
 struct Inner {
@@ -601,7 +590,8 @@ impl Inner {
     async fn cancel(&self, caller: Caller, id: &str) -> Result<TaskRecord, DispatchError> {
         let task =
             tasks::by_id(&self.db, id).await?.filter(|t| caller.may_see(t)).ok_or(DispatchError::TaskNotFound)?;
-        if task.is_terminal() || !tasks::cancel(&self.db, id, self.now()).await? {
+        let reached = lock(&self.progress).get(id).map_or(task.progress, |p| i64::from(p.percent));
+        if task.is_terminal() || !tasks::cancel(&self.db, id, reached, self.now()).await? {
             return Err(DispatchError::AlreadyFinished);
         }
         lock(&self.queue).remove(id);
@@ -617,9 +607,10 @@ impl Inner {
         tasks::by_id(&self.db, id).await?.ok_or(DispatchError::TaskNotFound)
     }
 
-    fn forget_live(&self, task_id: &str) {
-        lock(&self.progress).remove(task_id);
+    /// Stops tracking a task that left its instance; returns the progress it had reached.
+    fn forget_live(&self, task_id: &str) -> i64 {
         lock(&self.running).remove(task_id);
+        lock(&self.progress).remove(task_id).map_or(0, |p| i64::from(p.percent))
     }
 
     fn with_live_progress(&self, mut task: TaskRecord) -> TaskRecord {
@@ -632,7 +623,7 @@ impl Inner {
     /// Puts a task whose instance was lost back in the queue, or fails it once it has
     /// used all its attempts.
     async fn requeue_or_fail(&self, task_id: &str, reason: &str) {
-        self.forget_live(task_id);
+        let reached = self.forget_live(task_id);
         let Ok(Some(task)) = tasks::by_id(&self.db, task_id).await else { return };
         if task.is_terminal() {
             return;
@@ -642,7 +633,7 @@ impl Inner {
         let now = self.now();
         if task.attempts as u64 >= max {
             let error = format!("gave up after {} attempts: {reason}", task.attempts);
-            if matches!(tasks::fail(&self.db, task_id, &error, TaskFailure::NoInstance, now).await, Ok(true)) {
+            if matches!(tasks::fail(&self.db, task_id, &error, TaskFailure::NoInstance, reached, now).await, Ok(true)) {
                 self.events.publish(
                     now,
                     Event::TaskFailed {

@@ -34,6 +34,8 @@ pub async fn run(inner: Arc<Inner>, instance_id: String, stop: CancellationToken
             Ok(Ok(mut events)) => {
                 failures = 0;
                 retry = FIRST_RETRY;
+                // Before it gets new work: what Gantry gave up on there must not run on.
+                crate::runner::sweep(&inner, &instance_id, &client).await;
                 inner.set_alive(&instance_id, true);
                 refresh_models(&inner, &instance_id, &client).await;
                 crate::runner::reconcile(&inner, &instance_id, &client).await;
@@ -62,7 +64,9 @@ pub async fn run(inner: Arc<Inner>, instance_id: String, stop: CancellationToken
                             let check = tokio::time::timeout(Duration::from_millis(health.timeout), client.system_stats()).await;
                             if matches!(check, Ok(Ok(_))) {
                                 missed = 0;
-                                inner.heartbeat(&instance_id);
+                                crate::runner::sweep(&inner, &instance_id, &client).await;
+                                // Back in placement if a refused post took it out.
+                                inner.set_alive(&instance_id, true);
                                 // Safety net for events ComfyUI did not deliver.
                                 crate::runner::reconcile(&inner, &instance_id, &client).await;
                             } else {
@@ -131,6 +135,20 @@ async fn on_event(inner: &Arc<Inner>, instance_id: &str, event: ComfyEvent) {
                 crate::runner::started(inner, instance_id, &prompt_id, &task_id).await;
             }
         }
+        ComfyEvent::ExecutionCached { prompt_id, nodes } => {
+            if let Some(task_id) = inner.task_of(instance_id, &prompt_id)
+                && let Some(p) = lock(&inner.progress).get_mut(&task_id)
+            {
+                p.nodes_to_run = p.nodes_to_run.saturating_sub(nodes.len() as u64);
+            }
+        }
+        ComfyEvent::Executing { prompt_id: Some(prompt_id), node: Some(_) } => {
+            if let Some(task_id) = inner.task_of(instance_id, &prompt_id)
+                && let Some(p) = lock(&inner.progress).get_mut(&task_id)
+            {
+                p.nodes_started += 1;
+            }
+        }
         ComfyEvent::Progress { prompt_id: Some(prompt_id), node, value, max } => {
             if let Some(task_id) = inner.task_of(instance_id, &prompt_id) {
                 let node = node.and_then(|n| n.parse::<u64>().ok().or(Some(0)));
@@ -138,7 +156,16 @@ async fn on_event(inner: &Arc<Inner>, instance_id: &str, event: ComfyEvent) {
             }
         }
         ComfyEvent::Executing { prompt_id: Some(prompt_id), node: None } => {
-            let freed = lock(&inner.fleet).release(instance_id, &prompt_id);
+            let (freed, abandoned) = {
+                let mut fleet = lock(&inner.fleet);
+                let freed = fleet.release(instance_id, &prompt_id);
+                let abandoned = fleet.instances.get(instance_id).is_some_and(|i| i.abandoned.contains(&prompt_id));
+                (freed, abandoned)
+            };
+            if abandoned && let Some(client) = inner.client_of(instance_id) {
+                // A prompt Gantry gave up on ended (interrupted, or it finished anyway).
+                crate::runner::sweep(inner, instance_id, &client).await;
+            }
             if let Some(task_id) = freed {
                 inner.wake.notify_one();
                 let (inner, instance_id) = (inner.clone(), instance_id.to_owned());
@@ -164,7 +191,7 @@ impl Inner {
         }
     }
 
-    fn set_alive(&self, instance_id: &str, alive: bool) {
+    pub(crate) fn set_alive(&self, instance_id: &str, alive: bool) {
         let now = self.now();
         let view = {
             let mut fleet = lock(&self.fleet);
@@ -187,7 +214,11 @@ impl Inner {
         self.set_alive(instance_id, false);
         let held: Vec<String> = {
             let mut fleet = lock(&self.fleet);
-            fleet.instances.get_mut(instance_id).map(|i| i.slots.drain().map(|(_, t)| t).collect()).unwrap_or_default()
+            let Some(instance) = fleet.instances.get_mut(instance_id) else { return };
+            // If it comes back, these prompts must not run there as well as elsewhere.
+            let drained: Vec<(String, String)> = instance.slots.drain().collect();
+            instance.abandoned.extend(drained.iter().map(|(prompt, _)| prompt.clone()));
+            drained.into_iter().map(|(_, task)| task).collect()
         };
         let reason = format!("instance {instance_id} was lost: {reason}");
         for task_id in held {
@@ -211,23 +242,14 @@ impl Inner {
         true
     }
 
+    /// A progress tick. Only a higher percentage reaches the event stream (at most 99
+    /// messages a task, however many ticks its nodes report).
     fn progress(&self, task_id: &str, node: Option<u64>, value: u64, max: u64) {
         let update = {
             let mut all = lock(&self.progress);
             let Some(p) = all.get_mut(task_id) else { return };
-            if node != p.current_node {
-                p.done_steps += p.current_max;
-                p.current_node = node;
-            }
-            p.current_value = value;
-            p.current_max = max;
-            let total = p.total_steps.max(p.done_steps + max).max(1);
-            let step = p.done_steps + value;
-            let percent = ((step * 100) / total).min(99) as u8;
-            if percent == p.percent {
-                return;
-            }
-            p.percent = percent;
+            let (step, total, grew) = p.tick(node, value, max);
+            let Some(percent) = grew else { return };
             (p.user_id, percent, step, total)
         };
         let (user_id, progress, step, total_steps) = update;

@@ -7,7 +7,7 @@ use gantry_comfy::graph::{self, Graph};
 use gantry_comfy::{ComfyClient, ComfyError, Outcome, PromptRequest};
 use gantry_core::events::TaskFailure;
 use gantry_core::events::{Event, FileRef};
-use gantry_files::{FileKind, NewFile};
+use gantry_files::{FileKind, FilesError, NewFile};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,22 +100,55 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
             let _ = tasks::set_prompt_id(&inner.db, &task.id, &assigned).await;
         }
         Ok(_) => {}
-        Err(PostError::Rejected(message)) => {
-            lock(&inner.fleet).release(instance_id, prompt_id);
-            inner.wake.notify_one();
+        Err(PostError::Rejected { message, queued }) => {
             inner.fail(&task.id, task.user_id, TaskFailure::InvalidWorkflow, &message).await;
+            lock(&inner.fleet).release(instance_id, prompt_id);
+            if let Some(queued) = queued {
+                // ComfyUI queued the valid part and an idle instance starts it at once: the
+                // slot stays taken until it is withdrawn (interrupted, and its history deleted).
+                if let Some(instance) = lock(&inner.fleet).instances.get_mut(instance_id) {
+                    instance.slots.insert(queued.clone(), task.id.clone());
+                }
+                withdraw(inner, &client, instance_id, &queued).await;
+            }
+            inner.wake.notify_one();
+        }
+        Err(PostError::Unreachable(message)) => {
+            // The instance is down (it refused the connection, say): it leaves placement at
+            // once and the attempt counts against it, not against the task.
+            tracing::warn!(task_id = %task.id, instance = %instance_id, %message, "instance unreachable; task goes back");
+            inner.set_alive(instance_id, false);
+            abandon(inner, instance_id, prompt_id);
+            let now = inner.now();
+            if matches!(tasks::unclaim(&inner.db, &task.id, now).await, Ok(true)) {
+                lock(&inner.queue).push(task);
+            }
+            inner.wake.notify_one();
         }
         Err(PostError::Transient(message)) => {
             tracing::warn!(task_id = %task.id, instance = %instance_id, %message, "cannot hand task to instance");
-            lock(&inner.fleet).release(instance_id, prompt_id);
+            abandon(inner, instance_id, prompt_id);
             inner.requeue_or_fail(&task.id, &message).await;
         }
     }
 }
 
+/// Gives up on a prompt at an instance: its slot is freed, and the prompt (which may have
+/// been queued there after all) is swept away before the instance gets new work.
+fn abandon(inner: &Inner, instance_id: &str, prompt_id: &str) {
+    let mut fleet = lock(&inner.fleet);
+    fleet.release(instance_id, prompt_id);
+    if let Some(instance) = fleet.instances.get_mut(instance_id) {
+        instance.abandoned.insert(prompt_id.to_owned());
+    }
+}
+
 enum PostError {
-    /// ComfyUI refused the graph: retrying elsewhere would not help.
-    Rejected(String),
+    /// ComfyUI refused the graph: retrying elsewhere would not help. `queued`: the id of
+    /// the part ComfyUI queued anyway (a partly valid graph).
+    Rejected { message: String, queued: Option<String> },
+    /// The instance could not be reached.
+    Unreachable(String),
     /// The instance could not take it now.
     Transient(String),
 }
@@ -125,12 +158,12 @@ async fn post(inner: &Inner, client: &ComfyClient, task_id: &str, prompt_id: &st
         .await
         .map_err(|e| PostError::Transient(e.to_string()))?
         .ok_or_else(|| PostError::Transient("task vanished".into()))?;
-    let mut graph: Graph = serde_json::from_str(&record.graph).map_err(|e| PostError::Rejected(e.to_string()))?;
+    let rejected = |message: String| PostError::Rejected { message, queued: None };
+    let mut graph: Graph = serde_json::from_str(&record.graph).map_err(|e| rejected(e.to_string()))?;
     let inputs: Vec<InputFile> = serde_json::from_str(&record.inputs).unwrap_or_default();
     for input in inputs {
-        let file =
-            inner.files.get(&input.file_id).await.map_err(|e| PostError::Rejected(format!("input file: {e}")))?;
-        let bytes = inner.files.read(&file).await.map_err(|e| PostError::Rejected(format!("input file: {e}")))?;
+        let file = inner.files.get(&input.file_id).await.map_err(|e| rejected(format!("input file: {e}")))?;
+        let bytes = inner.files.read(&file).await.map_err(|e| rejected(format!("input file: {e}")))?;
         let name = format!("{}_{}", file.id, file.filename);
         let uploaded = client.upload_image(&name, bytes.to_vec(), Some("gantry")).await.map_err(transient)?;
         let value = if uploaded.subfolder.is_empty() {
@@ -148,35 +181,82 @@ async fn post(inner: &Inner, client: &ComfyClient, task_id: &str, prompt_id: &st
     };
     match client.submit(&request).await {
         Ok(accepted) => Ok(accepted.prompt_id),
-        Err(ComfyError::Invalid { message, .. }) => Err(PostError::Rejected(message)),
+        Err(ComfyError::Invalid { message, error, .. }) => {
+            let queued = error.get("prompt_id").and_then(serde_json::Value::as_str).map(str::to_owned);
+            Err(PostError::Rejected { message, queued })
+        }
         Err(e) => Err(transient(e)),
     }
 }
 
 fn transient(e: ComfyError) -> PostError {
-    PostError::Transient(e.to_string())
+    if e.is_unreachable() { PostError::Unreachable(e.to_string()) } else { PostError::Transient(e.to_string()) }
 }
 
-/// Takes a cancelled task back from its instance: deleted if still waiting there,
-/// interrupted if running.
+/// Takes a task's prompt back from its instance (the task was cancelled, timed out or
+/// refused): deleted if still waiting there, interrupted if running, its history deleted
+/// once it ended. Its slot is freed once the prompt is gone.
 pub async fn withdraw(inner: &Inner, client: &ComfyClient, instance_id: &str, prompt_id: &str) {
-    let ids = [prompt_id.to_owned()];
-    if let Err(e) = client.delete_pending(&ids).await {
-        tracing::warn!(instance = %instance_id, error = %e, "cannot delete pending prompt");
+    if let Some(instance) = lock(&inner.fleet).instances.get_mut(instance_id) {
+        instance.abandoned.insert(prompt_id.to_owned());
     }
-    match client.queue().await {
-        Ok(queue) if queue.running.iter().any(|p| p == prompt_id) => {
-            if let Err(e) = client.interrupt(Some(prompt_id)).await {
+    sweep(inner, instance_id, client).await;
+    let gone = {
+        let mut fleet = lock(&inner.fleet);
+        let gone = fleet.instances.get(instance_id).is_some_and(|i| !i.abandoned.contains(prompt_id));
+        gone && fleet.release(instance_id, prompt_id).is_some()
+    };
+    if gone {
+        inner.wake.notify_one();
+    }
+}
+
+/// Clears an instance of the prompts Gantry gave up on there: deletes them from its
+/// queue, interrupts the one running, and deletes their history once they ended. A prompt
+/// still running stays listed until it ends (its `executing` end sweeps again).
+pub async fn sweep(inner: &Inner, instance_id: &str, client: &ComfyClient) {
+    let abandoned: Vec<String> = lock(&inner.fleet)
+        .instances
+        .get(instance_id)
+        .map(|i| i.abandoned.iter().cloned().collect())
+        .unwrap_or_default();
+    if abandoned.is_empty() {
+        return;
+    }
+    if let Err(e) = client.delete_pending(&abandoned).await {
+        tracing::warn!(instance = %instance_id, error = %e, "cannot delete abandoned prompts");
+        return;
+    }
+    let queue = match client.queue().await {
+        Ok(queue) => queue,
+        Err(e) => {
+            tracing::warn!(instance = %instance_id, error = %e, "cannot read instance queue");
+            return;
+        }
+    };
+    let mut ended = Vec::new();
+    for prompt_id in abandoned {
+        if queue.running.contains(&prompt_id) {
+            tracing::info!(instance = %instance_id, %prompt_id, "interrupting an abandoned prompt");
+            if let Err(e) = client.interrupt(Some(&prompt_id)).await {
                 tracing::warn!(instance = %instance_id, error = %e, "cannot interrupt prompt");
             }
+        } else if !queue.pending.contains(&prompt_id) {
+            ended.push(prompt_id);
         }
-        Ok(queue) if !queue.pending.iter().any(|p| p == prompt_id) => {
-            // Gone from the instance: its slot is free now (a finished prompt frees it itself).
-            lock(&inner.fleet).release(instance_id, prompt_id);
-            inner.wake.notify_one();
+    }
+    if ended.is_empty() {
+        return;
+    }
+    match client.delete_history(&ended).await {
+        Ok(()) => {
+            if let Some(instance) = lock(&inner.fleet).instances.get_mut(instance_id) {
+                for prompt_id in &ended {
+                    instance.abandoned.remove(prompt_id);
+                }
+            }
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(instance = %instance_id, error = %e, "cannot read instance queue"),
+        Err(e) => tracing::warn!(instance = %instance_id, error = %e, "cannot delete abandoned history"),
     }
 }
 
@@ -189,7 +269,12 @@ pub async fn started(inner: &Inner, instance_id: &str, prompt_id: &str, task_id:
     }
     lock(&inner.progress).insert(
         task_id.to_owned(),
-        Progress { user_id: task.user_id, total_steps: task.total_steps.max(0) as u64, ..Progress::default() },
+        Progress {
+            user_id: task.user_id,
+            total_steps: task.total_steps.max(0) as u64,
+            nodes_to_run: serde_json::from_str::<Graph>(&task.graph).map_or(0, |g| g.len() as u64),
+            ..Progress::default()
+        },
     );
     lock(&inner.running).insert(task_id.to_owned(), (instance_id.to_owned(), prompt_id.to_owned(), now));
     if matches!(tasks::mark_running(&inner.db, task_id, now).await, Ok(true)) {
@@ -225,6 +310,8 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
     };
     let Ok(Some(task)) = tasks::by_id(&inner.db, task_id).await else { return };
     if task.is_terminal() {
+        // Cancelled or timed out, and it ended anyway: nothing to keep.
+        let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         return;
     }
     match &entry.outcome {
@@ -252,7 +339,20 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
                 };
                 match inner.files.put_media(new, MAX_OUTPUT_BYTES).await {
                     Ok(file) => files.push(FileRef { id: file.id, filename: file.filename }),
-                    Err(e) => tracing::warn!(task_id, file = %output.filename, error = %e, "output not kept"),
+                    Err(e) => {
+                        // Never complete a task without its files: those kept so far go.
+                        for kept in &files {
+                            let _ = inner.files.delete(&kept.id, task.user_id, true).await;
+                        }
+                        let error = format!("cannot keep the output {}: {e}", output.filename);
+                        tracing::warn!(task_id, %error, "output not kept");
+                        match e {
+                            FilesError::Io(_) | FilesError::Store(_) => inner.requeue_or_fail(task_id, &error).await,
+                            _ => inner.fail(task_id, task.user_id, TaskFailure::ExecutionError, &error).await,
+                        }
+                        let _ = client.delete_history(&[prompt_id.to_owned()]).await;
+                        return;
+                    }
                 }
             }
             let ids: Vec<&str> = files.iter().map(|f| f.id.as_str()).collect();
@@ -266,8 +366,10 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
             let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         }
         Outcome::Error { message, exception_type, .. } => {
+            // ComfyUI's messages end with the traceback's newline.
+            let message = message.trim_end();
             let error =
-                if exception_type.is_empty() { message.clone() } else { format!("{exception_type}: {message}") };
+                if exception_type.is_empty() { message.to_owned() } else { format!("{exception_type}: {message}") };
             inner.fail(task_id, task.user_id, TaskFailure::ExecutionError, &error).await;
             let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         }
@@ -275,6 +377,7 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
             inner
                 .fail(task_id, task.user_id, TaskFailure::Interrupted, "the prompt was interrupted on its instance")
                 .await;
+            let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         }
     }
 }
@@ -340,11 +443,13 @@ pub async fn watchdog_loop(inner: Arc<Inner>) {
             .map(|(task, (instance, prompt, _))| (task.clone(), instance.clone(), prompt.clone()))
             .collect();
         for (task_id, instance_id, prompt_id) in overdue {
-            inner.forget_live(&task_id);
-            let Ok(Some(task)) = tasks::by_id(&inner.db, &task_id).await else { continue };
+            let Ok(Some(task)) = tasks::by_id(&inner.db, &task_id).await else {
+                inner.forget_live(&task_id);
+                continue;
+            };
             inner.fail(&task_id, task.user_id, TaskFailure::TimedOut, "the task timed out").await;
             if let Some(client) = inner.client_of(&instance_id) {
-                let _ = client.interrupt(Some(&prompt_id)).await;
+                withdraw(&inner, &client, &instance_id, &prompt_id).await;
             }
         }
     }
@@ -353,9 +458,9 @@ pub async fn watchdog_loop(inner: Arc<Inner>) {
 impl Inner {
     /// Fails a task for good and tells everyone.
     pub(crate) async fn fail(&self, task_id: &str, user_id: gantry_core::UserId, reason: TaskFailure, error: &str) {
-        self.forget_live(task_id);
+        let reached = self.forget_live(task_id);
         let now = self.now();
-        if matches!(tasks::fail(&self.db, task_id, error, reason, now).await, Ok(true)) {
+        if matches!(tasks::fail(&self.db, task_id, error, reason, reached, now).await, Ok(true)) {
             self.events.publish(
                 now,
                 Event::TaskFailed { task_id: task_id.to_owned(), user_id, reason, error: error.to_owned() },

@@ -52,14 +52,14 @@ async fn task_states_change_only_along_the_lifecycle() {
 
         assert!(tasks::claim(&db, "a", "127.0.0.1:8189", "p-a2", 15).await.unwrap());
         assert!(tasks::complete(&db, "a", r#"{"files":[]}"#, 20).await.unwrap());
-        assert!(!tasks::cancel(&db, "a", 21).await.unwrap(), "{engine:?}: completed tasks stay completed");
-        assert!(!tasks::fail(&db, "a", "x", TaskFailure::ExecutionError, 21).await.unwrap());
+        assert!(!tasks::cancel(&db, "a", 0, 21).await.unwrap(), "{engine:?}: completed tasks stay completed");
+        assert!(!tasks::fail(&db, "a", "x", TaskFailure::ExecutionError, 0, 21).await.unwrap());
         let a = tasks::by_id(&db, "a").await.unwrap().unwrap();
         assert_eq!((a.status, a.progress, a.attempts, a.started_at), (TaskStatus::Completed, 100, 2, Some(20)));
 
-        assert!(tasks::cancel(&db, "b", 22).await.unwrap());
+        assert!(tasks::cancel(&db, "b", 0, 22).await.unwrap());
         assert!(!tasks::claim(&db, "b", "i", "p", 23).await.unwrap(), "cancelled tasks are never dispatched");
-        assert!(tasks::fail(&db, "c", "no instance has model x", TaskFailure::NoInstance, 24).await.unwrap());
+        assert!(tasks::fail(&db, "c", "no instance has model x", TaskFailure::NoInstance, 0, 24).await.unwrap());
         let c = tasks::by_id(&db, "c").await.unwrap().unwrap();
         assert_eq!((c.status, c.failure), (TaskStatus::Failed, Some(TaskFailure::NoInstance)), "{engine:?}");
 

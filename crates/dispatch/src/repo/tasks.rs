@@ -368,6 +368,22 @@ pub async fn claim(db: &Db, id: &str, instance_id: &str, prompt_id: &str, now: i
     Ok(done.rows_affected() == 1)
 }
 
+/// Takes back a claim whose prompt never reached the instance (it refused the
+/// connection): pending again, and the attempt does not count. False if it was no longer
+/// dispatched.
+pub async fn unclaim(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET status = 'pending', instance_id = NULL, prompt_id = NULL, \
+         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $1 \
+         WHERE id = $2 AND status = 'dispatched'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Records the prompt id an instance actually assigned (older ComfyUI ignores ours).
 pub async fn set_prompt_id(db: &Db, id: &str, prompt_id: &str) -> StoreResult<()> {
     sqlx::query("UPDATE tasks SET prompt_id = $1 WHERE id = $2").bind(prompt_id).bind(id).execute(db.pool()).await?;
@@ -413,16 +429,18 @@ pub async fn complete(db: &Db, id: &str, result: &str, now: i64) -> StoreResult<
     Ok(done.rows_affected() == 1)
 }
 
-/// Fails a task that has not ended. False if it had already ended.
-pub async fn fail(db: &Db, id: &str, error: &str, failure: TaskFailure, now: i64) -> StoreResult<bool> {
+/// Fails a task that has not ended, keeping the progress it had reached. False if it had
+/// already ended.
+pub async fn fail(db: &Db, id: &str, error: &str, failure: TaskFailure, progress: i64, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE tasks SET status = 'failed', error = $1, error_code = $2, finished_at = $3, updated_at = $3 \
-         WHERE id = $4 AND status IN ('pending', 'dispatched', 'running')",
+        "UPDATE tasks SET status = 'failed', error = $1, error_code = $2, finished_at = $3, updated_at = $3, \
+         progress = $5 WHERE id = $4 AND status IN ('pending', 'dispatched', 'running')",
     )
     .bind(error)
     .bind(failure.as_str())
     .bind(now)
     .bind(id)
+    .bind(progress)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -441,14 +459,16 @@ pub async fn requeue(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
     Ok(done.rows_affected() == 1)
 }
 
-/// Cancels a task that has not ended. False if it had already ended.
-pub async fn cancel(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
+/// Cancels a task that has not ended, keeping the progress it had reached. False if it
+/// had already ended.
+pub async fn cancel(db: &Db, id: &str, progress: i64, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE tasks SET status = 'cancelled', finished_at = $1, updated_at = $1 \
+        "UPDATE tasks SET status = 'cancelled', finished_at = $1, updated_at = $1, progress = $3 \
          WHERE id = $2 AND status IN ('pending', 'dispatched', 'running')",
     )
     .bind(now)
     .bind(id)
+    .bind(progress)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)

@@ -522,7 +522,29 @@ async fn the_fleet_changes_one_part_at_a_time_and_says_who_changed_it(backend: B
     app.stop().await;
 }
 
+/// No task completes without its files: when Gantry cannot store an output, the task is
+/// retried and then fails, and none of its files is left behind.
+async fn a_task_whose_output_cannot_be_kept_does_not_complete(backend: Backend) {
+    let sim = Sim::spawn(&["--step-ms", "1"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    // The file store's directory becomes a plain file: every write fails.
+    let store = app.data_dir().join("files");
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::write(&store, b"not a directory").unwrap();
+    let task = app.submit(&admin, t2i_graph(SD15, 2, 1), json!({"prompt": "lost"})).await;
+    let done = app.finished(&admin, &task).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["attempts"], 3, "retried: {done}");
+    assert!(done["error"].as_str().unwrap().contains("cannot keep the output"), "{done}");
+    let (_, files) = app.call("GET", "/api/files", Some(&admin), None).await;
+    assert_eq!(files["data"]["total"], 0, "nothing half kept: {files}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    a_task_whose_output_cannot_be_kept_does_not_complete,
     the_fleet_changes_one_part_at_a_time_and_says_who_changed_it,
     routes_and_websocket_messages_follow_the_spec,
     each_user_sees_only_their_own_tasks_and_messages,

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod comfy_contract;
 mod common;
 mod connections;
 mod console;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod comfy;
 pub mod compute;
 pub mod process;
 pub mod sim;
@@ -22,7 +23,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     running: Option<gantry::Running>,
     _db: ScratchDb,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -43,7 +44,12 @@ impl TestApp {
         tweak(&mut config);
         let running = gantry::start(config, Some(ADMIN_PASSWORD.into())).await.expect("gantry starts");
         let base = format!("http://{}", running.addr());
-        Self { base, http: reqwest::Client::new(), running: Some(running), _db: db, _dir: dir }
+        Self { base, http: reqwest::Client::new(), running: Some(running), _db: db, dir }
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -111,7 +117,7 @@ impl TestApp {
         }
         let mut config = Config {
             listen: "127.0.0.1:0".into(),
-            data_dir: self._dir.path().to_path_buf(),
+            data_dir: self.dir.path().to_path_buf(),
             database_url: Some(self._db.url.clone()),
             ..Config::default()
         };

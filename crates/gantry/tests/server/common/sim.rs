@@ -40,6 +40,10 @@ impl Sim {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

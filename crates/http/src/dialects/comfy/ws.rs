@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+/// `task_failed`'s code for a cancelled task (the spec has no message of its own for it).
+const CANCELLED: &str = "CANCELLED";
+
 /// The query of `/ws`.
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -141,6 +144,10 @@ fn translate(state: &AppState, principal: &Principal, base: &str, envelope: Even
         }
         Event::TaskFailed { task_id, reason, error, .. } => {
             ("task_failed", json!({ "taskId": task_id, "code": reason.as_str(), "error": error }))
+        }
+        // The spec has no cancel message: a cancel is a failure whose code says so.
+        Event::TaskCancelled { task_id, .. } => {
+            ("task_failed", json!({ "taskId": task_id, "code": CANCELLED, "error": "the task was cancelled" }))
         }
         _ => return None,
     };

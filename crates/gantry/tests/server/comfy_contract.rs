@@ -1,0 +1,381 @@
+//! One contract suite, two backends: what Gantry promises about driving ComfyUI, checked
+//! against comfy-sim and against the real ComfyUI (CPU, model-free graphs), so the fake
+//! cannot drift from the real thing. Each scenario runs once per flavor.
+
+use crate::common::comfy::{Comfy, Flavor, quick_graph, slow_graph, turn};
+use crate::common::{TestApp, eventually};
+use futures_util::StreamExt;
+use gantry_store::Backend;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A fleet of `instances` with quick health checks: an instance that stops answering is
+/// lost after about a second.
+async fn fleet(app: &TestApp, admin: &str, instances: &[&Comfy], prefetch: u32, task_timeout_ms: u64) {
+    let servers: Vec<Value> = instances
+        .iter()
+        .enumerate()
+        .map(
+            |(i, c)| json!({"id": format!("c{i}"), "name": format!("comfy {i}"), "ip": "127.0.0.1", "ports": [c.port]}),
+        )
+        .collect();
+    let config = json!({
+        "servers": servers,
+        "healthCheck": {"interval": 500, "timeout": 1000, "failureThreshold": 2},
+        "dispatch": {"prefetch": prefetch, "maxAttempts": 3, "taskTimeout": task_timeout_ms, "maxQueue": 1000}
+    });
+    let (status, body) = app.call("PUT", "/api/config", Some(admin), Some(config)).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(60, "instances alive", || async {
+        let (_, body) = app.call("GET", "/api/instances", Some(admin), None).await;
+        let alive = body["data"].as_array()?.iter().filter(|i| i["alive"] == true).count();
+        (alive == instances.len()).then_some(())
+    })
+    .await;
+}
+
+async fn task(app: &TestApp, token: &str, id: &str) -> Value {
+    app.call("GET", &format!("/api/tasks/{id}"), Some(token), None).await.1["data"].clone()
+}
+
+async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
+    eventually(180, &format!("task {id} to finish"), || async {
+        let task = task(app, token, id).await;
+        matches!(task["status"].as_str()?, "completed" | "failed" | "cancelled").then_some(task)
+    })
+    .await
+}
+
+async fn running(app: &TestApp, token: &str, id: &str) -> Value {
+    eventually(180, &format!("task {id} running"), || async {
+        let task = task(app, token, id).await;
+        (task["status"] == "running").then_some(task)
+    })
+    .await
+}
+
+fn instance_id(comfy: &Comfy) -> Value {
+    json!(format!("127.0.0.1:{}", comfy.port))
+}
+
+async fn socket(app: &TestApp, token: &str) -> Socket {
+    let url = format!("ws://{}/ws?token={token}", app.base.trim_start_matches("http://"));
+    tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
+}
+
+/// The socket's messages about `task_id` until one of type `last` (at most `secs`).
+async fn messages_until(ws: &mut Socket, task_id: &str, last: &str, secs: u64) -> Vec<Value> {
+    let read = async {
+        let mut seen = Vec::new();
+        while let Some(Ok(message)) = ws.next().await {
+            let tokio_tungstenite::tungstenite::Message::Text(text) = message else { continue };
+            let value: Value = serde_json::from_str(&text).expect("JSON message");
+            if value["data"]["taskId"] != task_id {
+                continue;
+            }
+            let done = value["type"] == last;
+            seen.push(value);
+            if done {
+                return seen;
+            }
+        }
+        panic!("the socket closed before {last}");
+    };
+    tokio::time::timeout(Duration::from_secs(secs), read).await.unwrap_or_else(|_| panic!("no {last} for {task_id}"))
+}
+
+/// Waits until an instance holds nothing: its queue and its history empty.
+async fn drained(comfy: &Comfy, what: &str) {
+    eventually(60, what, || async { (comfy.queue().await == (0, 0) && comfy.history_len().await == 0).then_some(()) })
+        .await;
+}
+
+/// Tasks spread over two instances; two tasks with identical graphs each get their own
+/// files; the instances keep no history of what Gantry collected.
+async fn dispatch_over_two_instances(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let (a, b) = tokio::join!(Comfy::start(flavor), Comfy::start(flavor));
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&a, &b], 0, 120_000).await;
+    let mut ids = Vec::new();
+    for color in [0x102030, 0x102030, 0x405060, 0x708090] {
+        ids.push(app.submit(&admin, quick_graph(color, 64), json!({})).await);
+    }
+    let mut files = Vec::new();
+    let mut used = std::collections::HashSet::new();
+    for id in &ids {
+        let done = finished(&app, &admin, id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["attempts"], 1);
+        used.insert(done["instanceId"].as_str().unwrap().to_owned());
+        let these = done["result"]["files"].as_array().unwrap().clone();
+        assert_eq!(these.len(), 1, "one image each: {done}");
+        files.extend(these);
+        assert_eq!(a.outputs_of(id) + b.outputs_of(id), 1, "ran exactly once");
+    }
+    assert_eq!(used.len(), 2, "both instances worked: {used:?}");
+    let distinct: std::collections::HashSet<String> = files.iter().map(|f| f.to_string()).collect();
+    assert_eq!(distinct.len(), 4, "identical graphs get files of their own: {files:?}");
+    drained(&a, "the first instance's history emptied").await;
+    drained(&b, "the second instance's history emptied").await;
+    app.stop().await;
+}
+
+/// An uploaded image reaches LoadImage on the instance; the result is that image inverted.
+async fn uploads_feed_load_image(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], 0, 120_000).await;
+    let mut png = Vec::new();
+    let red = image::RgbImage::from_pixel(8, 8, image::Rgb([255, 0, 0]));
+    red.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(png).file_name("red.png"));
+    let upload = app.http.post(app.url("/api/files/upload")).bearer_auth(&admin).multipart(form).send().await.unwrap();
+    let file_id = upload.json::<Value>().await.unwrap()["data"]["fileId"].as_str().unwrap().to_owned();
+    let graph = json!({
+        "1": {"class_type": "LoadImage", "inputs": {"image": format!("gantry-file:{file_id}")}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "inverted"}}
+    });
+    let id = app.submit(&admin, graph, json!({})).await;
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let url = done["result"]["files"][0].as_str().unwrap().to_owned();
+    let bytes = app.http.get(&url).bearer_auth(&admin).send().await.unwrap().bytes().await.unwrap();
+    let image = image::load_from_memory(&bytes).expect("an image").to_rgb8();
+    assert_eq!((image.width(), image.height()), (8, 8));
+    assert_eq!(image.get_pixel(3, 3).0, [0, 255, 255], "red inverted is cyan");
+    app.stop().await;
+}
+
+/// Progress a user sees only grows, across nodes with progress bars of their own, and
+/// reaches 100 only on completion.
+async fn progress_only_grows(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], 0, 300_000).await;
+    let mut ws = socket(&app, &admin).await;
+    let id = app.submit(&admin, slow_graph(0x123456), json!({})).await;
+    let messages = messages_until(&mut ws, &id, "task_completed", 180).await;
+    let percents: Vec<i64> = messages
+        .iter()
+        .filter(|m| m["type"] == "task_progress")
+        .map(|m| m["data"]["progress"].as_i64().unwrap())
+        .collect();
+    assert!(percents.len() >= 10, "progress along the way: {percents:?}");
+    assert!(percents.windows(2).all(|w| w[0] < w[1]), "progress never goes back: {percents:?}");
+    assert!(percents.iter().all(|p| *p < 100), "100 only on completion: {percents:?}");
+    assert!(percents.len() <= 99, "one message per percent at most, not one per tick: {}", percents.len());
+    assert_eq!(finished(&app, &admin, &id).await["progress"], 100);
+    app.stop().await;
+}
+
+/// Cancelling a running task interrupts it, a waiting one leaves the instance's queue;
+/// the socket says so, the progress reached stays, nothing is kept on the instance.
+async fn cancel_running_and_waiting(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], 1, 300_000).await;
+    let mut ws = socket(&app, &admin).await;
+    let first = app.submit(&admin, slow_graph(0x010101), json!({})).await;
+    let second = app.submit(&admin, slow_graph(0x020202), json!({})).await;
+    running(&app, &admin, &first).await;
+    eventually(60, "the first task past 10%", || async {
+        (task(&app, &admin, &first).await["progress"].as_i64()? > 10).then_some(())
+    })
+    .await;
+    eventually(60, "the second task waiting inside ComfyUI", || async {
+        task(&app, &admin, &second).await["instanceId"].is_string().then_some(())
+    })
+    .await;
+    for id in [&second, &first] {
+        let (status, body) = app.call("DELETE", &format!("/api/tasks/{id}"), Some(&admin), None).await;
+        assert_eq!((status, body["data"]["status"].as_str()), (200, Some("cancelled")), "{body}");
+    }
+    let failed = messages_until(&mut ws, &first, "task_failed", 30).await;
+    assert_eq!(failed.last().unwrap()["data"]["code"], "CANCELLED", "{failed:?}");
+    let cancelled = task(&app, &admin, &first).await;
+    assert!(cancelled["progress"].as_i64().unwrap() > 10, "the progress reached stays: {cancelled}");
+    drained(&comfy, "the instance dropped both prompts and their history").await;
+    assert_eq!(comfy.outputs_of(&first) + comfy.outputs_of(&second), 0, "neither ran to the end");
+    // The instance is free again.
+    let next = app.submit(&admin, quick_graph(0x030303, 32), json!({})).await;
+    assert_eq!(finished(&app, &admin, &next).await["status"], "completed");
+    app.stop().await;
+}
+
+/// A task over its time limit is interrupted and fails with TIMEOUT; it leaves nothing behind.
+async fn timeout_interrupts(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], 0, 1_000).await;
+    let id = app.submit(&admin, slow_graph(0x040404), json!({})).await;
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!((done["status"].as_str(), done["errorCode"].as_str()), (Some("failed"), Some("TIMEOUT")), "{done}");
+    drained(&comfy, "the timed-out prompt interrupted and forgotten").await;
+    assert_eq!(comfy.outputs_of(&id), 0);
+    app.stop().await;
+}
+
+/// Two instances and a slow task running on one of them; returns the pair and the index
+/// of the one running it.
+async fn slow_task_on_one_of_two(
+    flavor: Flavor,
+    app: &TestApp,
+    admin: &str,
+    color: u32,
+) -> ([Comfy; 2], usize, String) {
+    let (a, b) = tokio::join!(Comfy::start(flavor), Comfy::start(flavor));
+    let pair = [a, b];
+    fleet(app, admin, &[&pair[0], &pair[1]], 0, 300_000).await;
+    let id = app.submit(admin, slow_graph(color), json!({})).await;
+    let started = running(app, admin, &id).await;
+    let on = usize::from(started["instanceId"] != instance_id(&pair[0]));
+    (pair, on, id)
+}
+
+/// An instance killed mid-task: the task runs on the other one.
+async fn killed_instance_mid_task(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    let (mut pair, on, id) = slow_task_on_one_of_two(flavor, &app, &admin, 0x050505).await;
+    pair[on].kill();
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["instanceId"], instance_id(&pair[1 - on]));
+    assert_eq!(done["attempts"], 2);
+    assert_eq!(pair[1 - on].outputs_of(&id), 1);
+    app.stop().await;
+}
+
+/// An instance that hangs (SIGSTOP) mid-task loses it to the other one; when it comes back
+/// (SIGCONT) its old prompt is interrupted and forgotten, not run a second time.
+async fn hung_instance_does_not_run_the_task_twice(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    let (pair, on, id) = slow_task_on_one_of_two(flavor, &app, &admin, 0x060606).await;
+    let (hung, healthy) = (&pair[on], &pair[1 - on]);
+    hung.signal("-STOP");
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["instanceId"], instance_id(healthy));
+    hung.signal("-CONT");
+    eventually(60, "the hung instance back in the fleet", || async {
+        let (_, body) = app.call("GET", &format!("/api/instances/127.0.0.1:{}", hung.port), Some(&admin), None).await;
+        (body["data"]["alive"] == true).then_some(())
+    })
+    .await;
+    drained(hung, "the hung instance's old prompt interrupted and forgotten").await;
+    assert_eq!(hung.outputs_of(&id), 0, "the task did not run a second time");
+    assert_eq!(healthy.outputs_of(&id), 1);
+    app.stop().await;
+}
+
+/// A task submitted right after an idle instance crashed runs on the healthy one, and the
+/// refused connection does not count against it.
+async fn crash_then_submit(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let (a, b) = tokio::join!(Comfy::start(flavor), Comfy::start(flavor));
+    let mut pair = [a, b];
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&pair[0], &pair[1]], 0, 300_000).await;
+    // Placement prefers the least recently used instance: crash the one next in line.
+    let probe = app.submit(&admin, quick_graph(0x070707, 32), json!({})).await;
+    let used = finished(&app, &admin, &probe).await["instanceId"].clone();
+    let next = usize::from(used == instance_id(&pair[0]));
+    pair[next].kill();
+    let id = app.submit(&admin, quick_graph(0x080808, 32), json!({})).await;
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["instanceId"], instance_id(&pair[1 - next]));
+    assert_eq!(done["attempts"], 1, "the refused connection counts against the instance: {done}");
+    app.stop().await;
+}
+
+/// A partly invalid graph fails, and the valid part ComfyUI queued anyway does not run
+/// (or is interrupted) and leaves no history.
+async fn partly_invalid_graph_does_not_run(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], 0, 300_000).await;
+    let mut graph = slow_graph(0x090909);
+    graph["6"] = json!({"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}});
+    graph["7"] = json!({"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "bad"}});
+    let id = app.submit(&admin, graph, json!({})).await;
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["errorCode"].as_str()),
+        (Some("failed"), Some("INVALID_WORKFLOW")),
+        "{done}"
+    );
+    assert!(done["error"].as_str().unwrap().contains("blur_radius"), "{done}");
+    drained(&comfy, "the queued part withdrawn and forgotten").await;
+    assert_eq!(comfy.outputs_of(&id), 0, "nothing of it ran to the end");
+    app.stop().await;
+}
+
+/// ComfyUI's refusals reach the user as one readable line.
+async fn refusals_read_well(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], 0, 300_000).await;
+    let graph = json!({"1": {"class_type": "NoSuchNode", "inputs": {}}});
+    let id = app.submit(&admin, graph, json!({})).await;
+    let done = finished(&app, &admin, &id).await;
+    assert_eq!(done["errorCode"], "INVALID_WORKFLOW", "{done}");
+    assert_eq!(done["error"], "Cannot execute because node NoSuchNode does not exist: Node ID '#1'");
+    app.stop().await;
+}
+
+/// Each scenario against comfy-sim and against the real ComfyUI.
+macro_rules! on_each_flavor {
+    ($($scenario:ident),* $(,)?) => {
+        mod sim {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Flavor::Sim).await;
+                }
+            )*
+        }
+        mod real_comfyui {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Flavor::Real).await;
+                }
+            )*
+        }
+    };
+}
+
+on_each_flavor!(
+    dispatch_over_two_instances,
+    uploads_feed_load_image,
+    progress_only_grows,
+    cancel_running_and_waiting,
+    timeout_interrupts,
+    killed_instance_mid_task,
+    hung_instance_does_not_run_the_task_twice,
+    crash_then_submit,
+    partly_invalid_graph_does_not_run,
+    refusals_read_well,
+);
