@@ -26,12 +26,15 @@ pub(crate) struct Catalogue {
 #[derive(Debug, Clone)]
 pub(crate) struct NodeDef {
     pub name: String,
-    display_name: String,
+    /// `None`: rendered as null (ComfyUI's V3 nodes without one).
+    display_name: Option<String>,
     description: String,
     category: String,
     python_module: String,
     pub output_node: bool,
     deprecated: bool,
+    /// Defined with ComfyUI's V3 node API: `experimental` and `api_node` are reported too.
+    v3: bool,
     pub required: Vec<InputDef>,
     pub optional: Vec<InputDef>,
     hidden: Vec<InputDef>,
@@ -46,6 +49,10 @@ pub(crate) struct InputDef {
     pub name: String,
     kind: InputKind,
     pub options: Map<String, Value>,
+    /// Rendered `[type, {}]` even without options (V3 nodes do so).
+    options_given: bool,
+    /// A V3 combo: rendered `["COMBO", {"multiselect": false, "options": [...]}]`.
+    v3_combo: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -204,12 +211,16 @@ impl NodeDef {
             .unwrap_or_else(|| output.clone());
         Ok(Self {
             name: name.to_owned(),
-            display_name: text("display_name").unwrap_or_else(|| name.to_owned()),
+            display_name: match entry.get("display_name") {
+                Some(Value::Null) => None,
+                _ => Some(text("display_name").unwrap_or_else(|| name.to_owned())),
+            },
             description: text("description").unwrap_or_default(),
             category: text("category").unwrap_or_else(|| "sd".to_owned()),
             python_module: text("python_module").unwrap_or_else(|| "nodes".to_owned()),
             output_node: flag("output_node"),
             deprecated: flag("deprecated"),
+            v3: flag("v3"),
             required: inputs("required")?,
             optional: inputs("optional")?,
             hidden: inputs("hidden")?,
@@ -230,9 +241,17 @@ impl InputDef {
         let bad = || CatalogueError::Shape(node.into(), "input must be [name, type, options?]");
         let parts = item.as_array().ok_or_else(bad)?;
         let name = parts.first().and_then(Value::as_str).ok_or_else(bad)?;
+        let (v3_combo, kind) = match parts.get(1) {
+            Some(Value::String(t)) => match t.strip_prefix("$combo:") {
+                Some(source) => (true, format!("${source}")),
+                None => (false, t.clone()),
+            },
+            Some(Value::Array(_)) => (false, String::new()),
+            _ => return Err(bad()),
+        };
         let kind = match parts.get(1) {
-            Some(Value::String(t)) => match t.strip_prefix('$') {
-                None => InputKind::Named(t.clone()),
+            Some(Value::String(_)) => match kind.strip_prefix('$') {
+                None => InputKind::Named(kind.clone()),
                 Some("samplers") => InputKind::Dynamic(ComboSource::Samplers),
                 Some("schedulers") => InputKind::Dynamic(ComboSource::Schedulers),
                 Some("input_images") => InputKind::Dynamic(ComboSource::InputImages),
@@ -245,8 +264,27 @@ impl InputDef {
             Some(Value::Array(values)) => InputKind::Combo(values.clone()),
             _ => return Err(bad()),
         };
-        let options = parts.get(2).and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(Self { name: name.to_owned(), kind, options })
+        let options = parts.get(2).and_then(Value::as_object).cloned();
+        let options_given = options.is_some();
+        Ok(Self { name: name.to_owned(), kind, options: options.unwrap_or_default(), options_given, v3_combo })
+    }
+
+    /// The input as `/object_info` shows it, its combo filled as `resolved`.
+    fn render(&self, resolved: InputType) -> Value {
+        match resolved {
+            InputType::Combo(values) if self.v3_combo => {
+                let mut options = Map::new();
+                options.insert("multiselect".into(), Value::Bool(false));
+                options.insert("options".into(), Value::Array(values));
+                options.extend(self.options.clone());
+                Value::Array(vec![Value::String("COMBO".into()), Value::Object(options)])
+            }
+            resolved if self.options_given => {
+                let head = resolved.spec(&Map::new()).as_array().and_then(|a| a.first().cloned()).unwrap_or_default();
+                Value::Array(vec![head, Value::Object(self.options.clone())])
+            }
+            resolved => resolved.spec(&self.options),
+        }
     }
 }
 
@@ -259,7 +297,8 @@ struct NodeInfo<'a> {
 
 struct InputGroups<'a>(&'a NodeInfo<'a>);
 struct InputOrder<'a>(&'a NodeDef);
-struct InputSpecs<'a>(&'a NodeInfo<'a>, &'a [InputDef]);
+/// One group of inputs; `hidden` ones are shown by type name alone.
+struct InputSpecs<'a>(&'a NodeInfo<'a>, &'a [InputDef], bool);
 
 fn groups(def: &NodeDef) -> impl Iterator<Item = (&'static str, &[InputDef])> {
     [("required", def.required.as_slice()), ("optional", def.optional.as_slice()), ("hidden", def.hidden.as_slice())]
@@ -271,8 +310,11 @@ impl Serialize for InputSpecs<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.1.len()))?;
         for input in self.1 {
-            let spec = self.0.catalogue.resolve(input, self.0.lists).spec(&input.options);
-            map.serialize_entry(&input.name, &spec)?;
+            let resolved = self.0.catalogue.resolve(input, self.0.lists);
+            match (&resolved, self.2) {
+                (InputType::Named(name), true) => map.serialize_entry(&input.name, name)?,
+                _ => map.serialize_entry(&input.name, &input.render(resolved))?,
+            }
         }
         map.end()
     }
@@ -282,7 +324,7 @@ impl Serialize for InputGroups<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         for (key, inputs) in groups(self.0.def) {
-            map.serialize_entry(key, &InputSpecs(self.0, inputs))?;
+            map.serialize_entry(key, &InputSpecs(self.0, inputs, key == "hidden"))?;
         }
         map.end()
     }
@@ -317,7 +359,11 @@ impl Serialize for NodeInfo<'_> {
         if let Some(tips) = &def.output_tooltips {
             map.serialize_entry("output_tooltips", tips)?;
         }
-        if def.deprecated {
+        if def.v3 {
+            map.serialize_entry("deprecated", &def.deprecated)?;
+            map.serialize_entry("experimental", &false)?;
+            map.serialize_entry("api_node", &false)?;
+        } else if def.deprecated {
             map.serialize_entry("deprecated", &true)?;
         }
         map.end()

@@ -32,6 +32,8 @@ pub struct SimConfig {
     pub max_history: usize,
     /// Name reported for the GPU in `/system_stats`.
     pub device_name: String,
+    /// Report the CPU as the device, as ComfyUI started with `--cpu` does.
+    pub cpu: bool,
     /// VRAM reported in `/system_stats`, in bytes.
     pub vram_total: u64,
     /// `argv` reported in `/system_stats`.
@@ -56,6 +58,7 @@ impl Default for SimConfig {
             max_upload_size_mb: 100.0,
             max_history: 10_000,
             device_name: "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync".to_owned(),
+            cpu: false,
             vram_total: 25_386_352_640,
             argv: vec!["main.py".to_owned()],
             exit_on_die: false,

@@ -41,17 +41,25 @@ pub(crate) async fn system_stats(State(sim): SimState) -> Response {
             "embedded_python": false,
             "argv": s.argv,
         },
-        "devices": [{
-            "name": s.device_name,
-            "type": "cuda",
-            "index": 0,
-            "vram_total": s.vram_total,
-            "vram_free": s.vram_total / 100 * 95,
-            "torch_vram_total": 0,
-            "torch_vram_free": 0,
-        }],
+        "devices": [device(s, ram_total)],
     });
     json_response(StatusCode::OK, &body)
+}
+
+/// The device ComfyUI computes on: the GPU, or with `--cpu` the CPU and its RAM.
+fn device(s: &crate::state::Settings, ram_total: u64) -> serde_json::Value {
+    if s.cpu {
+        let free = ram_total / 10 * 7;
+        json!({
+            "name": "cpu", "type": "cpu", "index": null, "vram_total": ram_total, "vram_free": free,
+            "torch_vram_total": ram_total, "torch_vram_free": free,
+        })
+    } else {
+        json!({
+            "name": s.device_name, "type": "cuda", "index": 0, "vram_total": s.vram_total,
+            "vram_free": s.vram_total / 100 * 95, "torch_vram_total": 0, "torch_vram_free": 0,
+        })
+    }
 }
 
 pub(crate) async fn features(State(sim): SimState) -> Response {

@@ -86,6 +86,7 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
             models_dir: config.models_dir.clone(),
             max_upload_mb: config.max_upload_size_mb,
             device_name: config.device_name.clone(),
+            cpu: config.cpu,
             vram_total: config.vram_total,
             argv: config.argv.clone(),
             exit_on_die: config.exit_on_die,

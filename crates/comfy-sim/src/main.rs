@@ -68,6 +68,9 @@ struct Cli {
     /// GPU name reported by /system_stats.
     #[arg(long)]
     device_name: Option<String>,
+    /// Report the CPU as the device in /system_stats (ComfyUI's --cpu).
+    #[arg(long)]
+    cpu: bool,
     /// Exit abruptly once a running prompt has done this many sampler steps.
     #[arg(long)]
     die_after_steps: Option<u32>,
@@ -88,9 +91,6 @@ struct Cli {
     fail_view: bool,
     /// Accepted for ComfyUI compatibility; ignored.
     #[arg(long)]
-    cpu: bool,
-    /// Accepted for ComfyUI compatibility; ignored.
-    #[arg(long)]
     cuda_device: Option<u32>,
 }
 
@@ -107,6 +107,7 @@ impl Cli {
             max_upload_size_mb: self.max_upload_size,
             argv: std::env::args().collect(),
             exit_on_die: true,
+            cpu: self.cpu,
             ..SimConfig::default()
         };
         if let Some(name) = self.device_name {

@@ -56,6 +56,7 @@ pub(crate) struct Settings {
     pub models_dir: Option<PathBuf>,
     pub max_upload_mb: f64,
     pub device_name: String,
+    pub cpu: bool,
     pub vram_total: u64,
     pub argv: Vec<String>,
     pub exit_on_die: bool,

@@ -187,6 +187,6 @@ pub(crate) async fn until_set(flag: &mut tokio::sync::watch::Receiver<bool>) {
 pub(crate) fn server_features(sim: &Sim) -> Value {
     json!({
         "supports_preview_metadata": true,
-        "max_upload_size": sim.settings.max_upload_bytes() as f64,
+        "max_upload_size": sim.settings.max_upload_bytes(),
     })
 }

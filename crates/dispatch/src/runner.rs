@@ -120,7 +120,7 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
             inner.set_alive(instance_id, false);
             abandon(inner, instance_id, prompt_id);
             let now = inner.now();
-            if matches!(tasks::unclaim(&inner.db, &task.id, now).await, Ok(true)) {
+            if matches!(tasks::unclaim(&inner.db, &task.id, prompt_id, now).await, Ok(true)) {
                 lock(&inner.queue).push(task);
             }
             inner.wake.notify_one();

@@ -368,17 +368,18 @@ pub async fn claim(db: &Db, id: &str, instance_id: &str, prompt_id: &str, now: i
     Ok(done.rows_affected() == 1)
 }
 
-/// Takes back a claim whose prompt never reached the instance (it refused the
-/// connection): pending again, and the attempt does not count. False if it was no longer
-/// dispatched.
-pub async fn unclaim(db: &Db, id: &str, now: i64) -> StoreResult<bool> {
+/// Takes back the claim of `prompt_id`, which never reached the instance (it refused the
+/// connection): pending again, and the attempt does not count. False if the task was no
+/// longer dispatched under that prompt.
+pub async fn unclaim(db: &Db, id: &str, prompt_id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE tasks SET status = 'pending', instance_id = NULL, prompt_id = NULL, \
          attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $1 \
-         WHERE id = $2 AND status = 'dispatched'",
+         WHERE id = $2 AND status = 'dispatched' AND prompt_id = $3",
     )
     .bind(now)
     .bind(id)
+    .bind(prompt_id)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)

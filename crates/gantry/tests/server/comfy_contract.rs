@@ -3,7 +3,8 @@
 //! cannot drift from the real thing. Each scenario runs once per flavor.
 
 use crate::common::comfy::{Comfy, Flavor, quick_graph, slow_graph, turn};
-use crate::common::{TestApp, eventually};
+use crate::common::process::GantryProcess;
+use crate::common::{ADMIN_PASSWORD, TestApp, eventually, fleet_config};
 use futures_util::StreamExt;
 use gantry_store::Backend;
 use serde_json::{Value, json};
@@ -34,6 +35,24 @@ async fn fleet(app: &TestApp, admin: &str, instances: &[&Comfy], prefetch: u32, 
         (alive == instances.len()).then_some(())
     })
     .await;
+}
+
+/// One instance of `flavor`, and a Gantry driving it; returns them and an admin's token.
+async fn with_one(flavor: Flavor, prefetch: u32, task_timeout_ms: u64) -> (Comfy, TestApp, String) {
+    let comfy = Comfy::start(flavor).await;
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    fleet(&app, &admin, &[&comfy], prefetch, task_timeout_ms).await;
+    (comfy, app, admin)
+}
+
+/// The image a task produced, once it completed.
+async fn image_of(app: &TestApp, token: &str, id: &str) -> image::RgbImage {
+    let done = finished(app, token, id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let url = done["result"]["files"][0].as_str().unwrap().to_owned();
+    let bytes = app.http.get(&url).bearer_auth(token).send().await.unwrap().bytes().await.unwrap();
+    image::load_from_memory(&bytes).expect("an image").to_rgb8()
 }
 
 async fn task(app: &TestApp, token: &str, id: &str) -> Value {
@@ -127,10 +146,7 @@ async fn dispatch_over_two_instances(flavor: Flavor) {
 /// An uploaded image reaches LoadImage on the instance; the result is that image inverted.
 async fn uploads_feed_load_image(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
-    let comfy = Comfy::start(flavor).await;
-    let app = TestApp::start(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    fleet(&app, &admin, &[&comfy], 0, 120_000).await;
+    let (_comfy, app, admin) = with_one(flavor, 0, 120_000).await;
     let mut png = Vec::new();
     let red = image::RgbImage::from_pixel(8, 8, image::Rgb([255, 0, 0]));
     red.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
@@ -143,24 +159,74 @@ async fn uploads_feed_load_image(flavor: Flavor) {
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "inverted"}}
     });
     let id = app.submit(&admin, graph, json!({})).await;
-    let done = finished(&app, &admin, &id).await;
-    assert_eq!(done["status"], "completed", "{done}");
-    let url = done["result"]["files"][0].as_str().unwrap().to_owned();
-    let bytes = app.http.get(&url).bearer_auth(&admin).send().await.unwrap().bytes().await.unwrap();
-    let image = image::load_from_memory(&bytes).expect("an image").to_rgb8();
+    let image = image_of(&app, &admin, &id).await;
     assert_eq!((image.width(), image.height()), (8, 8));
     assert_eq!(image.get_pixel(3, 3).0, [0, 255, 255], "red inverted is cyan");
     app.stop().await;
+}
+
+/// Params fill the graph: placeholders keep their JSON type, `node.input` keys set inputs.
+async fn params_fill_the_graph(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let (_comfy, app, admin) = with_one(flavor, 0, 120_000).await;
+    let mut graph = quick_graph(0, 64);
+    graph["1"]["inputs"]["color"] = json!("{{color}}");
+    let id = app.submit(&admin, graph, json!({"color": 0x00ff00, "1.width": 16})).await;
+    let image = image_of(&app, &admin, &id).await;
+    assert_eq!((image.width(), image.height()), (16, 64));
+    assert_eq!(image.get_pixel(0, 0).0, [255, 0, 255], "green inverted is magenta");
+    app.stop().await;
+}
+
+/// `kill -9` of Gantry with prompts running and waiting inside ComfyUI: after a restart
+/// every task completes, and each ran exactly once on the instances.
+async fn killed_gantry_completes_every_task_once(flavor: Flavor) {
+    let Some(_turn) = turn(flavor).await else { return };
+    let (a, b) = tokio::join!(Comfy::start(flavor), Comfy::start(flavor));
+    let data = tempfile::tempdir().unwrap();
+    let db = gantry_testkit::ScratchDb::new(Backend::Sqlite).await;
+    let mut gantry = GantryProcess::start(data.path(), &db.url, None);
+    let login = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    let token =
+        gantry.call("POST", "/api/auth/login", None, Some(login)).await["data"]["token"].as_str().unwrap().to_owned();
+    let mut config = fleet_config(&[a.port, b.port], 1);
+    config["dispatch"]["taskTimeout"] = json!(300_000);
+    gantry.call("PUT", "/api/config", Some(&token), Some(config)).await;
+    eventually(60, "instances alive", || async {
+        let list = gantry.call("GET", "/api/instances", Some(&token), None).await;
+        (list["data"].as_array()?.iter().filter(|i| i["alive"] == true).count() == 2).then_some(())
+    })
+    .await;
+    let mut ids = Vec::new();
+    for graph in [slow_graph(0x0a0a0a), slow_graph(0x0b0b0b), quick_graph(0x0c0c0c, 32), quick_graph(0x0d0d0d, 32)] {
+        let answer = gantry.call("POST", "/api/tasks", Some(&token), Some(json!({"workflow": graph}))).await;
+        ids.push(answer["data"]["id"].as_str().unwrap().to_owned());
+    }
+    eventually(120, "two tasks running", || async {
+        let running = gantry.call("GET", "/api/tasks?status=running", Some(&token), None).await;
+        (running["data"]["total"].as_i64()? == 2).then_some(())
+    })
+    .await;
+    gantry.kill9();
+    let gantry = GantryProcess::start(data.path(), &db.url, None);
+    for id in &ids {
+        let task = eventually(180, "task to finish after the restart", || async {
+            let task = gantry.call("GET", &format!("/api/tasks/{id}"), Some(&token), None).await;
+            matches!(task["data"]["status"].as_str()?, "completed" | "failed" | "cancelled")
+                .then(|| task["data"].clone())
+        })
+        .await;
+        assert_eq!(task["status"], "completed", "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+        assert_eq!(a.outputs_of(id) + b.outputs_of(id), 1, "ran exactly once: {task}");
+    }
 }
 
 /// Progress a user sees only grows, across nodes with progress bars of their own, and
 /// reaches 100 only on completion.
 async fn progress_only_grows(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
-    let comfy = Comfy::start(flavor).await;
-    let app = TestApp::start(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    fleet(&app, &admin, &[&comfy], 0, 300_000).await;
+    let (_comfy, app, admin) = with_one(flavor, 0, 300_000).await;
     let mut ws = socket(&app, &admin).await;
     let id = app.submit(&admin, slow_graph(0x123456), json!({})).await;
     let messages = messages_until(&mut ws, &id, "task_completed", 180).await;
@@ -181,10 +247,7 @@ async fn progress_only_grows(flavor: Flavor) {
 /// the socket says so, the progress reached stays, nothing is kept on the instance.
 async fn cancel_running_and_waiting(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
-    let comfy = Comfy::start(flavor).await;
-    let app = TestApp::start(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    fleet(&app, &admin, &[&comfy], 1, 300_000).await;
+    let (comfy, app, admin) = with_one(flavor, 1, 300_000).await;
     let mut ws = socket(&app, &admin).await;
     let first = app.submit(&admin, slow_graph(0x010101), json!({})).await;
     let second = app.submit(&admin, slow_graph(0x020202), json!({})).await;
@@ -216,10 +279,7 @@ async fn cancel_running_and_waiting(flavor: Flavor) {
 /// A task over its time limit is interrupted and fails with TIMEOUT; it leaves nothing behind.
 async fn timeout_interrupts(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
-    let comfy = Comfy::start(flavor).await;
-    let app = TestApp::start(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    fleet(&app, &admin, &[&comfy], 0, 1_000).await;
+    let (comfy, app, admin) = with_one(flavor, 0, 1_000).await;
     let id = app.submit(&admin, slow_graph(0x040404), json!({})).await;
     let done = finished(&app, &admin, &id).await;
     assert_eq!((done["status"].as_str(), done["errorCode"].as_str()), (Some("failed"), Some("TIMEOUT")), "{done}");
@@ -310,10 +370,7 @@ async fn crash_then_submit(flavor: Flavor) {
 /// (or is interrupted) and leaves no history.
 async fn partly_invalid_graph_does_not_run(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
-    let comfy = Comfy::start(flavor).await;
-    let app = TestApp::start(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    fleet(&app, &admin, &[&comfy], 0, 300_000).await;
+    let (comfy, app, admin) = with_one(flavor, 0, 300_000).await;
     let mut graph = slow_graph(0x090909);
     graph["6"] = json!({"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}});
     graph["7"] = json!({"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "bad"}});
@@ -333,16 +390,68 @@ async fn partly_invalid_graph_does_not_run(flavor: Flavor) {
 /// ComfyUI's refusals reach the user as one readable line.
 async fn refusals_read_well(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
-    let comfy = Comfy::start(flavor).await;
-    let app = TestApp::start(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
-    fleet(&app, &admin, &[&comfy], 0, 300_000).await;
+    let (_comfy, app, admin) = with_one(flavor, 0, 300_000).await;
     let graph = json!({"1": {"class_type": "NoSuchNode", "inputs": {}}});
     let id = app.submit(&admin, graph, json!({})).await;
     let done = finished(&app, &admin, &id).await;
     assert_eq!(done["errorCode"], "INVALID_WORKFLOW", "{done}");
     assert_eq!(done["error"], "Cannot execute because node NoSuchNode does not exist: Node ID '#1'");
     app.stop().await;
+}
+
+/// An `/object_info` entry with its combo lists left out (they list each server's files).
+fn without_lists(mut info: Value) -> Value {
+    for group in info["input"].as_object_mut().into_iter().flat_map(|g| g.values_mut()) {
+        for spec in group.as_object_mut().into_iter().flat_map(|g| g.values_mut()) {
+            if spec[0].is_array() {
+                spec[0] = json!("<list>");
+            } else if spec[0] == "COMBO" {
+                spec[1]["options"] = json!("<list>");
+            }
+        }
+    }
+    info
+}
+
+/// comfy-sim answers as the real ComfyUI does where clients look: `/object_info` of every
+/// class it knows (model lists aside), `/features`, a CPU device in `/system_stats`, and
+/// `/prompt`'s answers with their running number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comfy_sim_answers_like_the_real_comfyui() {
+    let Some(_turn) = turn(Flavor::Real).await else { return };
+    let (real, sim) = tokio::join!(Comfy::start(Flavor::Real), Comfy::start(Flavor::Sim));
+    let http = reqwest::Client::new();
+    let get = |comfy: &Comfy, path: &str| {
+        let request = http.get(format!("{}{path}", comfy.base()));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let real_info = get(&real, "/object_info").await;
+    let sim_info = get(&sim, "/object_info").await;
+    for (class, info) in sim_info.as_object().unwrap() {
+        let actual = real_info.get(class).unwrap_or_else(|| panic!("the real ComfyUI has no {class}"));
+        assert_eq!(without_lists(info.clone()), without_lists(actual.clone()), "/object_info of {class}");
+    }
+    assert_eq!(get(&sim, "/features").await, get(&real, "/features").await);
+    let (real_stats, sim_stats) = (get(&real, "/system_stats").await, get(&sim, "/system_stats").await);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&sim_stats["system"]), keys(&real_stats["system"]));
+    assert_eq!(keys(&sim_stats["devices"][0]), keys(&real_stats["devices"][0]));
+    for stats in [&sim_stats, &real_stats] {
+        assert_eq!(
+            (stats["devices"][0]["type"].as_str(), stats["devices"][0]["index"].as_null()),
+            (Some("cpu"), Some(()))
+        );
+    }
+    for comfy in [&real, &sim] {
+        for number in 0..2u32 {
+            let prompt = json!({"prompt": quick_graph(0x0e0e00 + number, 8), "client_id": "fidelity"});
+            let answer: Value =
+                http.post(format!("{}/prompt", comfy.base())).json(&prompt).send().await.unwrap().json().await.unwrap();
+            assert_eq!(answer["number"], number, "{answer}");
+            assert_eq!(answer["node_errors"], json!({}));
+            assert!(answer["prompt_id"].is_string());
+        }
+    }
 }
 
 /// Each scenario against comfy-sim and against the real ComfyUI.
@@ -370,6 +479,8 @@ macro_rules! on_each_flavor {
 on_each_flavor!(
     dispatch_over_two_instances,
     uploads_feed_load_image,
+    params_fill_the_graph,
+    killed_gantry_completes_every_task_once,
     progress_only_grows,
     cancel_running_and_waiting,
     timeout_interrupts,

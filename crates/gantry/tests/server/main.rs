@@ -9,6 +9,7 @@ mod console;
 mod contract_fuzz;
 mod errors;
 mod fleet;
+mod fleet_faults;
 mod metrics;
 mod openidcs_restart;
 mod openidcs_routes;

@@ -67,6 +67,7 @@ impl Comfy {
                 let output = dir.path().join("output");
                 let input = dir.path().join("input");
                 let sim = Sim::spawn(&[
+                    "--cpu",
                     "--step-ms",
                     "150",
                     "--output-directory",
@@ -162,9 +163,10 @@ impl Comfy {
 
 impl Drop for Comfy {
     fn drop(&mut self) {
-        // A frozen process would not die of SIGKILL until thawed on some systems' tools.
+        // A frozen test instance is thawed first, so nothing of it lingers.
         if let Process::Real(_) = self.process {
-            let _ = Command::new("kill").args(["-CONT", &self.pid().to_string()]).status();
+            let pid = self.pid().to_string();
+            let _ = Command::new("kill").args(["-CONT", &pid]).stderr(Stdio::null()).status();
         }
         self.kill();
     }

@@ -21,8 +21,13 @@ fn binary() -> std::path::PathBuf {
 impl Sim {
     /// Starts a sim on a free port with extra flags.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_on(0, args)
+    }
+
+    /// Starts a sim on `port` (0: a free one) with extra flags.
+    pub fn spawn_on(port: u16, args: &[&str]) -> Self {
         let mut child = Command::new(binary())
-            .args(["--port", "0"])
+            .args(["--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
