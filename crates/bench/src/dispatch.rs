@@ -1,15 +1,20 @@
 //! The dispatch benchmark.
 //!
-//! 1. **Direct**: an ideal client drives N comfy-sims itself: one WebSocket per instance,
+//! 1. **Direct**: an ideal client drives N instances itself: one WebSocket per instance,
 //!    one prompt running plus one waiting on each, the next task to whichever instance
 //!    frees up first, outputs read through `/history` and `/view`.
 //! 2. **Gantry**: the same tasks submitted to Gantry's `/api/tasks` (completions read
-//!    from its WebSocket).
-//! 3. **Latency**: tasks one at a time on an idle fleet, directly and through Gantry;
-//!    added latency = end-to-end time minus the instance's own queued→finished time.
+//!    from its monitor counts). Both runs count failed tasks apart and print them.
+//! 3. **Latency**: tasks one at a time on an idle fleet, directly and through Gantry,
+//!    each up to its output files downloaded (`/history` + `/view` directly, the
+//!    `task_completed` message + the file URLs through Gantry); added latency =
+//!    end-to-end time minus the instance's own queued→finished time.
 //!
-//! Idle gaps come from the sims' own timelines: end of one prompt to start of the next
-//! on the same instance, while work was still waiting.
+//! The instances are comfy-sims (sending `progress_state` on every step, as ComfyUI
+//! does), or with `--real-comfyui` real ComfyUI servers (`scripts/comfyui-env`) running a
+//! model-free graph; idle gaps and latency need the sims' own timelines (end of one
+//! prompt to start of the next on the same instance, while work was still waiting), so a
+//! real fleet gives the throughput figures only.
 
 use crate::procs::{self, Proc};
 use crate::stats::{percentile, summary_ms};
@@ -39,11 +44,23 @@ pub struct Args {
     /// Tasks in the one-at-a-time latency runs.
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
+    /// Real ComfyUI instances instead of comfy-sims (`--instances` of them).
+    #[arg(long)]
+    real_comfyui: bool,
 }
 
 const CHECKPOINT: &str = "v1-5-pruned-emaonly.safetensors";
 
-fn graph(seed: usize, steps: u64) -> Value {
+/// The benchmark's graph: a small text-to-image run on the sims, or a model-free one
+/// (64² image, inverted, saved) on a real ComfyUI, which has no model weights here.
+fn graph(seed: usize, steps: u64, real: bool) -> Value {
+    if real {
+        return json!({
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": seed % 0x100_0000}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": format!("bench/{seed}")}}
+        });
+    }
     json!({
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
@@ -114,19 +131,39 @@ fn idle_gaps(timelines: &[Vec<Timing>], from: u64, to: u64) -> Vec<f64> {
 }
 
 /// One instance's share of the direct run: keeps two prompts on it until the work runs out.
+/// Tasks a run finished: completed, and failed (an execution error, say).
+#[derive(Debug, Default, Clone, Copy)]
+struct Finished {
+    completed: usize,
+    failed: usize,
+}
+
+impl std::ops::AddAssign for Finished {
+    fn add_assign(&mut self, other: Self) {
+        self.completed += other.completed;
+        self.failed += other.failed;
+    }
+}
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} completed, {} failed", self.completed, self.failed)
+    }
+}
+
 async fn direct_worker(
     client: ComfyClient,
     next: Arc<AtomicUsize>,
     total: usize,
-    steps: u64,
+    (steps, real): (u64, bool),
     seed_base: usize,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Finished> {
     let client_id = format!("bench-{}", now_us());
     let mut events = client.events(&client_id).await?;
     let mut in_flight = 0;
-    let mut done = 0;
+    let mut done = Finished::default();
     let submit = |i: usize| {
-        let graph = graph(seed_base + i, steps);
+        let graph = graph(seed_base + i, steps, real);
         let request = PromptRequest::new(graph.as_object().cloned().unwrap_or_default(), client_id.clone());
         let client = client.clone();
         async move { client.submit(&request).await }
@@ -151,7 +188,11 @@ async fn direct_worker(
             for output in &entry.outputs {
                 client.view(output).await?;
             }
-            done += 1;
+            if matches!(entry.outcome, gantry_comfy::Outcome::Success) && !entry.outputs.is_empty() {
+                done.completed += 1;
+            } else {
+                done.failed += 1;
+            }
         }
     }
     Ok(done)
@@ -161,9 +202,9 @@ async fn direct_run(
     http: &reqwest::Client,
     sims: &[Proc],
     tasks: usize,
-    steps: u64,
+    work: (u64, bool),
     seed_base: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Finished)> {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let workers: Vec<_> = sims
@@ -173,19 +214,19 @@ async fn direct_run(
                 ComfyClient::new(&format!("http://{}", s.addr), http.clone()),
                 next.clone(),
                 tasks,
-                steps,
+                work,
                 seed_base,
             ))
         })
         .collect();
-    let mut done = 0;
+    let mut done = Finished::default();
     for w in workers {
         done += w.await??;
     }
-    if done != tasks {
-        bail!("direct run finished {done} of {tasks}");
+    if done.completed + done.failed != tasks {
+        bail!("direct run finished {} of {tasks}", done.completed + done.failed);
     }
-    Ok(start.elapsed().as_secs_f64())
+    Ok((start.elapsed().as_secs_f64(), done))
 }
 
 struct GantryClient {
@@ -211,8 +252,8 @@ impl GantryClient {
         Ok(answer["data"].clone())
     }
 
-    /// Completed plus failed tasks, from the monitor overview.
-    async fn finished_count(&self) -> anyhow::Result<i64> {
+    /// Completed and failed tasks, from the monitor overview.
+    async fn finished_count(&self) -> anyhow::Result<Finished> {
         let overview: Value = self
             .http
             .get(format!("{}/api/monitor/overview", self.base))
@@ -221,11 +262,12 @@ impl GantryClient {
             .await?
             .json()
             .await?;
-        Ok(overview["data"]["completedTasks"].as_i64().unwrap_or(0)
-            + overview["data"]["failedTasks"].as_i64().unwrap_or(0))
+        let count = |key: &str| overview["data"][key].as_u64().unwrap_or(0) as usize;
+        Ok(Finished { completed: count("completedTasks"), failed: count("failedTasks") })
     }
 
-    async fn completions(&self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
+    /// Tasks as they end, with their result files' URLs, from the WebSocket.
+    async fn completions(&self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Vec<String>)>> {
         let url = format!("ws://{}/ws?token={}", self.base.trim_start_matches("http://"), self.token);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -235,7 +277,10 @@ impl GantryClient {
                     let value: Value = serde_json::from_str(&text).unwrap_or_default();
                     if value["type"] == "task_completed" || value["type"] == "task_failed" {
                         let id = value["data"]["taskId"].as_str().unwrap_or_default().to_owned();
-                        if tx.send((id, Instant::now())).is_err() {
+                        let files = value["data"]["result"]["files"].as_array().map_or_else(Vec::new, |f| {
+                            f.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect()
+                        });
+                        if tx.send((id, files)).is_err() {
                             return;
                         }
                     }
@@ -246,8 +291,13 @@ impl GantryClient {
     }
 }
 
-async fn gantry_run(client: &Arc<GantryClient>, tasks: usize, steps: u64, seed_base: usize) -> anyhow::Result<f64> {
-    let finished_before = client.finished_count().await?;
+async fn gantry_run(
+    client: &Arc<GantryClient>,
+    tasks: usize,
+    (steps, real): (u64, bool),
+    seed_base: usize,
+) -> anyhow::Result<(f64, Finished)> {
+    let before = client.finished_count().await?;
     let start = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let submitters: Vec<_> = (0..16)
@@ -259,7 +309,7 @@ async fn gantry_run(client: &Arc<GantryClient>, tasks: usize, steps: u64, seed_b
                     if i >= tasks {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    client.post("/api/tasks", json!({"workflow": graph(seed_base + i, steps)})).await?;
+                    client.post("/api/tasks", json!({"workflow": graph(seed_base + i, steps, real)})).await?;
                 }
             })
         })
@@ -269,16 +319,18 @@ async fn gantry_run(client: &Arc<GantryClient>, tasks: usize, steps: u64, seed_b
     }
     // Completion is read from the monitor counts (polled every 100 ms), not the WebSocket:
     // a client that falls behind a burst of 20,000 events may miss some.
-    let mut last_progress = (Instant::now(), finished_before);
+    let mut last_progress = (Instant::now(), 0);
     loop {
-        let finished = client.finished_count().await?;
-        if finished - finished_before >= tasks as i64 {
-            return Ok(start.elapsed().as_secs_f64());
+        let now = client.finished_count().await?;
+        let run = Finished { completed: now.completed - before.completed, failed: now.failed - before.failed };
+        let finished = run.completed + run.failed;
+        if finished >= tasks {
+            return Ok((start.elapsed().as_secs_f64(), run));
         }
         if finished != last_progress.1 {
             last_progress = (Instant::now(), finished);
         } else if last_progress.0.elapsed() > Duration::from_secs(120) {
-            bail!("no task finished for 2 minutes ({} of {tasks} done)", finished - finished_before);
+            bail!("no task finished for 2 minutes ({finished} of {tasks} done)");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -286,21 +338,37 @@ async fn gantry_run(client: &Arc<GantryClient>, tasks: usize, steps: u64, seed_b
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    println!(
-        "dispatch benchmark: {} instances, {} tasks of {} steps × {} ms",
-        args.instances, args.tasks, args.steps, args.step_ms
-    );
-    let sims: Vec<Proc> = (0..args.instances).map(|_| procs::sim(args.step_ms)).collect::<anyhow::Result<_>>()?;
+    let real = args.real_comfyui;
+    let work = (args.steps, real);
+    let scratch = std::env::temp_dir().join(format!("gantry-bench-{}", now_us()));
+    let sims: Vec<Proc> = if real {
+        println!(
+            "dispatch benchmark: {} real ComfyUI instances (--cpu), {} model-free tasks",
+            args.instances, args.tasks
+        );
+        let started: Vec<Proc> = (0..args.instances)
+            .map(|i| procs::comfyui(&scratch.join(format!("comfyui-{i}"))))
+            .collect::<anyhow::Result<_>>()?;
+        for instance in &started {
+            answering(&http, instance).await?;
+        }
+        started
+    } else {
+        println!(
+            "dispatch benchmark: {} comfy-sims, {} tasks of {} steps × {} ms",
+            args.instances, args.tasks, args.steps, args.step_ms
+        );
+        (0..args.instances).map(|_| procs::sim(args.step_ms)).collect::<anyhow::Result<_>>()?
+    };
 
     // 1. Direct.
     let t0 = now_us();
-    let direct_secs = direct_run(&http, &sims, args.tasks, args.steps, 0).await?;
+    let (direct_secs, direct_done) = direct_run(&http, &sims, args.tasks, work, 0).await?;
     let t1 = now_us();
     let direct_rate = args.tasks as f64 / direct_secs;
-    let mut direct_gaps = idle_gaps(&timelines(&http, &sims).await?, t0, t1);
 
     // 2. Gantry.
-    let data = std::env::temp_dir().join(format!("gantry-bench-{}", now_us()));
+    let data = scratch.join("gantry");
     let password = format!("bench-{}", now_us());
     let gantry = procs::gantry(&data, &password)?;
     let base = format!("http://{}", gantry.addr);
@@ -338,8 +406,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     loop {
         let list: Value =
             http.get(format!("{}/api/instances", client.base)).bearer_auth(&client.token).send().await?.json().await?;
+        // Sims report models once probed; a real ComfyUI here has none to report.
         let alive = list["data"].as_array().map_or(0, |l| {
-            l.iter().filter(|i| i["alive"] == true && i["models"].as_array().is_some_and(|m| !m.is_empty())).count()
+            l.iter()
+                .filter(|i| i["alive"] == true && (real || i["models"].as_array().is_some_and(|m| !m.is_empty())))
+                .count()
         });
         if alive == args.instances {
             break;
@@ -350,11 +421,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t2 = now_us();
-    let gantry_secs = gantry_run(&client, args.tasks, args.steps, 1_000_000).await?;
+    let (gantry_secs, gantry_done) = gantry_run(&client, args.tasks, work, 1_000_000).await?;
     let t3 = now_us();
     let gantry_rate = args.tasks as f64 / gantry_secs;
-    let mut gantry_gaps = idle_gaps(&timelines(&http, &sims).await?, t2, t3);
     let rss = gantry.peak_rss_mib();
+    println!();
+    println!(
+        "throughput   direct {direct_rate:.1} tasks/s ({direct_secs:.2} s, {direct_done}), gantry {gantry_rate:.1} tasks/s ({gantry_secs:.2} s, {gantry_done}), ratio {:.3}",
+        gantry_rate / direct_rate
+    );
+    if real {
+        println!("idle gaps and latency need comfy-sim's timelines: not measured on a real fleet");
+        print_rss(rss);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return Ok(());
+    }
+    let mut direct_gaps = idle_gaps(&timelines(&http, &sims).await?, t0, t1);
+    let mut gantry_gaps = idle_gaps(&timelines(&http, &sims).await?, t2, t3);
 
     // 3. Latency, one task at a time on an idle fleet.
     let one = &sims[..1];
@@ -365,7 +448,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for i in 0..args.latency_samples {
         let begin = Instant::now();
         let request = PromptRequest::new(
-            graph(2_000_000 + i, args.steps).as_object().cloned().unwrap_or_default(),
+            graph(2_000_000 + i, args.steps, false).as_object().cloned().unwrap_or_default(),
             "bench-latency",
         );
         let accepted = direct_client.submit(&request).await?;
@@ -394,12 +477,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut totals = HashMap::new();
     for i in 0..args.latency_samples {
         let begin = Instant::now();
-        let task = client.post("/api/tasks", json!({"workflow": graph(3_000_000 + i, args.steps)})).await?;
+        let task = client.post("/api/tasks", json!({"workflow": graph(3_000_000 + i, args.steps, false)})).await?;
         let id = task["id"].as_str().unwrap_or_default().to_owned();
         loop {
-            let (finished, at) = tokio::time::timeout(Duration::from_secs(60), done.recv()).await?.context("socket")?;
+            let (finished, files) =
+                tokio::time::timeout(Duration::from_secs(60), done.recv()).await?.context("socket")?;
             if finished == id {
-                totals.insert(id.clone(), at - begin);
+                // Like the direct client: done once the outputs are downloaded.
+                for url in files {
+                    http.get(url).bearer_auth(&client.token).send().await?.error_for_status()?.bytes().await?;
+                }
+                totals.insert(id.clone(), begin.elapsed());
                 break;
             }
         }
@@ -416,11 +504,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    println!();
-    println!(
-        "throughput   direct {direct_rate:.1} tasks/s ({direct_secs:.2} s), gantry {gantry_rate:.1} tasks/s ({gantry_secs:.2} s), ratio {:.3}",
-        gantry_rate / direct_rate
-    );
     println!("idle gap     direct {}", summary_ms(&mut direct_gaps));
     println!("             gantry {}", summary_ms(&mut gantry_gaps));
     println!("latency      direct client overhead {}", summary_ms(&mut direct_added));
@@ -430,10 +513,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         percentile(&mut gantry_added.clone(), 50.0) - percentile(&mut direct_added.clone(), 50.0),
         percentile(&mut gantry_added.clone(), 99.0) - percentile(&mut direct_added.clone(), 99.0)
     );
+    print_rss(rss);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn print_rss(rss: Option<f64>) {
     match rss {
         Some(mib) => println!("memory       gantry peak RSS {mib:.1} MiB"),
         None => println!("memory       gantry peak RSS unavailable"),
     }
-    let _ = std::fs::remove_dir_all(&data);
-    Ok(())
+}
+
+/// Waits (up to three minutes) until an instance answers `/system_stats`.
+async fn answering(http: &reqwest::Client, instance: &Proc) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline {
+        let url = format!("http://{}/system_stats", instance.addr);
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("the instance at {} did not start", instance.addr)
 }

@@ -51,7 +51,7 @@ impl Proc {
 /// Starts a comfy-sim on a free port.
 pub fn sim(step_ms: u64) -> anyhow::Result<Proc> {
     let mut child = Command::new(binary("comfy-sim")?)
-        .args(["--port", "0", "--step-ms", &step_ms.to_string(), "--no-progress-state"])
+        .args(["--port", "0", "--step-ms", &step_ms.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
@@ -59,6 +59,29 @@ pub fn sim(step_ms: u64) -> anyhow::Result<Proc> {
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
     let addr = line.trim().strip_prefix("listening on ").context("comfy-sim address")?.to_owned();
     Ok(Proc { child, addr })
+}
+
+/// Starts the real ComfyUI (`GANTRY_COMFYUI_SRC`, `GANTRY_COMFYUI_PYTHON`, as
+/// `scripts/comfyui-env` prints them) on a free port, `--cpu`, its files under `dir`.
+/// It answers some seconds later: wait for `/system_stats`.
+pub fn comfyui(dir: &std::path::Path) -> anyhow::Result<Proc> {
+    let var =
+        |name: &str| std::env::var_os(name).with_context(|| format!("{name} is not set (see scripts/comfyui-env)"));
+    let (src, python) = (var("GANTRY_COMFYUI_SRC")?, var("GANTRY_COMFYUI_PYTHON")?);
+    for sub in ["custom_nodes", "input", "output", "models"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(python)
+        .current_dir(src)
+        .args(["main.py", "--cpu", "--listen", "127.0.0.1", "--disable-auto-launch"])
+        .args(["--port", &port.to_string(), "--database-url", "sqlite:///:memory:"])
+        .arg("--base-directory")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Proc { child, addr: format!("127.0.0.1:{port}") })
 }
 
 /// Starts gantry on a free port with its data in `data_dir`.
