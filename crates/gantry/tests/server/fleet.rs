@@ -121,7 +121,8 @@ async fn routes_and_websocket_messages_follow_the_spec(backend: Backend) {
     let (status, _) = app
         .http
         .post(format!("{}/sim/control", sims[1].base()))
-        .json(&json!({"fail_next": {}}))
+        // As ComfyUI reports `RuntimeError("boom")`: "{ex}\n{tips}", no tips.
+        .json(&json!({"fail_next": {"exception_type": "RuntimeError", "exception_message": "boom\n"}}))
         .send()
         .await
         .map(|r| (r.status(), ()))
@@ -130,7 +131,9 @@ async fn routes_and_websocket_messages_follow_the_spec(backend: Backend) {
     let failing = app.submit(&admin, t2i_graph(SD15, 2, 2), json!({"prompt": "x"})).await;
     let failed = next_json(&mut ws, "task_failed").await;
     assert_eq!(failed["data"]["taskId"], json!(failing));
-    assert_eq!(app.finished(&admin, &failing).await["errorCode"], "EXECUTION_ERROR");
+    let failed = app.finished(&admin, &failing).await;
+    assert_eq!(failed["errorCode"], "EXECUTION_ERROR");
+    assert_eq!(failed["error"], "RuntimeError: boom", "one line, without ComfyUI's trailing newline");
     ws.close(None).await.ok();
     app.stop().await;
 }
