@@ -51,13 +51,14 @@ pub struct Args {
 
 const CHECKPOINT: &str = "v1-5-pruned-emaonly.safetensors";
 
-/// The benchmark's graph: a small text-to-image run on the sims, or a model-free one
-/// (64² image, inverted, saved) on a real ComfyUI, which has no model weights here.
+/// The benchmark's graph: a small text-to-image run on the sims, or a model-free one on a
+/// real ComfyUI, which has no model weights here (a 512² image blurred and saved: tens of
+/// milliseconds of CPU work, so the run measures dispatch rather than Python's overhead).
 fn graph(seed: usize, steps: u64, real: bool) -> Value {
     if real {
         return json!({
-            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": seed % 0x100_0000}},
-            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 1, "color": seed % 0x100_0000}},
+            "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 15, "sigma": 5.0}},
             "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": format!("bench/{seed}")}}
         });
     }
@@ -475,8 +476,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     http.put(format!("{}/api/config", client.base)).bearer_auth(&client.token).json(&config_one).send().await?;
     let mut done = client.completions().await?;
     let mut totals = HashMap::new();
+    // Wall-clock stamps (µs) per task: submitted, `task_completed` received, files downloaded.
+    let mut stamps: HashMap<String, (u64, u64, u64)> = HashMap::new();
     for i in 0..args.latency_samples {
         let begin = Instant::now();
+        let begin_us = now_us();
         let task = client.post("/api/tasks", json!({"workflow": graph(3_000_000 + i, args.steps, false)})).await?;
         let id = task["id"].as_str().unwrap_or_default().to_owned();
         loop {
@@ -484,10 +488,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 tokio::time::timeout(Duration::from_secs(60), done.recv()).await?.context("socket")?;
             if finished == id {
                 // Like the direct client: done once the outputs are downloaded.
+                let event_us = now_us();
                 for url in files {
                     http.get(url).bearer_auth(&client.token).send().await?.error_for_status()?.bytes().await?;
                 }
                 totals.insert(id.clone(), begin.elapsed());
+                stamps.insert(id.clone(), (begin_us, event_us, now_us()));
                 break;
             }
         }
@@ -495,12 +501,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             http.get(format!("{}/api/tasks/{id}", client.base)).bearer_auth(&client.token).send().await?.json().await?;
         if let Some(prompt) = detail["data"]["promptId"].as_str() {
             totals.insert(prompt.to_owned(), totals[&id]);
+            stamps.insert(prompt.to_owned(), stamps[&id]);
         }
     }
     let mut gantry_added = Vec::new();
+    let (mut before, mut after, mut download) = (Vec::new(), Vec::new(), Vec::new());
+    let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1000.0;
     for timing in timelines(&http, one).await?.into_iter().flatten() {
         if let Some(total) = totals.get(&timing.prompt_id) {
             gantry_added.push(total.as_secs_f64() * 1000.0 - (timing.finished - timing.queued) as f64 / 1000.0);
+        }
+        if let Some(&(begin, event, end)) = stamps.get(&timing.prompt_id) {
+            before.push(ms(begin, timing.queued));
+            after.push(ms(timing.finished, event));
+            download.push(ms(event, end));
         }
     }
 
@@ -508,6 +522,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("             gantry {}", summary_ms(&mut gantry_gaps));
     println!("latency      direct client overhead {}", summary_ms(&mut direct_added));
     println!("             gantry end-to-end overhead {}", summary_ms(&mut gantry_added));
+    println!("               submitted → queued on the instance {}", summary_ms(&mut before));
+    println!("               finished there → task_completed {}", summary_ms(&mut after));
+    println!("               task_completed → files downloaded {}", summary_ms(&mut download));
     println!(
         "             gantry added over the direct client: p50 {:.2} ms, p99 {:.2} ms",
         percentile(&mut gantry_added.clone(), 50.0) - percentile(&mut direct_added.clone(), 50.0),

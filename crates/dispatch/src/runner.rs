@@ -1,7 +1,7 @@
 //! Moving tasks: the scheduler loop, handing a task to an instance, withdrawing it,
 //! collecting its outputs, reconciling after reconnects, and the timeout watchdog.
 
-use crate::repo::tasks::{self, TaskStatus};
+use crate::repo::tasks::{self, Claimed, TaskStatus};
 use crate::{Inner, InputFile, Progress, lock};
 use gantry_comfy::graph::{self, Graph};
 use gantry_comfy::{ComfyClient, ComfyError, Outcome, PromptRequest};
@@ -66,9 +66,9 @@ async fn dispatch(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: 
 
 async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: &str, prompt_id: &str) {
     let now = inner.now();
-    match tasks::claim(&inner.db, &task.id, instance_id, prompt_id, now).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let claimed = match tasks::claim(&inner.db, &task.id, instance_id, prompt_id, now).await {
+        Ok(Some(claimed)) => claimed,
+        Ok(None) => {
             // Cancelled while waiting for the slot.
             lock(&inner.fleet).release(instance_id, prompt_id);
             inner.wake.notify_one();
@@ -80,13 +80,13 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
             lock(&inner.queue).push(task);
             return;
         }
-    }
+    };
     let Some(client) = inner.client_of(instance_id) else {
         lock(&inner.fleet).release(instance_id, prompt_id);
         inner.requeue_or_fail(&task.id, "its instance was removed").await;
         return;
     };
-    match post(inner, &client, &task.id, prompt_id).await {
+    match post(inner, &client, &claimed, prompt_id).await {
         Ok(assigned) if assigned != prompt_id => {
             // An older ComfyUI ignored our prompt id: follow its own.
             {
@@ -153,14 +153,10 @@ enum PostError {
     Transient(String),
 }
 
-async fn post(inner: &Inner, client: &ComfyClient, task_id: &str, prompt_id: &str) -> Result<String, PostError> {
-    let record = tasks::by_id(&inner.db, task_id)
-        .await
-        .map_err(|e| PostError::Transient(e.to_string()))?
-        .ok_or_else(|| PostError::Transient("task vanished".into()))?;
+async fn post(inner: &Inner, client: &ComfyClient, claimed: &Claimed, prompt_id: &str) -> Result<String, PostError> {
     let rejected = |message: String| PostError::Rejected { message, queued: None };
-    let mut graph: Graph = serde_json::from_str(&record.graph).map_err(|e| rejected(e.to_string()))?;
-    let inputs: Vec<InputFile> = serde_json::from_str(&record.inputs).unwrap_or_default();
+    let mut graph: Graph = serde_json::from_str(&claimed.graph).map_err(|e| rejected(e.to_string()))?;
+    let inputs: Vec<InputFile> = serde_json::from_str(&claimed.inputs).unwrap_or_default();
     for input in inputs {
         let file = inner.files.get(&input.file_id).await.map_err(|e| rejected(format!("input file: {e}")))?;
         let bytes = inner.files.read(&file).await.map_err(|e| rejected(format!("input file: {e}")))?;
@@ -294,21 +290,12 @@ pub async fn started(inner: &Inner, instance_id: &str, prompt_id: &str, task_id:
 pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, task_id: &str) {
     inner.forget_live(task_id);
     let Some(client) = inner.client_of(instance_id) else { return };
-    let mut entry = None;
-    for attempt in 0..5u64 {
-        match client.history(prompt_id).await {
-            Ok(Some(found)) => {
-                entry = Some(found);
-                break;
-            }
-            Ok(None) | Err(_) => tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await,
-        }
-    }
+    let (entry, task) = tokio::join!(history_entry(&client, prompt_id), tasks::by_id(&inner.db, task_id));
     let Some(entry) = entry else {
         inner.requeue_or_fail(task_id, "its result could not be read from the instance").await;
         return;
     };
-    let Ok(Some(task)) = tasks::by_id(&inner.db, task_id).await else { return };
+    let Ok(Some(task)) = task else { return };
     if task.is_terminal() {
         // Cancelled or timed out, and it ended anyway: nothing to keep.
         let _ = client.delete_history(&[prompt_id.to_owned()]).await;
@@ -380,6 +367,18 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
             let _ = client.delete_history(&[prompt_id.to_owned()]).await;
         }
     }
+}
+
+/// A prompt's history entry, asked for a few times (a reconnecting instance may not have
+/// it yet).
+async fn history_entry(client: &ComfyClient, prompt_id: &str) -> Option<gantry_comfy::HistoryEntry> {
+    for attempt in 0..5u64 {
+        match client.history(prompt_id).await {
+            Ok(Some(found)) => return Some(found),
+            Ok(None) | Err(_) => tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await,
+        }
+    }
+    None
 }
 
 /// After a (re)connect: asks the instance what became of every task Gantry believes it

@@ -84,6 +84,22 @@ impl Running {
     }
 }
 
+/// Checkpoints SQLite's write-ahead log every second, off the requests' path (see
+/// [`Db::checkpoint`]).
+async fn checkpoint_loop(db: Db, supervisor: Supervisor) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = supervisor.stopping() => return,
+            _ = tick.tick() => {
+                if let Err(e) = db.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        }
+    }
+}
+
 /// Starts Gantry on the system clock: see [`start_with_clock`].
 pub async fn start(config: Config, admin_password: Option<String>) -> anyhow::Result<Running> {
     start_with(config, admin_password, Sources::system()).await
@@ -203,6 +219,7 @@ pub async fn start_with(
         metrics: Default::default(),
     };
     supervisor.spawn(state.metrics.clone().count_events(state.events.subscribe(), supervisor.clone()));
+    supervisor.spawn(checkpoint_loop(db.clone(), supervisor.clone()));
     let app = gantry_http::router(state.clone(), &config.http);
 
     let listener =

@@ -110,7 +110,14 @@ async fn make_thumbnails(generation: &GenerationService, task_id: &str) {
 }
 
 /// A PNG at most 256 px on its longer edge, from an image (the first frame of an animation).
+/// A PNG that already fits is its own thumbnail: nothing is decoded, scaled or encoded.
 fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().ok()?;
+    if reader.format() == Some(image::ImageFormat::Png)
+        && reader.into_dimensions().is_ok_and(|(w, h)| w <= THUMBNAIL_EDGE && h <= THUMBNAIL_EDGE)
+    {
+        return Some(bytes.to_vec());
+    }
     let image = image::load_from_memory(bytes).ok()?;
     let small = image.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
     let mut out = Vec::new();

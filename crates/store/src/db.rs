@@ -46,7 +46,7 @@ impl Db {
                 Box::pin(async move {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
                     )
                     .await?;
                     Ok(())
@@ -61,6 +61,16 @@ impl Db {
     /// Applies every pending migration.
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// SQLite: copies the write-ahead log into the database file (a passive checkpoint,
+    /// which waits for no reader or writer). Connections do not checkpoint on commit, where
+    /// the fsync would land on a request's latency: the server calls this every second.
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+        }
         Ok(())
     }
 

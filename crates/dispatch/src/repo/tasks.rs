@@ -353,19 +353,27 @@ pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(TaskStatus, i64)>> {
         .collect()
 }
 
-/// Hands a pending task to an instance. False if it was no longer pending.
-pub async fn claim(db: &Db, id: &str, instance_id: &str, prompt_id: &str, now: i64) -> StoreResult<bool> {
-    let done = sqlx::query(
+/// What a claimed task needs for its post: its graph and input files (JSON texts).
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub graph: String,
+    pub inputs: String,
+}
+
+/// Hands a pending task to an instance, in one statement that also reads what its post
+/// needs. `None` if it was no longer pending.
+pub async fn claim(db: &Db, id: &str, instance_id: &str, prompt_id: &str, now: i64) -> StoreResult<Option<Claimed>> {
+    let row = sqlx::query(
         "UPDATE tasks SET status = 'dispatched', instance_id = $1, prompt_id = $2, attempts = attempts + 1, \
-         updated_at = $3 WHERE id = $4 AND status = 'pending'",
+         updated_at = $3 WHERE id = $4 AND status = 'pending' RETURNING graph, inputs",
     )
     .bind(instance_id)
     .bind(prompt_id)
     .bind(now)
     .bind(id)
-    .execute(db.pool())
+    .fetch_optional(db.pool())
     .await?;
-    Ok(done.rows_affected() == 1)
+    row.map(|r| Ok(Claimed { graph: r.try_get("graph")?, inputs: r.try_get("inputs")? })).transpose()
 }
 
 /// Takes back the claim of `prompt_id`, which never reached the instance (it refused the
