@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus (OpenMetrics) text from the `prometheus-client` crate, one
 //! registry per server. Requests are counted by route, method and status, with a latency
 //! histogram per route, as they are answered; finished tasks (with their run times) and
-//! workflow executions as the event stream reports them; tasks, instances, hosts and VMs
+//! workflow executions as the event stream reports them; open WebSocket and STOMP sessions
+//! as they open and close; tasks, instances, hosts and VMs
 //! are read from the contexts at each scrape. Admins only, unless `http.metrics_public`
 //! opens it to anyone who can reach the port.
 
@@ -53,6 +54,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: String,
 }
@@ -75,6 +81,16 @@ pub struct Metrics {
     tasks_finished: Family<OutcomeLabels, Counter>,
     task_duration: Durations,
     executions: Family<StatusLabels, Counter>,
+    sessions: Family<KindLabels, Gauge>,
+}
+
+/// A live session, counted in `gantry_live_sessions` until dropped.
+pub struct LiveSession(Gauge);
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -98,6 +114,7 @@ impl Default for Metrics {
         let tasks_finished = Family::<OutcomeLabels, Counter>::default();
         let task_duration: Durations = Family::new_with_constructor(task_duration_histogram);
         let executions = Family::<StatusLabels, Counter>::default();
+        let sessions = Family::<KindLabels, Gauge>::default();
         registry.register("http_requests", "HTTP requests answered, by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to answer, by route", latency.clone());
         registry.register("tasks", "Tasks by state (pending includes those waiting inside an instance)", tasks.clone());
@@ -106,11 +123,34 @@ impl Default for Metrics {
         registry.register("tasks_finished", "Tasks ended, by outcome", tasks_finished.clone());
         registry.register("task_run_seconds", "Time from a task's (last) start to its end", task_duration.clone());
         registry.register("workflow_executions", "Workflow executions ended, by status", executions.clone());
-        Self { registry, requests, latency, tasks, instances, machines, tasks_finished, task_duration, executions }
+        registry.register(
+            "live_sessions",
+            "Open client sessions: comfy_ws (comfy-manager's JSON WebSocket), stomp (WebSocket or SockJS)",
+            sessions.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            tasks,
+            instances,
+            machines,
+            tasks_finished,
+            task_duration,
+            executions,
+            sessions,
+        }
     }
 }
 
 impl Metrics {
+    /// Counts a session of `kind` as live until the returned guard is dropped.
+    pub fn live_session(&self, kind: &'static str) -> LiveSession {
+        let gauge = self.sessions.get_or_create(&KindLabels { kind }).clone();
+        gauge.inc();
+        LiveSession(gauge)
+    }
+
     /// Counts what the event stream reports until the server stops: tasks ended, by
     /// outcome and with their run times, and workflow executions ended, by status.
     pub async fn count_events(self: Arc<Self>, mut events: Receiver<Envelope>, supervisor: gantry_core::Supervisor) {

@@ -83,6 +83,17 @@ async fn requests_tasks_and_instances_are_scraped_by_admins(backend: Backend) {
     assert_eq!(value(&scraped, "gantry_task_run_seconds", &[("outcome", "completed")]), Some(1.0), "timed: {text}");
     assert_eq!(value(&scraped, "gantry_workflow_executions_total", &[("status", "completed")]), Some(1.0), "{text}");
     assert_eq!(value(&scraped, "gantry_machines", &[("state", "vms")]), Some(0.0), "{text}");
+
+    // Open sessions are counted while they are open.
+    let sessions = || async {
+        let text = scrape(&app, Some(&admin)).await.2;
+        value(&parse(&text), "gantry_live_sessions", &[("kind", "comfy_ws")]).unwrap_or(0.0)
+    };
+    let url = format!("ws://{}/ws?token={admin}", app.base.trim_start_matches("http://"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    eventually(10, "the socket counted", || async { (sessions().await == 1.0).then_some(()) }).await;
+    socket.close(None).await.ok();
+    eventually(10, "the closed socket no longer counted", || async { (sessions().await == 0.0).then_some(()) }).await;
     app.stop().await;
 
     let app = TestApp::start_with(backend, |c| c.http.metrics_public = true).await;

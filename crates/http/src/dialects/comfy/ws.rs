@@ -64,6 +64,7 @@ async fn close(socket: &mut WebSocket, reason: &str) {
 }
 
 async fn session(state: AppState, mut credential: LiveCredential, base: String, mut socket: WebSocket) {
+    let _live = state.metrics.live_session("comfy_ws");
     let mut events = state.events.subscribe();
     if let Some(status) = global_status(&state).await
         && socket.send(status).await.is_err()

@@ -24,6 +24,7 @@ const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 /// Runs a session until the client leaves, the transport closes, or the server stops.
 /// `inbound` carries raw STOMP text from the client; `outbound` takes encoded frames.
 pub async fn run(state: AppState, base: String, mut inbound: mpsc::Receiver<String>, outbound: mpsc::Sender<String>) {
+    let _live = state.metrics.live_session("stomp");
     let mut session = Session {
         state: state.clone(),
         base,
