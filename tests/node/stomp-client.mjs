@@ -5,20 +5,12 @@
 import { Client } from '@stomp/stompjs';
 import SockJS from 'sockjs-client';
 import WebSocket from 'ws';
+import { startOutcome } from './outcome.mjs';
 
 const [transport, base, token, mode = 'generate'] = process.argv.slice(2);
 const wsUrl = base.replace(/^http/, 'ws') + '/ws';
 const sockjsOptions = { transports: [transport] };
-const outcome = { transport, connected: false, replies: [], progress: [], results: [], errors: [] };
-
-const finish = (code) => {
-  console.log(JSON.stringify(outcome));
-  process.exit(code);
-};
-setTimeout(() => {
-  outcome.timedOut = true;
-  finish(1);
-}, 45000);
+const { outcome, finish } = startOutcome({ transport });
 
 const client = new Client({
   connectHeaders: { Authorization: 'Bearer ' + token },

@@ -3,20 +3,13 @@
 // what happened. Usage: node stomp-legacy-client.mjs <base http url> <token>
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
+import { startOutcome } from './outcome.mjs';
 
 const require = createRequire(import.meta.url);
 const Stomp = require('stompjs');
 
 const [base, token] = process.argv.slice(2);
-const outcome = { connected: false, replies: [], progress: [], results: [], errors: [] };
-const finish = (code) => {
-  console.log(JSON.stringify(outcome));
-  process.exit(code);
-};
-setTimeout(() => {
-  outcome.timedOut = true;
-  finish(1);
-}, 45000);
+const { outcome, finish } = startOutcome();
 
 const socket = new WebSocket(base.replace(/^http/, 'ws') + '/ws', ['v11.stomp', 'v10.stomp']);
 const client = Stomp.over(socket);

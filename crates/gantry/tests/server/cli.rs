@@ -11,21 +11,11 @@ async fn the_first_start_prints_a_plain_banner_whatever_the_log_level() {
     let served = Served::start(dir.path(), &[], &[("RUST_LOG", OsStr::new("error"))]);
     let banner = &served.banner;
     assert!(!banner.contains('\u{1b}'), "no ANSI codes off a terminal: {banner:?}");
-    let (url, password) = (&served.url, &served.password);
+    let url = &served.url;
     let data = dir.path().join("data").canonicalize().unwrap();
     assert_eq!(served.banner_field("Data"), data.display().to_string(), "{banner}");
     // The password on the banner is the admin's.
-    let login = json!({"username": "admin", "password": password});
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{url}api/auth/login"))
-        .json(&login)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = answer["data"]["token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+    let token = served.admin_token().await;
     // With the default, relative data dir, a host's files still get an absolute home.
     let host: Value = reqwest::Client::new()
         .post(format!("{url}api/server/create"))
@@ -45,18 +35,9 @@ async fn the_first_start_prints_a_plain_banner_whatever_the_log_level() {
 async fn every_request_is_logged_at_info_with_its_route_status_time_id_and_user() {
     let dir = tempfile::tempdir().unwrap();
     let served = Served::start(dir.path(), &[], &[("RUST_LOG", OsStr::new("info"))]);
-    let (url, password) = (&served.url, &served.password);
+    let url = &served.url;
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{url}api/auth/login"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["data"]["token"].as_str().unwrap();
+    let token = &served.admin_token().await;
     let answer = http
         .get(format!("{url}api/tasks/no-such-task"))
         .bearer_auth(token)

@@ -48,31 +48,11 @@ async fn with_one(flavor: Flavor, prefetch: u32, task_timeout_ms: u64) -> (Comfy
 
 /// The image a task produced, once it completed.
 async fn image_of(app: &TestApp, token: &str, id: &str) -> image::RgbImage {
-    let done = finished(app, token, id).await;
+    let done = app.finished(token, id).await;
     assert_eq!(done["status"], "completed", "{done}");
     let url = done["result"]["files"][0].as_str().unwrap().to_owned();
     let bytes = app.http.get(&url).bearer_auth(token).send().await.unwrap().bytes().await.unwrap();
     image::load_from_memory(&bytes).expect("an image").to_rgb8()
-}
-
-async fn task(app: &TestApp, token: &str, id: &str) -> Value {
-    app.call("GET", &format!("/api/tasks/{id}"), Some(token), None).await.1["data"].clone()
-}
-
-async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
-    eventually(180, &format!("task {id} to finish"), || async {
-        let task = task(app, token, id).await;
-        matches!(task["status"].as_str()?, "completed" | "failed" | "cancelled").then_some(task)
-    })
-    .await
-}
-
-async fn running(app: &TestApp, token: &str, id: &str) -> Value {
-    eventually(180, &format!("task {id} running"), || async {
-        let task = task(app, token, id).await;
-        (task["status"] == "running").then_some(task)
-    })
-    .await
 }
 
 fn instance_id(comfy: &Comfy) -> Value {
@@ -126,7 +106,7 @@ async fn dispatch_over_two_instances(flavor: Flavor) {
     let mut files = Vec::new();
     let mut used = std::collections::HashSet::new();
     for id in &ids {
-        let done = finished(&app, &admin, id).await;
+        let done = app.finished(&admin, id).await;
         assert_eq!(done["status"], "completed", "{done}");
         assert_eq!(done["attempts"], 1);
         used.insert(done["instanceId"].as_str().unwrap().to_owned());
@@ -239,7 +219,7 @@ async fn progress_only_grows(flavor: Flavor) {
     assert!(percents.windows(2).all(|w| w[0] < w[1]), "progress never goes back: {percents:?}");
     assert!(percents.iter().all(|p| *p < 100), "100 only on completion: {percents:?}");
     assert!(percents.len() <= 99, "one message per percent at most, not one per tick: {}", percents.len());
-    assert_eq!(finished(&app, &admin, &id).await["progress"], 100);
+    assert_eq!(app.finished(&admin, &id).await["progress"], 100);
     app.stop().await;
 }
 
@@ -251,13 +231,13 @@ async fn cancel_running_and_waiting(flavor: Flavor) {
     let mut ws = socket(&app, &admin).await;
     let first = app.submit(&admin, slow_graph(0x010101), json!({})).await;
     let second = app.submit(&admin, slow_graph(0x020202), json!({})).await;
-    running(&app, &admin, &first).await;
+    app.running(&admin, &first).await;
     eventually(60, "the first task past 10%", || async {
-        (task(&app, &admin, &first).await["progress"].as_i64()? > 10).then_some(())
+        (app.task(&admin, &first).await["progress"].as_i64()? > 10).then_some(())
     })
     .await;
     eventually(60, "the second task waiting inside ComfyUI", || async {
-        task(&app, &admin, &second).await["instanceId"].is_string().then_some(())
+        app.task(&admin, &second).await["instanceId"].is_string().then_some(())
     })
     .await;
     for id in [&second, &first] {
@@ -266,13 +246,13 @@ async fn cancel_running_and_waiting(flavor: Flavor) {
     }
     let failed = messages_until(&mut ws, &first, "task_failed", 30).await;
     assert_eq!(failed.last().unwrap()["data"]["code"], "CANCELLED", "{failed:?}");
-    let cancelled = task(&app, &admin, &first).await;
+    let cancelled = app.task(&admin, &first).await;
     assert!(cancelled["progress"].as_i64().unwrap() > 10, "the progress reached stays: {cancelled}");
     drained(&comfy, "the instance dropped both prompts and their history").await;
     assert_eq!(comfy.outputs_of(&first) + comfy.outputs_of(&second), 0, "neither ran to the end");
     // The instance is free again.
     let next = app.submit(&admin, quick_graph(0x030303, 32), json!({})).await;
-    assert_eq!(finished(&app, &admin, &next).await["status"], "completed");
+    assert_eq!(app.finished(&admin, &next).await["status"], "completed");
     app.stop().await;
 }
 
@@ -281,7 +261,7 @@ async fn timeout_interrupts(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
     let (comfy, app, admin) = with_one(flavor, 0, 1_000).await;
     let id = app.submit(&admin, slow_graph(0x040404), json!({})).await;
-    let done = finished(&app, &admin, &id).await;
+    let done = app.finished(&admin, &id).await;
     assert_eq!((done["status"].as_str(), done["errorCode"].as_str()), (Some("failed"), Some("TIMEOUT")), "{done}");
     drained(&comfy, "the timed-out prompt interrupted and forgotten").await;
     assert_eq!(comfy.outputs_of(&id), 0);
@@ -300,7 +280,7 @@ async fn slow_task_on_one_of_two(
     let pair = [a, b];
     fleet(app, admin, &[&pair[0], &pair[1]], 0, 300_000).await;
     let id = app.submit(admin, slow_graph(color), json!({})).await;
-    let started = running(app, admin, &id).await;
+    let started = app.running(admin, &id).await;
     let on = usize::from(started["instanceId"] != instance_id(&pair[0]));
     (pair, on, id)
 }
@@ -312,7 +292,7 @@ async fn killed_instance_mid_task(flavor: Flavor) {
     let admin = app.admin_token().await;
     let (mut pair, on, id) = slow_task_on_one_of_two(flavor, &app, &admin, 0x050505).await;
     pair[on].kill();
-    let done = finished(&app, &admin, &id).await;
+    let done = app.finished(&admin, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["instanceId"], instance_id(&pair[1 - on]));
     assert_eq!(done["attempts"], 2);
@@ -329,7 +309,7 @@ async fn hung_instance_does_not_run_the_task_twice(flavor: Flavor) {
     let (pair, on, id) = slow_task_on_one_of_two(flavor, &app, &admin, 0x060606).await;
     let (hung, healthy) = (&pair[on], &pair[1 - on]);
     hung.signal("-STOP");
-    let done = finished(&app, &admin, &id).await;
+    let done = app.finished(&admin, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["instanceId"], instance_id(healthy));
     hung.signal("-CONT");
@@ -355,11 +335,11 @@ async fn crash_then_submit(flavor: Flavor) {
     fleet(&app, &admin, &[&pair[0], &pair[1]], 0, 300_000).await;
     // Placement prefers the least recently used instance: crash the one next in line.
     let probe = app.submit(&admin, quick_graph(0x070707, 32), json!({})).await;
-    let used = finished(&app, &admin, &probe).await["instanceId"].clone();
+    let used = app.finished(&admin, &probe).await["instanceId"].clone();
     let next = usize::from(used == instance_id(&pair[0]));
     pair[next].kill();
     let id = app.submit(&admin, quick_graph(0x080808, 32), json!({})).await;
-    let done = finished(&app, &admin, &id).await;
+    let done = app.finished(&admin, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["instanceId"], instance_id(&pair[1 - next]));
     assert_eq!(done["attempts"], 1, "the refused connection counts against the instance: {done}");
@@ -375,7 +355,7 @@ async fn partly_invalid_graph_does_not_run(flavor: Flavor) {
     graph["6"] = json!({"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}});
     graph["7"] = json!({"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "bad"}});
     let id = app.submit(&admin, graph, json!({})).await;
-    let done = finished(&app, &admin, &id).await;
+    let done = app.finished(&admin, &id).await;
     assert_eq!(
         (done["status"].as_str(), done["errorCode"].as_str()),
         (Some("failed"), Some("INVALID_WORKFLOW")),
@@ -393,7 +373,7 @@ async fn refusals_read_well(flavor: Flavor) {
     let (_comfy, app, admin) = with_one(flavor, 0, 300_000).await;
     let graph = json!({"1": {"class_type": "NoSuchNode", "inputs": {}}});
     let id = app.submit(&admin, graph, json!({})).await;
-    let done = finished(&app, &admin, &id).await;
+    let done = app.finished(&admin, &id).await;
     assert_eq!(done["errorCode"], "INVALID_WORKFLOW", "{done}");
     assert_eq!(done["error"], "Cannot execute because node NoSuchNode does not exist: Node ID '#1'");
     app.stop().await;

@@ -286,11 +286,7 @@ async fn cancel_removes_pending_and_interrupts_running_tasks(backend: Backend) {
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
     let running = app.submit(&admin, t2i_graph(SD15, 50, 1), json!({"prompt": "1"})).await;
-    eventually(20, "first task running", || async {
-        let (_, body) = app.call("GET", &format!("/api/tasks/{running}"), Some(&admin), None).await;
-        (body["data"]["status"] == "running").then_some(())
-    })
-    .await;
+    app.running(&admin, &running).await;
     let waiting_in_comfy = app.submit(&admin, t2i_graph(SD15, 50, 2), json!({"prompt": "2"})).await;
     eventually(20, "second task handed to the instance", || async {
         let (_, body) = app.call("GET", &format!("/api/tasks/{waiting_in_comfy}"), Some(&admin), None).await;
@@ -329,11 +325,7 @@ async fn configuration_changes_apply_live_without_dropping_running_tasks(backend
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[old.port], 0)).await;
     let long = app.submit(&admin, t2i_graph(SD15, 30, 1), json!({"prompt": "long"})).await;
-    eventually(20, "long task running", || async {
-        let (_, body) = app.call("GET", &format!("/api/tasks/{long}"), Some(&admin), None).await;
-        (body["data"]["status"] == "running").then_some(())
-    })
-    .await;
+    app.running(&admin, &long).await;
 
     // Replace the old server by the new one while the long task runs there.
     app.use_fleet(&admin, fleet_config(&[new.port], 0)).await;

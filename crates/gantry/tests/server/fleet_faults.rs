@@ -101,11 +101,7 @@ async fn a_dropped_instance_socket_reconnects(backend: Backend) {
     let admin = app.admin_token().await;
     app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
     let task = app.submit(&admin, t2i_graph(SD15, 30, 1), json!({"prompt": "through"})).await;
-    eventually(20, "task running", || async {
-        let (_, body) = app.call("GET", &format!("/api/tasks/{task}"), Some(&admin), None).await;
-        (body["data"]["status"] == "running").then_some(())
-    })
-    .await;
+    app.running(&admin, &task).await;
     control(&app, &sim, json!({"drop_ws": true})).await;
     let done = app.finished(&admin, &task).await;
     assert_eq!((done["status"].as_str(), done["attempts"].as_i64()), (Some("completed"), Some(1)), "{done}");

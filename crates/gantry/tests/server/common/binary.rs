@@ -65,6 +65,15 @@ impl Served {
     }
 
     /// The value of the banner line starting with `name`.
+    /// Logs in as the admin with the banner's password; returns the token.
+    pub async fn admin_token(&self) -> String {
+        let login = serde_json::json!({"username": "admin", "password": self.password});
+        let url = format!("{}api/auth/login", self.url);
+        let answer: serde_json::Value =
+            reqwest::Client::new().post(url).json(&login).send().await.unwrap().json().await.unwrap();
+        answer["data"]["token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+    }
+
     pub fn banner_field(&self, name: &str) -> String {
         let line = self.banner.lines().map(str::trim_start).find(|l| l.starts_with(name));
         line.unwrap_or_else(|| panic!("no {name} in {}", self.banner))[name.len()..].trim().to_owned()

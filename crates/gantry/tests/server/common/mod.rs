@@ -208,12 +208,26 @@ impl TestApp {
         body["data"]["id"].as_str().unwrap().to_owned()
     }
 
-    /// Waits until a task reaches a final state; returns it.
+    /// A task as comfy-manager shows it.
+    pub async fn task(&self, token: &str, id: &str) -> Value {
+        self.call("GET", &format!("/api/tasks/{id}"), Some(token), None).await.1["data"].clone()
+    }
+
+    /// Waits (up to three minutes: real ComfyUI runs are slow on CPU) until a task reaches
+    /// a final state; returns it.
     pub async fn finished(&self, token: &str, id: &str) -> Value {
-        eventually(60, &format!("task {id} to finish"), || async {
-            let (_, body) = self.call("GET", &format!("/api/tasks/{id}"), Some(token), None).await;
-            let status = body["data"]["status"].as_str()?.to_owned();
-            matches!(status.as_str(), "completed" | "failed" | "cancelled").then(|| body["data"].clone())
+        eventually(180, &format!("task {id} to finish"), || async {
+            let task = self.task(token, id).await;
+            matches!(task["status"].as_str()?, "completed" | "failed" | "cancelled").then_some(task)
+        })
+        .await
+    }
+
+    /// Waits until a task is running on an instance; returns it.
+    pub async fn running(&self, token: &str, id: &str) -> Value {
+        eventually(180, &format!("task {id} running"), || async {
+            let task = self.task(token, id).await;
+            (task["status"] == "running").then_some(task)
         })
         .await
     }
