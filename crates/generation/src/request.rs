@@ -185,27 +185,150 @@ pub enum ImageSource {
     Url(String),
 }
 
+/// An integer parameter's bounds: `min..=max`, a multiple of `multiple_of`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IntRange {
+    pub min: i64,
+    pub max: i64,
+    pub multiple_of: i64,
+}
+
+/// A decimal parameter's bounds: `min..=max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloatRange {
+    pub min: f64,
+    pub max: f64,
+}
+
+const SIZE: IntRange = IntRange { min: 64, max: 2048, multiple_of: 8 };
+const STEPS: IntRange = IntRange { min: 1, max: 150, multiple_of: 1 };
+const BATCH: IntRange = IntRange { min: 1, max: 8, multiple_of: 1 };
+const DURATION: IntRange = IntRange { min: 1, max: 10, multiple_of: 1 };
+const FPS: IntRange = IntRange { min: 1, max: 30, multiple_of: 1 };
+const MOTION: IntRange = IntRange { min: 1, max: 255, multiple_of: 1 };
+/// `-1` asks for a random seed.
+const SEED: IntRange = IntRange { min: -1, max: 9_007_199_254_740_991, multiple_of: 1 };
+const CFG: FloatRange = FloatRange { min: 1.0, max: 30.0 };
+const FRACTION: FloatRange = FloatRange { min: 0.0, max: 1.0 };
+const CONTROL_STRENGTH: FloatRange = FloatRange { min: 0.0, max: 2.0 };
+/// Characters of a prompt.
+pub const PROMPT_MAX_CHARS: usize = 2000;
+
+const SAMPLERS: [&str; 8] = ["euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_sde", "ddim"];
+const SCHEDULERS: [&str; 5] = ["normal", "karras", "exponential", "simple", "sgm_uniform"];
+const CONTROL_TYPES: [&str; 3] = ["openpose", "canny", "depth"];
+const SCALE_FACTORS: [i64; 2] = [2, 4];
+const UPSCALE_MODELS: [&str; 1] = ["RealESRGAN"];
+
+/// What values a parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Accepts {
+    /// Text of at most [`PROMPT_MAX_CHARS`] characters.
+    Prompt,
+    /// A model's public name (`GET /models` lists them).
+    Model,
+    Integer(IntRange),
+    Decimal(FloatRange),
+    Text(&'static [&'static str]),
+    Whole(&'static [i64]),
+    Boolean,
+    /// An input image: `<name>Base64` (a data URL) or `<name>Url`, exactly one.
+    Image,
+}
+
+/// One parameter of a generator, as its requests spell it, and the values validation accepts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parameter {
+    pub name: &'static str,
+    pub required: bool,
+    pub accepts: Accepts,
+}
+
+const fn param(name: &'static str, accepts: Accepts) -> Parameter {
+    Parameter { name, required: false, accepts }
+}
+
+const fn required(name: &'static str, accepts: Accepts) -> Parameter {
+    Parameter { name, required: true, accepts }
+}
+
+/// Every parameter a generator takes, in the order a form shows them.
+pub fn parameters(kind: Kind) -> Vec<Parameter> {
+    use Accepts::{Boolean, Decimal, Image, Integer, Model, Prompt, Text, Whole};
+    let image = [param("modelName", Model), param("width", Integer(SIZE)), param("height", Integer(SIZE))];
+    let sampling = [param("steps", Integer(STEPS)), param("cfgScale", Decimal(CFG)), param("seed", Integer(SEED))];
+    let prompts = [required("prompt", Prompt), param("negativePrompt", Prompt)];
+    let motion =
+        [param("duration", Integer(DURATION)), param("fps", Integer(FPS)), param("motionBucketId", Integer(MOTION))];
+    match kind {
+        Kind::Text2Img => [
+            &prompts[..],
+            &image,
+            &sampling,
+            &[
+                param("sampler", Text(&SAMPLERS)),
+                param("scheduler", Text(&SCHEDULERS)),
+                param("denoise", Decimal(FRACTION)),
+                param("batchSize", Integer(BATCH)),
+            ],
+        ]
+        .concat(),
+        Kind::Img2Img => {
+            [&prompts[..], &[required("image", Image), param("strength", Decimal(FRACTION))], &image, &sampling]
+                .concat()
+        }
+        Kind::Upscale => vec![
+            required("image", Image),
+            param("scaleFactor", Whole(&SCALE_FACTORS)),
+            param("model", Text(&UPSCALE_MODELS)),
+        ],
+        Kind::Pose => [
+            &prompts[..],
+            &[
+                required("poseImage", Image),
+                param("controlType", Text(&CONTROL_TYPES)),
+                param("controlStrength", Decimal(CONTROL_STRENGTH)),
+            ],
+            &image,
+            &sampling,
+        ]
+        .concat(),
+        Kind::Text2Video => [&prompts[..], &image, &motion, &sampling].concat(),
+        Kind::Img2Video => [
+            &[required("image", Image), param("prompt", Prompt)],
+            &image[..],
+            &motion,
+            &[param("augmentationLevel", Decimal(FRACTION))],
+            &sampling,
+            &[param("videoLoop", Boolean)],
+        ]
+        .concat(),
+    }
+}
+
 fn invalid(message: impl Into<String>) -> GenerationError {
     GenerationError::Invalid(message.into())
 }
 
-fn size(name: &str, value: i64) -> Result<i64, GenerationError> {
-    if !(64..=2048).contains(&value) || value % 8 != 0 {
-        return Err(invalid(format!("{name} must be a multiple of 8 between 64 and 2048")));
+impl IntRange {
+    fn check(self, name: &str, value: i64) -> Result<i64, GenerationError> {
+        let (min, max, step) = (self.min, self.max, self.multiple_of);
+        match (value < min || value > max, step > 1) {
+            (false, _) if value % step == 0 => Ok(value),
+            (_, true) => Err(invalid(format!("{name} must be a multiple of {step} between {min} and {max}"))),
+            _ => Err(invalid(format!("{name} must be between {min} and {max}"))),
+        }
     }
-    Ok(value)
 }
 
-fn within<T: PartialOrd + std::fmt::Display + Copy>(
-    name: &str,
-    value: T,
-    min: T,
-    max: T,
-) -> Result<T, GenerationError> {
-    if value < min || value > max {
-        return Err(invalid(format!("{name} must be between {min} and {max}")));
+impl FloatRange {
+    fn check(self, name: &str, value: f64) -> Result<f64, GenerationError> {
+        let (min, max) = (self.min, self.max);
+        if !(min..=max).contains(&value) {
+            return Err(invalid(format!("{name} must be between {min} and {max}")));
+        }
+        Ok(value)
     }
-    Ok(value)
 }
 
 fn prompt(value: &str, required: bool) -> Result<String, GenerationError> {
@@ -213,8 +336,8 @@ fn prompt(value: &str, required: bool) -> Result<String, GenerationError> {
     if required && trimmed.is_empty() {
         return Err(invalid("prompt is required"));
     }
-    if trimmed.chars().count() > 2000 {
-        return Err(invalid("prompts are limited to 2000 characters"));
+    if trimmed.chars().count() > PROMPT_MAX_CHARS {
+        return Err(invalid(format!("prompts are limited to {PROMPT_MAX_CHARS} characters")));
     }
     Ok(trimmed.to_owned())
 }
@@ -223,7 +346,7 @@ fn prompt(value: &str, required: bool) -> Result<String, GenerationError> {
 fn seed(value: i64) -> Result<i64, GenerationError> {
     match value {
         -1 => Ok(i64::from(rand::random::<u32>())),
-        0..=9_007_199_254_740_991 => Ok(value),
+        0.. if value <= SEED.max => Ok(value),
         _ => Err(invalid("seed must be -1 (random) or between 0 and 2^53-1")),
     }
 }
@@ -236,9 +359,6 @@ fn one_image(base64: Option<String>, url: Option<String>, field: &str) -> Result
         (None, None) => Err(invalid(format!("{field}Base64 or {field}Url is required"))),
     }
 }
-
-const SAMPLERS: [&str; 8] = ["euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_sde", "ddim"];
-const SCHEDULERS: [&str; 5] = ["normal", "karras", "exponential", "simple", "sgm_uniform"];
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -270,11 +390,12 @@ fn plan_text2img(r: Text2Img) -> Result<Plan, GenerationError> {
     if !SCHEDULERS.contains(&scheduler.as_str()) {
         return Err(invalid(format!("scheduler must be one of {}", SCHEDULERS.join(", "))));
     }
-    let batch = within("batchSize", r.batch_size.unwrap_or(1), 1, 8)?;
-    let (width, height) = (size("width", r.width.unwrap_or(1024))?, size("height", r.height.unwrap_or(1024))?);
-    let steps = within("steps", r.steps.unwrap_or(30), 1, 150)?;
-    let cfg = within("cfgScale", r.cfg_scale.unwrap_or(7.5), 1.0, 30.0)?;
-    let denoise = within("denoise", r.denoise.unwrap_or(1.0), 0.0, 1.0)?;
+    let batch = BATCH.check("batchSize", r.batch_size.unwrap_or(1))?;
+    let (width, height) =
+        (SIZE.check("width", r.width.unwrap_or(1024))?, SIZE.check("height", r.height.unwrap_or(1024))?);
+    let steps = STEPS.check("steps", r.steps.unwrap_or(30))?;
+    let cfg = CFG.check("cfgScale", r.cfg_scale.unwrap_or(7.5))?;
+    let denoise = FRACTION.check("denoise", r.denoise.unwrap_or(1.0))?;
     let seed = seed(r.seed.unwrap_or(-1))?;
     let p = prompt(&r.prompt, true)?;
     let n = prompt(r.negative_prompt.as_deref().unwrap_or_default(), false)?;
@@ -297,10 +418,11 @@ fn plan_text2img(r: Text2Img) -> Result<Plan, GenerationError> {
 fn plan_img2img(r: Img2Img) -> Result<Plan, GenerationError> {
     let image = one_image(r.image_base64, r.image_url, "image")?;
     let model = r.model_name.unwrap_or_else(|| "stable-diffusion-v1-5".into());
-    let (width, height) = (size("width", r.width.unwrap_or(512))?, size("height", r.height.unwrap_or(512))?);
-    let steps = within("steps", r.steps.unwrap_or(20), 1, 150)?;
-    let cfg = within("cfgScale", r.cfg_scale.unwrap_or(7.0), 1.0, 30.0)?;
-    let strength = within("strength", r.strength.unwrap_or(0.7), 0.0, 1.0)?;
+    let (width, height) =
+        (SIZE.check("width", r.width.unwrap_or(512))?, SIZE.check("height", r.height.unwrap_or(512))?);
+    let steps = STEPS.check("steps", r.steps.unwrap_or(20))?;
+    let cfg = CFG.check("cfgScale", r.cfg_scale.unwrap_or(7.0))?;
+    let strength = FRACTION.check("strength", r.strength.unwrap_or(0.7))?;
     let seed = seed(r.seed.unwrap_or(-1))?;
     let p = prompt(&r.prompt, true)?;
     let n = prompt(r.negative_prompt.as_deref().unwrap_or_default(), false)?;
@@ -323,11 +445,11 @@ fn plan_img2img(r: Img2Img) -> Result<Plan, GenerationError> {
 fn plan_upscale(r: Upscale) -> Result<Plan, GenerationError> {
     let image = one_image(r.image_base64, r.image_url, "image")?;
     let factor = r.scale_factor.unwrap_or(2);
-    if factor != 2 && factor != 4 {
+    if !SCALE_FACTORS.contains(&factor) {
         return Err(invalid("scaleFactor must be 2 or 4"));
     }
-    let model = r.model.unwrap_or_else(|| "RealESRGAN".into());
-    if model != "RealESRGAN" {
+    let model = r.model.unwrap_or_else(|| UPSCALE_MODELS[0].into());
+    if !UPSCALE_MODELS.contains(&model.as_str()) {
         return Err(GenerationError::ModelUnavailable(format!("upscale model `{model}` (available: RealESRGAN)")));
     }
     let file = format!("RealESRGAN_x{factor}plus.pth");
@@ -350,13 +472,14 @@ fn plan_pose(r: Pose) -> Result<Plan, GenerationError> {
         "openpose" => "control_v11p_sd15_openpose.pth",
         "canny" => "control_v11p_sd15_canny.pth",
         "depth" => "control_v11f1p_sd15_depth.pth",
-        _ => return Err(invalid("controlType must be openpose, canny or depth")),
+        _ => return Err(invalid(format!("controlType must be one of {}", CONTROL_TYPES.join(", ")))),
     };
-    let strength = within("controlStrength", r.control_strength.unwrap_or(1.0), 0.0, 2.0)?;
+    let strength = CONTROL_STRENGTH.check("controlStrength", r.control_strength.unwrap_or(1.0))?;
     let model = r.model_name.unwrap_or_else(|| "stable-diffusion-v1-5".into());
-    let (width, height) = (size("width", r.width.unwrap_or(512))?, size("height", r.height.unwrap_or(768))?);
-    let steps = within("steps", r.steps.unwrap_or(20), 1, 150)?;
-    let cfg = within("cfgScale", r.cfg_scale.unwrap_or(7.0), 1.0, 30.0)?;
+    let (width, height) =
+        (SIZE.check("width", r.width.unwrap_or(512))?, SIZE.check("height", r.height.unwrap_or(768))?);
+    let steps = STEPS.check("steps", r.steps.unwrap_or(20))?;
+    let cfg = CFG.check("cfgScale", r.cfg_scale.unwrap_or(7.0))?;
     let seed = seed(r.seed.unwrap_or(-1))?;
     let p = prompt(&r.prompt, true)?;
     let n = prompt(r.negative_prompt.as_deref().unwrap_or_default(), false)?;
@@ -433,7 +556,7 @@ impl TryFrom<Img2Video> for Video {
         let model = r.model_name.unwrap_or_else(|| "stable-video-diffusion-img2vid".into());
         let image = one_image(r.image_base64, r.image_url, "image")?;
         let prompt = prompt(r.prompt.as_deref().unwrap_or_default(), false)?;
-        let augmentation = within("augmentationLevel", r.augmentation_level.unwrap_or(0.0), 0.0, 1.0)?;
+        let augmentation = FRACTION.check("augmentationLevel", r.augmentation_level.unwrap_or(0.0))?;
         Ok(Self {
             kind: Kind::Img2Video,
             from_image: Some(FromImage { image, augmentation, looped: r.video_loop.unwrap_or(false) }),
@@ -454,12 +577,13 @@ impl TryFrom<Img2Video> for Video {
 
 fn plan_video(r: Video, first_frame_model: &str) -> Result<Plan, GenerationError> {
     let (prompt_text, negative) = (r.prompt, r.negative_prompt);
-    let (width, height) = (size("width", r.width.unwrap_or(512))?, size("height", r.height.unwrap_or(512))?);
-    let duration = within("duration", r.duration.unwrap_or(4), 1, 10)?;
-    let fps = within("fps", r.fps.unwrap_or(8), 1, 30)?;
-    let motion = within("motionBucketId", r.motion_bucket_id.unwrap_or(127), 1, 255)?;
-    let cfg = within("cfgScale", r.cfg_scale, 1.0, 30.0)?;
-    let steps = within("steps", r.steps.unwrap_or(25), 1, 150)?;
+    let (width, height) =
+        (SIZE.check("width", r.width.unwrap_or(512))?, SIZE.check("height", r.height.unwrap_or(512))?);
+    let duration = DURATION.check("duration", r.duration.unwrap_or(4))?;
+    let fps = FPS.check("fps", r.fps.unwrap_or(8))?;
+    let motion = MOTION.check("motionBucketId", r.motion_bucket_id.unwrap_or(127))?;
+    let cfg = CFG.check("cfgScale", r.cfg_scale)?;
+    let steps = STEPS.check("steps", r.steps.unwrap_or(25))?;
     let seed = seed(r.seed.unwrap_or(-1))?;
     let frames = duration * fps;
     let mut bindings = json!({"width": width, "height": height, "totalFrames": frames, "motionBucketId": motion, "fps": fps,
@@ -593,7 +717,7 @@ mod tests {
                     .into(),
                 "model unavailable: upscale model `Other`",
             ),
-            (pose(Some("sketch"), None).into(), "controlType must be openpose, canny or depth"),
+            (pose(Some("sketch"), None).into(), "controlType must be one of openpose, canny, depth"),
             (pose(None, Some(2.5)).into(), "controlStrength must be between 0 and 2"),
             (
                 Pose { pose_image_url: None, pose_image_base64: Some(String::new()), ..pose(None, None) }.into(),

@@ -537,6 +537,33 @@ async fn the_model_list_says_what_requests_may_name_and_cost(backend: Backend) {
             assert!(listed["defaultFor"].as_array().unwrap().contains(&g["type"]), "{answer}");
         }
     }
+    // Each generator lists its parameters with the values validation accepts, and the
+    // bounds listed are the bounds enforced.
+    let param = |kind: &str, name: &str| {
+        generator(kind)["params"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap_or(json!(null))
+    };
+    let width = param("TEXT2IMG", "width");
+    assert_eq!(
+        width,
+        json!({"name": "width", "type": "integer", "required": false, "min": 64.0, "max": 2048.0, "multipleOf": 8})
+    );
+    assert_eq!(param("TEXT2IMG", "prompt")["required"], true);
+    assert!(param("TEXT2IMG", "sampler")["options"].as_array().unwrap().contains(&json!("euler")), "{answer}");
+    assert_eq!(param("UPSCALE", "scaleFactor")["options"], json!([2, 4]));
+    assert_eq!(param("POSE", "poseImage")["type"], "image");
+    for g in data["generators"].as_array().unwrap() {
+        let params = g["params"].as_array().unwrap();
+        for name in g["defaults"].as_object().unwrap().keys().filter(|k| *k != "totalFrames") {
+            assert!(params.iter().any(|p| p["name"] == name.as_str()), "{} lists no {name}: {g}", g["type"]);
+        }
+    }
+    let too_wide = json!({"prompt": "x", "width": 2056, "height": 64});
+    let (status, refused) = star.generate(&token, "text2img", too_wide).await;
+    assert_eq!((status, refused["code"].as_i64()), (400, Some(400)), "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("width must be a multiple of 8 between 64 and 2048"),
+        "{refused}"
+    );
     // What the list says is what a request gets: defaults and price.
     let (status, made) =
         star.generate(&token, "text2img", json!({"prompt": "x", "width": 64, "height": 64, "steps": 2})).await;

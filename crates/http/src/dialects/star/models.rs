@@ -5,6 +5,7 @@ use crate::envelope::{ApiResult, Reply, StarGraph};
 use crate::extract::Auth;
 use crate::state::AppState;
 use axum::extract::State;
+use gantry_generation::request::{Accepts, PROMPT_MAX_CHARS, Parameter, parameters};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -40,6 +41,62 @@ struct GeneratorView {
     /// The parameters a request with only its required fields gets (`seed` -1: random).
     #[schema(value_type = Object)]
     defaults: Map<String, Value>,
+    /// Every parameter a request may send, with the values it accepts (what a form needs).
+    params: Vec<ParamView>,
+}
+
+/// One request parameter and the values validation accepts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ParamView {
+    name: &'static str,
+    /// `prompt` (text, at most `max` characters), `model` (a name from `models`), `integer`,
+    /// `number`, `enum` (one of `options`), `boolean` or `image` (`<name>Base64` or `<name>Url`).
+    r#type: &'static str,
+    required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    multiple_of: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    options: Vec<Value>,
+}
+
+impl From<Parameter> for ParamView {
+    fn from(p: Parameter) -> Self {
+        let view = |r#type| ParamView {
+            name: p.name,
+            r#type,
+            required: p.required,
+            min: None,
+            max: None,
+            multiple_of: None,
+            options: Vec::new(),
+        };
+        #[allow(clippy::cast_precision_loss)] // bounds are far below 2^53
+        match p.accepts {
+            Accepts::Prompt => ParamView { max: Some(PROMPT_MAX_CHARS as f64), ..view("prompt") },
+            Accepts::Model => view("model"),
+            Accepts::Integer(r) => ParamView {
+                min: Some(r.min as f64),
+                max: Some(r.max as f64),
+                multiple_of: (r.multiple_of > 1).then_some(r.multiple_of),
+                ..view("integer")
+            },
+            Accepts::Decimal(r) => ParamView { min: Some(r.min), max: Some(r.max), ..view("number") },
+            Accepts::Text(options) => {
+                ParamView { options: options.iter().map(|&o| Value::from(o)).collect(), ..view("enum") }
+            }
+            Accepts::Whole(options) => {
+                ParamView { options: options.iter().map(|&o| Value::from(o)).collect(), ..view("enum") }
+            }
+            Accepts::Boolean => view("boolean"),
+            Accepts::Image => view("image"),
+        }
+    }
 }
 
 /// Credits: `base + perUnit × units`.
@@ -70,6 +127,7 @@ async fn catalogue(State(state): State<AppState>, _caller: Auth<StarGraph>) -> A
             r#type: g.kind.type_name(),
             price: PriceView { base: g.price.base, per_unit: g.price.per_unit, unit: g.unit },
             defaults: g.defaults,
+            params: parameters(g.kind).into_iter().map(ParamView::from).collect(),
         })
         .collect();
     Ok(Reply::ok(Catalogue { models, generators }))
