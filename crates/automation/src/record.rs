@@ -20,6 +20,9 @@ pub struct StoredWorkflow {
     pub created_at: i64,
     /// `/api/v1/webhooks/<secret>` for webhook-triggered workflows, shown to the owner.
     pub webhook_path: Option<String>,
+    /// When the cron scheduler starts it next (ms since the epoch): enabled schedule-triggered
+    /// workflows whose expression fires again.
+    pub next_run_at: Option<i64>,
 }
 
 /// How a workflow is started besides by hand.
@@ -132,7 +135,13 @@ impl Inner {
             modified_at: Some(r.modified_at),
             metadata: extras.metadata,
         };
-        StoredWorkflow { workflow, user_id: r.user_id, created_at: r.created_at, webhook_path }
+        let next_run_at = match TriggerSpec::of(&workflow) {
+            TriggerSpec::Schedule(cron) if workflow.is_enabled => {
+                crate::triggers::schedule::next_after(&cron, self.clock.now_ms())
+            }
+            _ => None,
+        };
+        StoredWorkflow { workflow, user_id: r.user_id, created_at: r.created_at, webhook_path, next_run_at }
     }
 }
 

@@ -3,7 +3,7 @@
 //! as the workflow's owner, with the owner's current role.
 
 mod events;
-mod schedule;
+pub(crate) mod schedule;
 
 use std::sync::Arc;
 

@@ -14,6 +14,11 @@ pub fn due_between(cron: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> bo
     matches!(gantry_workflow_engine::next_fire(cron, after), Ok(Some(t)) if t <= until)
 }
 
+/// The first fire time of `cron` after `now_ms`, in ms.
+pub(crate) fn next_after(cron: &str, now_ms: i64) -> Option<i64> {
+    gantry_workflow_engine::next_fire(cron, at(now_ms)).ok().flatten().map(|t| t.timestamp_millis())
+}
+
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }

@@ -24,6 +24,13 @@ async fn a_cron_schedule_fires_within_a_minute(backend: Backend) {
         step("l", "log", 0, json!({"message": "fired at {{t.firedAt}}"})),
     ]);
     let id = app.workflow(&user, "every minute", steps).await;
+    // The workflow says when it runs next: within the coming minute, on a minute boundary.
+    let (_, detail) = app.call("GET", &format!("/api/v1/workflows/{id}"), Some(&user), None).await;
+    let next = detail["data"]["nextRunAt"].as_i64().unwrap_or_else(|| panic!("nextRunAt: {detail}"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(next > now - 1_000 && next <= now + 60_000 && next % 60_000 == 0, "{next} vs {now}");
+    let (_, list) = app.call("GET", "/api/v1/workflows", Some(&user), None).await;
+    assert_eq!(list["data"]["workflows"][0]["nextRunAt"], next, "{list}");
     let run = eventually(70, "the schedule to fire", || async {
         runs_of(&app, &user, &id).await.into_iter().find(|e| e["triggeredBy"] == "schedule")
     })
@@ -32,6 +39,10 @@ async fn a_cron_schedule_fires_within_a_minute(backend: Backend) {
     let done = app.ended(&user, exec).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["outputs"]["t"]["firedAt"]["value"].as_i64().is_some(), "{done}");
+    // A disabled schedule runs never.
+    app.call("POST", &format!("/api/v1/workflows/{id}/disable"), Some(&user), None).await;
+    let (_, detail) = app.call("GET", &format!("/api/v1/workflows/{id}"), Some(&user), None).await;
+    assert_eq!(detail["data"]["nextRunAt"], Value::Null, "{detail}");
     app.stop().await;
 }
 

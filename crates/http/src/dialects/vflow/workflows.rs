@@ -45,6 +45,7 @@ fn summary(w: &StoredWorkflow) -> Value {
         "isFavorite": wf.is_favorite, "folderId": wf.folder_id, "order": wf.order, "stepCount": wf.steps.len(),
         "modifiedAt": wf.modified_at, "tags": wf.tags, "version": wf.version, "triggerConfig": wf.trigger_config,
         "maxExecutionTime": wf.max_execution_time, "author": meta.get("author"), "vFlowLevel": meta.get("vFlowLevel"),
+        "nextRunAt": w.next_run_at,
     })
 }
 
@@ -54,6 +55,7 @@ pub(super) fn detail_json(w: &StoredWorkflow, base: &str) -> Value {
     let mut v = serde_json::to_value(&w.workflow).unwrap_or(Value::Null);
     v["createdAt"] = json!(w.created_at);
     v["webhookUrl"] = json!(w.webhook_path.as_ref().map(|p| format!("{base}{p}")));
+    v["nextRunAt"] = json!(w.next_run_at);
     v
 }
 
@@ -119,7 +121,7 @@ async fn list(
 /// One workflow.
 #[utoipa::path(get, path = "/api/v1/workflows/{workflowId}", tag = "vflow", security(("bearer" = [])),
     params(("workflowId" = String, Path)),
-    responses((status = 200, description = "the workflow with steps, triggerConfig, metadata, createdAt, webhookUrl"),
+    responses((status = 200, description = "the workflow with steps, triggerConfig, metadata, createdAt, webhookUrl, nextRunAt (ms; enabled cron-triggered workflows)"),
         (status = 404, description = "unknown workflow (1001)")))]
 async fn detail(
     State(state): State<AppState>,
