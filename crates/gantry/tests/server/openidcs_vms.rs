@@ -90,6 +90,27 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
         tokio_tungstenite::connect_async(stale["ws_url"].as_str().unwrap()).await.is_err(),
         "an expired ticket is refused"
     );
+    // A person who opens a console link with a used or an expired ticket reads which, as a page.
+    let ticket_of = |url: &str| url.split("ticket=").nth(1).unwrap().to_owned();
+    for (url, says, dit) in [
+        (&ws_url, "This console link was already used", "控制台链接已被使用"),
+        (&stale["ws_url"].as_str().unwrap().to_owned(), "This console link has expired", "控制台链接已过期"),
+    ] {
+        for (language, title) in [("en-GB,en;q=0.9", says), ("zh-CN,zh;q=0.9", dit)] {
+            let page = app
+                .http
+                .get(app.url(&format!("/console/?ticket={}", ticket_of(url))))
+                .header("accept", "text/html,application/xhtml+xml")
+                .header("accept-language", language)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), 403);
+            assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+            let html = page.text().await.unwrap();
+            assert!(html.contains(&format!("<h1>{title}</h1>")), "{html}");
+        }
+    }
 
     // Pause, resume and a hard reset keep the same process.
     let power = format!("/api/client/powers/local/{vm}");
@@ -188,7 +209,8 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
     app.ok("DELETE", &format!("/api/client/delete/local/{vm}"), &admin, None).await;
     assert!(!vm_dir.exists(), "{} removed", vm_dir.display());
     assert!(std::fs::read_dir(storage.path().join("local")).unwrap().next().is_none());
-    assert!(crate::common::compute::http_get(gantry_port, "web.test").await.unwrap_or_default().contains("404"));
+    let unrouted = crate::common::compute::http_get(gantry_port, "web.test").await.unwrap_or_default();
+    assert!(!unrouted.contains("gantry-guest"), "the route went with the VM: {unrouted}");
     eventually(30, "a ComputeChanged vm.delete event", || {
         let seen = events.saw(|e| e["event"] == "compute_changed" && e["action"] == "vm.delete");
         async move { seen.then_some(()) }

@@ -8,12 +8,14 @@
 //! - `GET /console/ws?ticket=…` — redeems the ticket and bridges binary WebSocket frames to
 //!   the engine's [`gantry_vm_engine::VmEngine::console_open`] stream; the `binary` subprotocol is
 //!   echoed when a client offers it (old noVNC), none otherwise (noVNC ≥ 1.0);
-//! - `GET /console/?ticket=…` — redirects to noVNC's `vnc.html` pointed at that socket;
+//! - `GET /console/?ticket=…` — redirects to noVNC's `vnc.html` pointed at that socket; a
+//!   browser whose ticket is expired, used or unknown gets a page saying which, in its language;
 //! - `GET /console/novnc/…` — noVNC's static files from `/usr/share/novnc`.
 //!
 //! Tickets are 256 random bits, kept only as SHA-256 digests (so the lookup compares digests,
 //! never the secret itself), redeemed at most once, atomically, before the upgrade, and expire
-//! after `compute.console_ticket_ttl_secs`. They stay in memory: they live about a minute, so
+//! after `compute.console_ticket_ttl_secs`; a redeemed ticket's digest is remembered for ten
+//! minutes, so a second use is told apart from an unknown ticket. They stay in memory: they live about a minute, so
 //! losing them on a restart costs the user one click, and a database round trip would only
 //! add latency to every console open.
 
@@ -24,8 +26,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Query, Request, State, rejection::QueryRejection};
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use gantry_core::Clock;
@@ -47,6 +49,9 @@ use crate::state::AppState;
 /// Where the Debian package `novnc` puts its files.
 pub const NOVNC_DIR: &str = "/usr/share/novnc";
 
+/// How long a used or expired ticket is remembered as such (then it reads as unknown).
+const GONE_MEMORY_MS: i64 = 10 * 60 * 1000;
+
 /// Largest chunk read from the VNC stream per WebSocket frame.
 const FRAME_BYTES: usize = 64 * 1024;
 
@@ -65,10 +70,40 @@ struct Pending {
     expires_at_ms: i64,
 }
 
+/// Tickets waiting to be redeemed, and the digests of used and expired ones (why, and when
+/// to forget them).
+#[derive(Default)]
+struct Book {
+    pending: HashMap<[u8; 32], Pending>,
+    gone: HashMap<[u8; 32], (Refusal, i64)>,
+}
+
+impl Book {
+    /// Moves expired tickets to `gone` and forgets what was gone long enough.
+    fn tidy(&mut self, now: i64) {
+        let expired: Vec<[u8; 32]> =
+            self.pending.iter().filter(|(_, p)| p.expires_at_ms <= now).map(|(digest, _)| *digest).collect();
+        for digest in expired {
+            self.pending.remove(&digest);
+            self.gone.insert(digest, (Refusal::Expired, now.saturating_add(GONE_MEMORY_MS)));
+        }
+        self.gone.retain(|_, (_, forget_at_ms)| *forget_at_ms > now);
+    }
+
+    /// Why a ticket is refused, or `None` when it is pending and valid.
+    fn refusal(&self, digest: &[u8; 32]) -> Option<Refusal> {
+        match (self.pending.contains_key(digest), self.gone.get(digest)) {
+            (true, _) => None,
+            (false, Some((why, _))) => Some(*why),
+            (false, None) => Some(Refusal::Unknown),
+        }
+    }
+}
+
 struct Inner {
     ttl_ms: i64,
     clock: Arc<dyn Clock>,
-    pending: Mutex<HashMap<[u8; 32], Pending>>,
+    book: Mutex<Book>,
 }
 
 /// The console tickets of this process. Cheap to clone (shared).
@@ -81,6 +116,7 @@ pub struct Tickets {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
     Unknown,
+    Used,
     Expired,
 }
 
@@ -88,7 +124,7 @@ impl Tickets {
     /// Tickets valid for `ttl` after issue, timed by `clock`.
     pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        Self { inner: Arc::new(Inner { ttl_ms, clock, pending: Mutex::default() }) }
+        Self { inner: Arc::new(Inner { ttl_ms, clock, book: Mutex::default() }) }
     }
 
     /// How long a ticket may wait to be redeemed.
@@ -104,37 +140,35 @@ impl Tickets {
         let now = self.inner.clock.now_ms();
         let expires_at_ms = now.saturating_add(self.inner.ttl_ms);
         tracing::info!(vm = %vm_uuid, expires_at_ms, "console ticket issued");
-        let mut pending = self.lock();
-        pending.retain(|_, p| p.expires_at_ms > now);
-        pending.insert(digest(&ticket), Pending { engine, vm_uuid, expires_at_ms });
+        let mut book = self.lock();
+        book.tidy(now);
+        book.pending.insert(digest(&ticket), Pending { engine, vm_uuid, expires_at_ms });
         ConsoleTicket { ticket, expires_at_ms }
     }
 
     /// Takes a ticket out (it can never be used again) if it is known and unexpired.
     fn redeem(&self, ticket: &str) -> Result<Pending, Refusal> {
         let now = self.inner.clock.now_ms();
-        let mut pending = self.lock();
-        let found = pending.remove(&digest(ticket));
-        pending.retain(|_, p| p.expires_at_ms > now);
-        match found {
-            Some(p) if p.expires_at_ms > now => Ok(p),
-            Some(_) => Err(Refusal::Expired),
-            None => Err(Refusal::Unknown),
+        let digest = digest(ticket);
+        let mut book = self.lock();
+        book.tidy(now);
+        if let Some(why) = book.refusal(&digest) {
+            return Err(why);
         }
+        book.gone.insert(digest, (Refusal::Used, now.saturating_add(GONE_MEMORY_MS)));
+        book.pending.remove(&digest).ok_or(Refusal::Unknown)
     }
 
     /// Whether a ticket would be accepted now, without using it.
     fn check(&self, ticket: &str) -> Result<(), Refusal> {
         let now = self.inner.clock.now_ms();
-        match self.lock().get(&digest(ticket)) {
-            Some(p) if p.expires_at_ms > now => Ok(()),
-            Some(_) => Err(Refusal::Expired),
-            None => Err(Refusal::Unknown),
-        }
+        let mut book = self.lock();
+        book.tidy(now);
+        book.refusal(&digest(ticket)).map_or(Ok(()), Err)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Pending>> {
-        self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.inner.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -186,9 +220,67 @@ fn ticket_of(query: Result<Query<TicketQuery>, QueryRejection>) -> Result<String
 
 fn refusal(r: Refusal) -> Response {
     match r {
-        Refusal::Unknown => refuse(ErrorKind::Forbidden, "unknown or already used console ticket"),
+        Refusal::Unknown => refuse(ErrorKind::Forbidden, "unknown console ticket"),
+        Refusal::Used => refuse(ErrorKind::Forbidden, "console ticket already used"),
         Refusal::Expired => refuse(ErrorKind::Forbidden, "console ticket expired"),
     }
+}
+
+/// A refused ticket explained to a person (a browser that opened a console link), in
+/// Chinese when the browser prefers it.
+fn refusal_page(r: Refusal, headers: &HeaderMap, ttl: Duration) -> Response {
+    let chinese = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|first| first.trim().to_ascii_lowercase().starts_with("zh"));
+    let secs = ttl.as_secs();
+    let (title, body, again) = match (r, chinese) {
+        (Refusal::Expired, false) => (
+            "This console link has expired".to_owned(),
+            format!("A console link works for {secs} seconds after it is made, and this one is older."),
+            "Open the console again from the machine's page for a fresh link.",
+        ),
+        (Refusal::Expired, true) => (
+            "控制台链接已过期".to_owned(),
+            format!("控制台链接生成后 {secs} 秒内有效，这个链接已超时。"),
+            "请回到虚拟机页面重新打开控制台，获取新的链接。",
+        ),
+        (Refusal::Used, false) => (
+            "This console link was already used".to_owned(),
+            "Each console link opens one session, and this one has been opened before.".to_owned(),
+            "Open the console again from the machine's page for a fresh link.",
+        ),
+        (Refusal::Used, true) => (
+            "控制台链接已被使用".to_owned(),
+            "每个控制台链接只能打开一次会话，这个链接已经用过了。".to_owned(),
+            "请回到虚拟机页面重新打开控制台，获取新的链接。",
+        ),
+        (Refusal::Unknown, false) => (
+            "This console link is not valid".to_owned(),
+            "Gantry does not know this link: it may be mistyped, or the server restarted since it was made.".to_owned(),
+            "Open the console from the machine's page.",
+        ),
+        (Refusal::Unknown, true) => (
+            "控制台链接无效".to_owned(),
+            "Gantry 无法识别这个链接：可能输入有误，或服务器在生成链接后重启过。".to_owned(),
+            "请从虚拟机页面打开控制台。",
+        ),
+    };
+    let (lang, back) = if chinese { ("zh-CN", "返回虚拟机") } else { ("en", "Back to the machines") };
+    let html = format!(
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;\
+         max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5}}</style></head><body><h1>{title}</h1>\
+         <p>{body}</p><p>{again}</p><p><a href=\"/machines\">{back}</a></p></body></html>"
+    );
+    let mut response = (StatusCode::FORBIDDEN, Html(html)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
 }
 
 fn console_error(vm: &str, e: EngineError) -> Response {
@@ -287,16 +379,20 @@ async fn bridge(socket: WebSocket, stream: ConsoleStream, supervisor: gantry_cor
 #[utoipa::path(get, path = "/console/", tag = "openidcs", params(TicketQuery),
     responses((status = 303, description = "to noVNC's page"), (status = 401, description = "no ticket"),
         (status = 403, description = "unknown, used or expired ticket"), (status = 404, description = "noVNC is not installed")))]
-async fn console_page(State(state): State<AppState>, query: Result<Query<TicketQuery>, QueryRejection>) -> Response {
-    if !novnc_installed() {
-        return refuse(ErrorKind::NotFound, "noVNC is not installed on this server (Debian package novnc)");
-    }
+async fn console_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<TicketQuery>, QueryRejection>,
+) -> Response {
     let ticket = match ticket_of(query) {
         Ok(t) => t,
         Err(e) => return Openidcs::render_error(&e),
     };
     if let Err(r) = state.consoles.check(&ticket) {
-        return refusal(r);
+        return if wants_html(&headers) { refusal_page(r, &headers, state.consoles.ttl()) } else { refusal(r) };
+    }
+    if !novnc_installed() {
+        return refuse(ErrorKind::NotFound, "noVNC is not installed on this server (Debian package novnc)");
     }
     Redirect::to(&novnc_page(&ticket)).into_response()
 }
@@ -359,21 +455,32 @@ mod tests {
         let b = tickets.issue(engine.clone(), "vm-b".into());
         assert_ne!(a.ticket, b.ticket);
         // Only digests are kept.
-        assert!(!tickets.lock().keys().any(|k| hex::encode(k) == a.ticket));
+        assert!(!tickets.lock().pending.keys().any(|k| hex::encode(k) == a.ticket));
 
         assert_eq!(tickets.check(&a.ticket), Ok(()));
         assert_eq!(tickets.redeem(&a.ticket).map(|p| p.vm_uuid).ok().as_deref(), Some("vm-a"));
-        assert_eq!(tickets.redeem(&a.ticket).err(), Some(Refusal::Unknown));
+        assert_eq!(tickets.redeem(&a.ticket).err(), Some(Refusal::Used), "a second use is told apart");
+        assert_eq!(tickets.check(&a.ticket), Err(Refusal::Used));
         assert_eq!(tickets.redeem("nonsense").err(), Some(Refusal::Unknown));
 
         clock.0.store(61_000, Ordering::SeqCst);
         assert_eq!(tickets.check(&b.ticket), Err(Refusal::Expired));
         assert_eq!(tickets.redeem(&b.ticket).err(), Some(Refusal::Expired));
+        assert_eq!(tickets.check(&b.ticket), Err(Refusal::Expired), "a refused expired ticket still reads as expired");
         // Issuing prunes what expired.
         let c = tickets.issue(engine.clone(), "vm-c".into());
         clock.0.store(200_000, Ordering::SeqCst);
-        let _d = tickets.issue(engine, "vm-d".into());
-        assert_eq!(tickets.lock().len(), 1);
+        let _d = tickets.issue(engine.clone(), "vm-d".into());
+        let sizes = |t: &Tickets| {
+            let book = t.lock();
+            (book.pending.len(), book.gone.len())
+        };
+        assert_eq!(sizes(&tickets), (1, 3), "d pending; a used, b and c expired");
+        assert_eq!(tickets.redeem(&a.ticket).err(), Some(Refusal::Used), "remembered after the ticket's own expiry");
+        assert_eq!(tickets.check(&c.ticket), Err(Refusal::Expired));
+        clock.0.store(200_000 + GONE_MEMORY_MS + 1, Ordering::SeqCst);
+        let _e = tickets.issue(engine.clone(), "vm-e".into());
+        assert_eq!(sizes(&tickets), (1, 1), "a, b and c forgotten ten minutes later; d expired since");
         assert_eq!(tickets.redeem(&c.ticket).err(), Some(Refusal::Unknown));
     }
 
