@@ -15,10 +15,11 @@ pub mod request_id;
 pub mod reverse_proxy;
 pub mod state;
 pub mod urls;
+pub mod web_console;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use envelope::render_error_for;
 use error::{ApiError, ErrorKind};
@@ -78,7 +79,10 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(CorsLayer::new().allow_origin(allow).allow_methods(Any).allow_headers(Any).expose_headers(Any))
 }
 
-async fn unknown_route(uri: Uri) -> Response {
+async fn unknown_route(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(page) = web_console::answer(&method, uri.path(), &headers) {
+        return page;
+    }
     let error = ApiError::new(ErrorKind::NotFound, format!("no route for {}", uri.path()));
     render_error_for(dialects::dialect_for_path(uri.path()), &error)
 }
