@@ -26,3 +26,4 @@ mod vflow_system;
 mod vflow_transfer;
 mod vflow_triggers;
 mod vflow_workflows;
+mod web_console;
