@@ -237,7 +237,7 @@ impl GenerationService {
         };
         let mut images = Vec::with_capacity(plan.images.len());
         for (binding, source) in &plan.images {
-            images.push((binding.clone(), images::load(source, limits).await?));
+            images.push((binding.clone(), images::load(binding, source, limits).await?));
         }
         if !self.dispatcher.any_instance_usable() {
             return Err(GenerationError::NoInstance);
