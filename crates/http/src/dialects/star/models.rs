@@ -61,8 +61,15 @@ struct ParamView {
     #[serde(skip_serializing_if = "Option::is_none")]
     multiple_of: Option<i64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
-    options: Vec<Value>,
+    options: Vec<Choice>,
+}
+
+/// One value an `enum` parameter takes: text or a whole number.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum Choice {
+    Text(&'static str),
+    Number(i64),
 }
 
 impl From<Parameter> for ParamView {
@@ -88,10 +95,10 @@ impl From<Parameter> for ParamView {
             },
             Accepts::Decimal(r) => ParamView { min: Some(r.min), max: Some(r.max), ..view("number") },
             Accepts::Text(options) => {
-                ParamView { options: options.iter().map(|&o| Value::from(o)).collect(), ..view("enum") }
+                ParamView { options: options.iter().map(|&o| Choice::Text(o)).collect(), ..view("enum") }
             }
             Accepts::Whole(options) => {
-                ParamView { options: options.iter().map(|&o| Value::from(o)).collect(), ..view("enum") }
+                ParamView { options: options.iter().map(|&o| Choice::Number(o)).collect(), ..view("enum") }
             }
             Accepts::Boolean => view("boolean"),
             Accepts::Image => view("image"),
