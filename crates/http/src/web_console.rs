@@ -92,11 +92,11 @@ pub fn answer(method: &Method, path: &str, headers: &HeaderMap) -> Option<Respon
         let found = file(&format!("docs/{name}"), headers, "no-cache");
         return Some(found.unwrap_or_else(|| StatusCode::NOT_FOUND.into_response()));
     }
-    // Any other page: the console's entry, whose router shows the page (or its own 404).
-    let wants_page = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|accept| accept.contains("text/html") || accept.contains("*/*"));
+    // Any other page, for a browser (its navigations ask for text/html): the console's entry,
+    // whose router shows the page (or its own 404). API clients (`*/*`, JSON, no Accept)
+    // keep the dialect's JSON 404.
+    let wants_page =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     if !wants_page {
         return None;
     }
@@ -122,6 +122,10 @@ mod tests {
         let mut json = HeaderMap::new();
         json.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         assert!(answer(&Method::GET, "/studio", &json).is_none(), "a JSON client keeps the JSON 404");
+        let mut any = HeaderMap::new();
+        any.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert!(answer(&Method::GET, "/", &any).is_none(), "so does curl");
+        assert!(answer(&Method::GET, "/", &HeaderMap::new()).is_none());
         let missing = answer(&Method::GET, "/assets/../index.html", &html()).map(|r| r.status());
         assert_eq!(missing, Some(StatusCode::NOT_FOUND));
     }
