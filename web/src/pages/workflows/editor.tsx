@@ -1,18 +1,29 @@
 // One workflow's editor: its settings, its trigger, its steps as nested blocks, and a run
 // panel. Saving sends the whole workflow (`PUT /api/v1/workflows/{id}`); when the server
 // refuses it, each problem it names is shown on its step and input.
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useRoute } from 'preact-iso';
 import { ApiError, get, post, put } from '../../api';
 import { messages } from '../../i18n';
 import { ErrorNote, Field, Loaded, Page, useAction, useResource } from '../../ui';
 import { move, remove, tree } from './blocks';
 import { type DraftStep, type Modules, blockType, isTrigger, newStep, scopes, toDraft, toSteps } from './draft';
-import { type Category, type Folder, type Issue, type MagicVariables, type ModuleSummary, type Workflow, inputVariableNames, loadCatalogue, loadForm } from './model';
+import {
+  type Category,
+  type Folder,
+  type Issue,
+  type MagicVariables,
+  type ModuleSummary,
+  type Workflow,
+  inputVariableNames,
+  loadCatalogue,
+  loadForm,
+  scheduleOf,
+} from './model';
 import { Palette } from './palette';
 import { RunPanel } from './run';
 import { StepTree, type TreeContext } from './steps';
-import { TriggerPanel } from './trigger';
+import { type SavedSchedule, TriggerPanel } from './trigger';
 
 const t = messages(
   {
@@ -97,6 +108,14 @@ function issuesOf(error: unknown): Issue[] {
   return Array.isArray(details?.issues) ? details.issues : [];
 }
 
+/** The saved workflow's schedule and the next run the server computed for it. */
+function savedSchedule(w: Workflow): SavedSchedule {
+  return { schedule: scheduleOf(w.steps, w.triggerConfig), nextRunAt: w.nextRunAt ?? null };
+}
+
+// The longest wait `setTimeout` keeps (about 24.8 days).
+const LONGEST_TIMEOUT = 0x7fffffff;
+
 function Settings({ meta, folders, onChange }: { meta: Meta; folders: Folder[]; onChange: (patch: Partial<Meta>) => void }) {
   return (
     <section class="card" aria-labelledby="wf-settings-title">
@@ -156,6 +175,17 @@ function EditorView({ data }: { data: EditorData }) {
   const [open, setOpen] = useState<Set<string>>(new Set());
   const [adding, setAdding] = useState<number | null>(null);
   const [webhookUrl, setWebhookUrl] = useState(workflow.webhookUrl);
+  // null while it is read again after a save or a switch (the server computes the next run).
+  const [schedule, setSchedule] = useState<SavedSchedule | null>(() => savedSchedule(workflow));
+  const reads = useRef(0);
+  const readSchedule = (forget: boolean) => {
+    const n = ++reads.current;
+    if (forget) setSchedule(null);
+    get<Workflow>(`/api/v1/workflows/${encodeURIComponent(workflow.id)}`).then(
+      (w) => n === reads.current && setSchedule(savedSchedule(w)),
+      () => undefined,
+    );
+  };
   const vars = useResource(() => get<MagicVariables>(`/api/v1/workflows/${encodeURIComponent(workflow.id)}/magic-variables`), [workflow.id]);
 
   useEffect(() => {
@@ -167,6 +197,16 @@ function EditorView({ data }: { data: EditorData }) {
     addEventListener('beforeunload', warn);
     return () => removeEventListener('beforeunload', warn);
   }, [dirty]);
+
+  // Once the shown next run has passed, ask the server for the one after it.
+  const nextRunAt = schedule?.nextRunAt ?? null;
+  useEffect(() => {
+    if (nextRunAt === null) return;
+    const wait = Math.max(nextRunAt - Date.now() + 1000, 5000);
+    if (wait > LONGEST_TIMEOUT) return;
+    const timer = setTimeout(() => readSchedule(false), wait);
+    return () => clearTimeout(timer);
+  }, [nextRunAt]);
 
   const edit = (next: DraftStep[]) => {
     setAll(next);
@@ -215,6 +255,7 @@ function EditorView({ data }: { data: EditorData }) {
     setDirty(false);
     setSaved(true);
     vars.reload();
+    readSchedule(true);
   });
 
   // The switch shows the change at once and goes back if the server refuses it.
@@ -226,6 +267,7 @@ function EditorView({ data }: { data: EditorData }) {
       setEnabled(!on);
       throw error;
     }
+    readSchedule(true);
   });
 
   const addStep = async (at: number, moduleId: string) => {
@@ -268,7 +310,8 @@ function EditorView({ data }: { data: EditorData }) {
   };
 
   const setTrigger = (step: DraftStep | null) => edit([...(step ? [step] : []), ...all.slice(first)]);
-  const names = useMemo(() => inputVariableNames(toSteps(all, modules)), [all]);
+  const steps = useMemo(() => toSteps(all, modules), [all]);
+  const names = useMemo(() => inputVariableNames(steps), [steps]);
 
   return (
     <Page
@@ -329,6 +372,7 @@ function EditorView({ data }: { data: EditorData }) {
             issues={hasTrigger ? (byStep.get(all[0].id) ?? []) : []}
             webhookUrl={webhookUrl}
             legacy={workflow.triggerConfig}
+            schedule={{ draft: scheduleOf(steps, workflow.triggerConfig), saved: schedule, enabled }}
             onChange={setTrigger}
           />
           <RunPanel workflowId={workflow.id} names={names} dirty={dirty} beforeRun={() => (dirty ? save.run() : Promise.resolve(true))} onRefused={refused} />

@@ -45,6 +45,7 @@ const t = messages(
     next: 'Next',
     pageOf: 'Page {page} of {pages}',
     none: 'No workflows here yet.',
+    nextRun: 'next run {time}',
   },
   {
     title: '工作流',
@@ -82,6 +83,7 @@ const t = messages(
     next: '下一页',
     pageOf: '第 {page} / {pages} 页',
     none: '这里还没有工作流。',
+    nextRun: '下次运行 {time}',
   },
 );
 
@@ -216,6 +218,11 @@ function Row({ w, onChanged, onTag }: { w: WorkflowSummary; onChanged: () => voi
       <td class="wf-wide">
         <a href={`/workflows/${encodeURIComponent(w.id)}`}>{w.name}</a>
         {w.description && <div class="muted">{w.description}</div>}
+        {enabled && w.nextRunAt != null && (
+          <div class="muted" data-testid="next-run">
+            {t('nextRun', { time: formatTime(w.nextRunAt) })}
+          </div>
+        )}
         {w.tags.length > 0 && (
           <div class="row wf-tags">
             {w.tags.map((tag) => (

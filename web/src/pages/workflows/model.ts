@@ -27,6 +27,8 @@ export interface WorkflowSummary {
   modifiedAt: number | null;
   tags: string[];
   version: string;
+  /** When the cron trigger next starts it (ms); null unless enabled and cron-triggered. */
+  nextRunAt: number | null;
 }
 
 /** `GET /api/v1/workflows/{id}`. */
@@ -146,6 +148,25 @@ export interface LogLine {
   moduleId: string | null;
   message: string;
   details: unknown;
+}
+
+/** Where a workflow's cron schedule comes from: its first step or its legacy `triggerConfig`. */
+export interface Schedule {
+  from: 'step' | 'legacy';
+  cron: string;
+}
+
+const TRIGGER_STEPS = ['trigger_schedule', 'trigger_webhook', 'trigger_event', 'trigger_manual'];
+const SCHEDULE_TYPES = ['schedule', 'cron', 'trigger_schedule'];
+
+/** The schedule that starts a workflow, read as the server reads it; null: not cron-triggered. */
+export function scheduleOf(steps: Step[], triggerConfig: Record<string, unknown> | null): Schedule | null {
+  const text = (v: unknown) => (typeof v === 'string' ? v : '');
+  const first = steps[0];
+  if (first && TRIGGER_STEPS.includes(first.moduleId)) {
+    return first.moduleId === 'trigger_schedule' ? { from: 'step', cron: text(paramValue(first.parameters.cron)) } : null;
+  }
+  return SCHEDULE_TYPES.includes(text(triggerConfig?.type)) ? { from: 'legacy', cron: text(triggerConfig?.cron) } : null;
 }
 
 /** A name or label in the chosen language (the Chinese one when only it exists). */

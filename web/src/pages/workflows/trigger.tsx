@@ -1,12 +1,13 @@
 // How a workflow starts: its first step when that is a trigger module (by hand, a cron
 // schedule, a webhook, a Gantry event), else by hand. The webhook's secret URL comes from
-// the server once the workflow is saved with a webhook trigger.
+// the server once the workflow is saved with a webhook trigger; a cron schedule's next run
+// once it is saved and enabled.
 import { useState } from 'preact/hooks';
-import { messages } from '../../i18n';
+import { formatTime, messages } from '../../i18n';
 import { Field } from '../../ui';
 import { type DraftStep, type Modules, newStep } from './draft';
 import { ParamField } from './fields';
-import { type Issue, pick } from './model';
+import { type Issue, type Schedule, pick } from './model';
 
 const t = messages(
   {
@@ -22,6 +23,9 @@ const t = messages(
     secret: 'Anyone with this address can run the workflow while it is enabled.',
     utc: 'Times are UTC.',
     enabledOnly: 'Only an enabled workflow is started by its trigger.',
+    nextRun: 'Next run: {time} (your local time).',
+    notScheduled: 'Not scheduled while the workflow is disabled.',
+    saveToSchedule: 'Save the workflow to see when the changed schedule runs next.',
   },
   {
     title: '触发器',
@@ -36,8 +40,35 @@ const t = messages(
     secret: '工作流启用期间，任何持有此地址的人都可以运行它。',
     utc: '时间为 UTC。',
     enabledOnly: '只有启用的工作流才会被触发器启动。',
+    nextRun: '下次运行：{time}（本地时间）。',
+    notScheduled: '工作流停用期间不会按计划运行。',
+    saveToSchedule: '保存工作流后即可看到修改后的计划下次何时运行。',
   },
 );
+
+/** The saved workflow's schedule (null: not cron-triggered) and the next run the server computed. */
+export interface SavedSchedule {
+  schedule: Schedule | null;
+  nextRunAt: number | null;
+}
+
+/** What to say of a cron trigger's next run: known only for the saved schedule of an enabled workflow. */
+function nextRunText(draft: Schedule | null, saved: SavedSchedule | null, enabled: boolean): string | null {
+  if (!draft) return null;
+  if (!enabled) return t('notScheduled');
+  if (!saved) return null; // read again after a save or a switch
+  if (saved.schedule?.from !== draft.from || saved.schedule.cron !== draft.cron) return t('saveToSchedule');
+  return saved.nextRunAt === null ? null : t('nextRun', { time: formatTime(saved.nextRunAt) });
+}
+
+function NextRun({ draft, saved, enabled }: { draft: Schedule | null; saved: SavedSchedule | null; enabled: boolean }) {
+  const text = nextRunText(draft, saved, enabled);
+  return text ? (
+    <p class="muted" data-testid="next-run">
+      {text}
+    </p>
+  ) : null;
+}
 
 function CopyField({ value }: { value: string }) {
   const [state, setState] = useState<'' | 'copied' | 'copyFailed'>('');
@@ -77,6 +108,7 @@ export function TriggerPanel({
   issues,
   webhookUrl,
   legacy,
+  schedule,
   onChange,
 }: {
   step: DraftStep | null;
@@ -85,6 +117,8 @@ export function TriggerPanel({
   issues: Issue[];
   webhookUrl: string | null;
   legacy: Record<string, unknown> | null;
+  /** The schedule the draft would save, the saved one, and whether the workflow is enabled. */
+  schedule: { draft: Schedule | null; saved: SavedSchedule | null; enabled: boolean };
   onChange: (step: DraftStep | null) => void;
 }) {
   const triggers = [...modules.byId.values()].filter((m) => m.metadata.category === 'trigger');
@@ -127,6 +161,7 @@ export function TriggerPanel({
           />
         ))}
       {step?.moduleId === 'trigger_schedule' && <p class="muted">{t('utc')}</p>}
+      <NextRun {...schedule} />
       {step?.moduleId === 'trigger_webhook' && (webhookUrl ? <CopyField value={webhookUrl} /> : <p class="muted">{t('saveFirst')}</p>)}
       {issues
         .filter((i) => !i.input || !form?.schema.some((f) => f.key === i.input))
