@@ -2,11 +2,12 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api';
+import { apiErrorText } from './errors';
 import { messages } from './i18n';
 
 const t = messages(
-  { loading: 'Loading…', retry: 'Try again', empty: 'Nothing here yet.', network: 'The server could not be reached.' },
-  { loading: '加载中…', retry: '重试', empty: '暂无内容。', network: '无法连接服务器。' },
+  { loading: 'Loading…', retry: 'Try again', empty: 'Nothing here yet.' },
+  { loading: '加载中…', retry: '重试', empty: '暂无内容。' },
 );
 
 export interface Resource<T> {
@@ -47,9 +48,13 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[] = []): Re
   return { data, error, loading, reload, set: setData };
 }
 
-/** The text of an error for people: the server's own message, or a network note. */
+/**
+ * The text of an error for people, in the chosen language: for a server's refusal a sentence
+ * from its code or status, with the server's own message as the detail (English shows that
+ * message as it is); a network note when the server could not be reached.
+ */
 export function errorText(error: unknown): string {
-  if (error instanceof ApiError) return error.status === 0 ? t('network') : error.message;
+  if (error instanceof ApiError) return apiErrorText(error);
   if (error instanceof Error) return error.message;
   return String(error);
 }
