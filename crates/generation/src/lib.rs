@@ -300,6 +300,18 @@ impl GenerationService {
         Ok(Submitted { task_id, kind, queue_position, estimated_time, cost, parameters })
     }
 
+    /// Where a task waiting in Gantry's queue stands: its 1-based position and, for a
+    /// generator's task, the seconds until it is expected to finish. `None` once an instance
+    /// has it.
+    pub async fn standing(&self, task_id: &str, kind: &str) -> Option<(usize, Option<i64>)> {
+        let position = self.dispatcher.queue_position(task_id)?;
+        let seconds = match Kind::parse(kind) {
+            Some(kind) => Some(self.estimate(kind, position).await),
+            None => None,
+        };
+        Some((position, seconds))
+    }
+
     /// Seconds until a task of `kind` at `position` is done: the mean of the last run
     /// times of that kind (or a typical value), times the rounds of work ahead of it.
     pub async fn estimate(&self, kind: Kind, position: usize) -> i64 {

@@ -296,6 +296,11 @@ async fn cancel_removes_pending_and_interrupts_running_tasks(backend: Backend) {
     let pending = app.submit(&admin, t2i_graph(SD15, 50, 3), json!({"prompt": "3"})).await;
     let (_, body) = app.call("GET", &format!("/api/tasks/{pending}"), Some(&admin), None).await;
     assert_eq!((body["data"]["status"].as_str(), body["data"]["queuePosition"].as_u64()), (Some("pending"), Some(1)));
+    // star-graph's view of the same tasks says where each stands too.
+    let (_, body) = app.call("GET", &format!("/api/v1/tasks/{pending}"), Some(&admin), None).await;
+    assert_eq!(body["data"]["queuePosition"], 1, "{body}");
+    let (_, body) = app.call("GET", &format!("/api/v1/tasks/{running}"), Some(&admin), None).await;
+    assert_eq!((body["data"]["queuePosition"].clone(), body["data"]["estimatedTime"].clone()), (Value::Null, Value::Null));
 
     for id in [&pending, &waiting_in_comfy, &running] {
         let (status, body) = app.call("DELETE", &format!("/api/tasks/{id}"), Some(&admin), None).await;

@@ -97,6 +97,10 @@ export interface TaskDetail {
   parameters: Record<string, unknown> | null;
   results: ResultFile[];
   cost: number;
+  /** 1-based place in Gantry's queue while the task waits there; null once an instance has it. */
+  queuePosition: number | null;
+  /** Seconds until it is expected to finish, while it waits. */
+  estimatedTime: number | null;
   queueTime: number | null;
   processTime: number | null;
   createTime: string;

@@ -43,6 +43,15 @@ export function TaskPage() {
                 <dd>
                   <TaskState status={d.status} progress={d.progress} step={steps?.step} totalSteps={steps?.totalSteps} />
                 </dd>
+                {d.status === 'PENDING' && d.queuePosition !== null && (
+                  <>
+                    <dt>{t('place')}</dt>
+                    <dd data-testid="queue">
+                      {t('queued', { n: d.queuePosition })}
+                      {d.estimatedTime !== null && ` · ${t('estimate', { time: duration(d.estimatedTime) })}`}
+                    </dd>
+                  </>
+                )}
                 <dt>{t('cost')}</dt>
                 <dd>
                   <Credits n={d.cost} />

@@ -79,7 +79,15 @@ export async function refresh(taskId: string) {
   inFlight.add(taskId);
   try {
     const detail = await loadTask(taskId);
-    update(taskId, () => ({ detail, status: detail.status, progress: detail.progress }));
+    // Where it stands now: position 0 once an instance has it (shown as starting), keeping
+    // the last estimate.
+    update(taskId, (entry) => ({
+      detail,
+      status: detail.status,
+      progress: detail.progress,
+      queuePosition: detail.queuePosition ?? 0,
+      estimatedTime: detail.estimatedTime ?? entry.estimatedTime,
+    }));
   } catch {
     // The next tick tries again; a task that is gone stays as last seen.
   } finally {

@@ -178,6 +178,11 @@ struct TaskDetail {
     parameters: Value,
     results: Vec<ResultView>,
     cost: i64,
+    /// 1-based place in Gantry's queue while the task waits there; null once an instance
+    /// has it, and when finished.
+    queue_position: Option<usize>,
+    /// Seconds until it is expected to finish, while it waits (as the submit answer estimates).
+    estimated_time: Option<i64>,
     /// Seconds waiting before it started.
     queue_time: Option<i64>,
     /// Seconds it ran.
@@ -203,6 +208,7 @@ async fn detail(
     let base = urls::public_base(&state, &headers);
     let results = state.generation.results(&task.id).await?;
     let meta = meta(&task);
+    let standing = state.generation.standing(&task.id, &task.kind).await;
     Ok(Reply::ok(TaskDetail {
         r#type: task.kind.clone(),
         status: status_name(task.status),
@@ -222,6 +228,8 @@ async fn detail(
             })
             .collect(),
         cost: state.generation.cost_of(&task.id).await,
+        queue_position: standing.map(|(position, _)| position),
+        estimated_time: standing.and_then(|(_, seconds)| seconds),
         queue_time: task.started_at.map(|s| (s - task.created_at) / 1000),
         process_time: task.started_at.zip(task.finished_at).map(|(s, f)| (f - s) / 1000),
         create_time: iso_seconds(task.created_at),
