@@ -173,6 +173,8 @@ pub struct Overview {
     pub completed_tasks: i64,
     pub failed_tasks: i64,
     pub cancelled_tasks: i64,
+    /// Tasks completed in the last hour: the fleet's throughput.
+    pub completed_last_hour: i64,
 }
 
 struct Inner {
@@ -411,6 +413,8 @@ impl Dispatcher {
                 TaskStatus::Cancelled => overview.cancelled_tasks += n,
             }
         }
+        let hour_ago = self.inner.clock.now_ms().saturating_sub(3_600_000);
+        overview.completed_last_hour = tasks::completed_since(&self.inner.db, hour_ago).await?;
         Ok(overview)
     }
 

@@ -353,6 +353,15 @@ pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(TaskStatus, i64)>> {
         .collect()
 }
 
+/// How many tasks completed at or after `since_ms`.
+pub async fn completed_since(db: &Db, since_ms: i64) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM tasks WHERE status = 'completed' AND finished_at >= $1")
+        .bind(since_ms)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
 /// What a claimed task needs for its post: its graph and input files (JSON texts).
 #[derive(Debug, Clone)]
 pub struct Claimed {

@@ -111,6 +111,7 @@ async fn routes_and_websocket_messages_follow_the_spec(backend: Backend) {
         (overview["data"]["totalInstances"].as_u64(), overview["data"]["completedTasks"].as_u64()),
         (Some(2), Some(1))
     );
+    assert_eq!(overview["data"]["completedLastHour"], 1, "the throughput counts the task just done: {overview}");
     let (_, health) = app.call("GET", "/api/health", None, None).await;
     assert_eq!(
         (health["data"]["instances"]["total"].as_u64(), health["data"]["instances"]["alive"].as_u64()),
@@ -300,7 +301,10 @@ async fn cancel_removes_pending_and_interrupts_running_tasks(backend: Backend) {
     let (_, body) = app.call("GET", &format!("/api/v1/tasks/{pending}"), Some(&admin), None).await;
     assert_eq!(body["data"]["queuePosition"], 1, "{body}");
     let (_, body) = app.call("GET", &format!("/api/v1/tasks/{running}"), Some(&admin), None).await;
-    assert_eq!((body["data"]["queuePosition"].clone(), body["data"]["estimatedTime"].clone()), (Value::Null, Value::Null));
+    assert_eq!(
+        (body["data"]["queuePosition"].clone(), body["data"]["estimatedTime"].clone()),
+        (Value::Null, Value::Null)
+    );
 
     for id in [&pending, &waiting_in_comfy, &running] {
         let (status, body) = app.call("DELETE", &format!("/api/tasks/{id}"), Some(&admin), None).await;

@@ -27,6 +27,8 @@ export interface Overview {
   completedTasks: number;
   failedTasks: number;
   cancelledTasks: number;
+  /** Tasks completed in the last hour. */
+  completedLastHour: number;
 }
 
 /** A configured machine; each port is one instance. */

@@ -171,7 +171,7 @@ async fn remove_server(
 
 /// Instance and task counts.
 #[utoipa::path(get, path = "/api/monitor/overview", tag = "comfy-manager", security(("bearer" = [])),
-    responses((status = 200, description = "totalInstances, aliveInstances, busyInstances, pendingTasks, runningTasks, completedTasks, failedTasks, cancelledTasks")))]
+    responses((status = 200, description = "totalInstances, aliveInstances, busyInstances, pendingTasks, runningTasks, completedTasks, failedTasks, cancelledTasks, completedLastHour (the fleet's throughput)")))]
 async fn overview(State(state): State<AppState>, _caller: Auth<ComfyManager>) -> ApiResult<ComfyManager, Overview> {
     Ok(Reply::ok(state.dispatcher.overview().await?))
 }
