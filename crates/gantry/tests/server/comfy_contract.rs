@@ -4,13 +4,11 @@
 
 use crate::common::comfy::{Comfy, Flavor, quick_graph, slow_graph, turn};
 use crate::common::process::GantryProcess;
-use crate::common::{ADMIN_PASSWORD, TestApp, eventually, fleet_config};
+use crate::common::{ADMIN_PASSWORD, LiveSocket, TestApp, eventually, fleet_config};
 use futures_util::StreamExt;
 use gantry_store::Backend;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A fleet of `instances` with quick health checks: an instance that stops answering is
 /// lost after about a second.
@@ -59,13 +57,8 @@ fn instance_id(comfy: &Comfy) -> Value {
     json!(format!("127.0.0.1:{}", comfy.port))
 }
 
-async fn socket(app: &TestApp, token: &str) -> Socket {
-    let url = format!("ws://{}/ws?token={token}", app.base.trim_start_matches("http://"));
-    tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
-}
-
 /// The socket's messages about `task_id` until one of type `last` (at most `secs`).
-async fn messages_until(ws: &mut Socket, task_id: &str, last: &str, secs: u64) -> Vec<Value> {
+async fn messages_until(ws: &mut LiveSocket, task_id: &str, last: &str, secs: u64) -> Vec<Value> {
     let read = async {
         let mut seen = Vec::new();
         while let Some(Ok(message)) = ws.next().await {
@@ -207,7 +200,7 @@ async fn killed_gantry_completes_every_task_once(flavor: Flavor) {
 async fn progress_only_grows(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
     let (_comfy, app, admin) = with_one(flavor, 0, 300_000).await;
-    let mut ws = socket(&app, &admin).await;
+    let mut ws = app.live_socket(&admin).await;
     let id = app.submit(&admin, slow_graph(0x123456), json!({})).await;
     let messages = messages_until(&mut ws, &id, "task_completed", 180).await;
     let percents: Vec<i64> = messages
@@ -228,7 +221,7 @@ async fn progress_only_grows(flavor: Flavor) {
 async fn cancel_running_and_waiting(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
     let (comfy, app, admin) = with_one(flavor, 1, 300_000).await;
-    let mut ws = socket(&app, &admin).await;
+    let mut ws = app.live_socket(&admin).await;
     let first = app.submit(&admin, slow_graph(0x010101), json!({})).await;
     let second = app.submit(&admin, slow_graph(0x020202), json!({})).await;
     app.running(&admin, &first).await;

@@ -3,38 +3,11 @@
 //! configuration and bad input.
 
 use crate::common::sim::Sim;
-use crate::common::{TestApp, eventually, fleet_config, t2i_graph};
-use futures_util::StreamExt;
+use crate::common::{TestApp, eventually, fleet_config, next_message, t2i_graph};
 use gantry_store::Backend;
 use serde_json::{Value, json};
 
 const SD15: &str = "v1-5-pruned-emaonly.safetensors";
-
-async fn ws_connect(
-    app: &TestApp,
-    token: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let url = format!("ws://{}/ws?token={token}", app.base.trim_start_matches("http://"));
-    tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
-}
-
-async fn next_json(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    kind: &str,
-) -> Value {
-    let wait = async {
-        while let Some(message) = ws.next().await {
-            if let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = message {
-                let value: Value = serde_json::from_str(&text).expect("JSON message");
-                if value["type"] == kind {
-                    return value;
-                }
-            }
-        }
-        panic!("socket closed before a {kind} message");
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.unwrap_or_else(|_| panic!("no {kind} message"))
-}
 
 async fn routes_and_websocket_messages_follow_the_spec(backend: Backend) {
     let sims = [Sim::spawn(&["--step-ms", "10"]), Sim::spawn(&["--step-ms", "10"])];
@@ -66,22 +39,22 @@ async fn routes_and_websocket_messages_follow_the_spec(backend: Backend) {
     let (status, one) = app.call("GET", &format!("/api/instances/{id}"), Some(&admin), None).await;
     assert_eq!((status, one["data"]["id"].as_str()), (200, Some(id.as_str())));
 
-    let mut ws = ws_connect(&app, &admin).await;
-    let global = next_json(&mut ws, "global_status").await;
+    let mut ws = app.live_socket(&admin).await;
+    let global = next_message(&mut ws, "global_status", |_| true).await;
     assert_eq!(global["data"]["totalInstances"], 2);
     assert!(global["timestamp"].as_i64().unwrap() > 0);
 
     let (status, body) =
         app.call("PUT", &format!("/api/instances/{id}"), Some(&admin), Some(json!({"enabled": false}))).await;
     assert_eq!((status, body["data"]["enabled"].as_bool()), (200, Some(false)));
-    let changed = next_json(&mut ws, "instance_status").await;
+    let changed = next_message(&mut ws, "instance_status", |_| true).await;
     assert_eq!(changed["data"]["instanceId"], json!(id));
     assert!(changed["data"]["alive"].is_boolean() && changed["data"]["busy"].is_boolean());
     let task = app.submit(&admin, t2i_graph(SD15, 6, 1), json!({"prompt": "a cat"})).await;
-    let progress = next_json(&mut ws, "task_progress").await;
+    let progress = next_message(&mut ws, "task_progress", |_| true).await;
     assert_eq!(progress["data"]["taskId"], json!(task));
     assert!(progress["data"]["progress"].as_u64().unwrap() <= 100);
-    let done = next_json(&mut ws, "task_completed").await;
+    let done = next_message(&mut ws, "task_completed", |_| true).await;
     assert_eq!(done["data"]["taskId"], json!(task));
     let url = done["data"]["result"]["files"][0].as_str().unwrap().to_owned();
 
@@ -130,7 +103,7 @@ async fn routes_and_websocket_messages_follow_the_spec(backend: Backend) {
         .unwrap();
     assert!(status.is_success());
     let failing = app.submit(&admin, t2i_graph(SD15, 2, 2), json!({"prompt": "x"})).await;
-    let failed = next_json(&mut ws, "task_failed").await;
+    let failed = next_message(&mut ws, "task_failed", |_| true).await;
     assert_eq!(failed["data"]["taskId"], json!(failing));
     let failed = app.finished(&admin, &failing).await;
     assert_eq!(failed["errorCode"], "EXECUTION_ERROR");
@@ -146,13 +119,13 @@ async fn each_user_sees_only_their_own_tasks_and_messages(backend: Backend) {
     app.use_fleet(&admin, fleet_config(&[sim.port], 1)).await;
     let alice = app.paying_user(&admin, "alice").await;
     let bob = app.paying_user(&admin, "bob").await;
-    let mut bob_ws = ws_connect(&app, &bob).await;
-    next_json(&mut bob_ws, "global_status").await;
+    let mut bob_ws = app.live_socket(&bob).await;
+    next_message(&mut bob_ws, "global_status", |_| true).await;
 
     let alices = app.submit(&alice, t2i_graph(SD15, 2, 3), json!({"prompt": "alice"})).await;
     app.finished(&alice, &alices).await;
     let bobs = app.submit(&bob, t2i_graph(SD15, 2, 4), json!({"prompt": "bob"})).await;
-    let done = next_json(&mut bob_ws, "task_completed").await;
+    let done = next_message(&mut bob_ws, "task_completed", |_| true).await;
     assert_eq!(done["data"]["taskId"], json!(bobs), "bob's socket never carries alice's task");
 
     let (status, _) = app.call("GET", &format!("/api/tasks/{alices}"), Some(&bob), None).await;

@@ -135,6 +135,34 @@ impl TestApp {
     }
 }
 
+/// A client of comfy-manager's JSON WebSocket.
+pub type LiveSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// comfy-manager's JSON WebSocket, signed in with `token`.
+    pub async fn live_socket(&self, token: &str) -> LiveSocket {
+        let url = format!("ws://{}/ws?token={token}", self.base.trim_start_matches("http://"));
+        tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
+    }
+}
+
+/// The socket's next message of type `kind` that `wanted` accepts (at most 30 s).
+pub async fn next_message(ws: &mut LiveSocket, kind: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    use futures_util::StreamExt;
+    let wait = async {
+        while let Some(message) = ws.next().await {
+            if let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = message {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                if value["type"] == kind && wanted(&value) {
+                    return value;
+                }
+            }
+        }
+        panic!("socket closed before a {kind} message");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.unwrap_or_else(|_| panic!("no {kind} message"))
+}
+
 /// Polls `check` until it returns `Some`, for at most `secs` seconds (a bound on waiting,
 /// not a timing assertion).
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
