@@ -1,6 +1,6 @@
 // Live state: one comfy-manager JSON WebSocket (/ws) per signed-in tab, reconnecting with
 // backoff. Pages subscribe to message types (instance_status, global_status, task_progress,
-// task_completed, task_failed) with useLive.
+// task_completed, task_failed, execution_finished, vm_status) with useLive.
 import { effect, signal } from '@preact/signals';
 import { useEffect, useRef } from 'preact/hooks';
 import { session } from './api';

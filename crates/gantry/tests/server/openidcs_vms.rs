@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::compute::{Reaper, compute_config, guest_page, guest_vm, host_body, port_range};
 use crate::common::vflow::step;
-use crate::common::{TestApp, eventually};
+use crate::common::{TestApp, eventually, next_message};
 use des::cipher::{BlockEncrypt, KeyInit};
 use futures_util::{SinkExt, StreamExt};
 use gantry_store::Backend;
@@ -39,7 +39,8 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
     let record = std::fs::read_to_string(vm_dir.join("vm.json")).unwrap();
     assert!(record.contains(&format!("gantry.agent={secret}")), "the guest gets its agent secret on its command line");
 
-    // Start; QMP says running.
+    // Start; QMP says running, and the console's live socket hears it.
+    let mut live = app.live_socket(&admin).await;
     let started =
         app.ok("POST", &format!("/api/client/powers/local/{vm}"), &admin, Some(json!({"action": "start"}))).await;
     assert_eq!(started["status"]["power"], "STARTED", "{started}");
@@ -56,6 +57,9 @@ async fn a_vm_lives_and_dies_through_the_api(backend: Backend) {
         async move { seen.then_some(()) }
     })
     .await;
+    let heard = next_message(&mut live, "vm_status", |m| m["data"]["vmUuid"] == vm.as_str()).await;
+    assert_eq!((heard["data"]["host"].as_str(), heard["data"]["power"].as_str()), (Some("local"), Some("STARTED")));
+    drop(live);
 
     // NAT: the guest's httpd through the host port (its page names the VM).
     let wan = ports.0 + 3;

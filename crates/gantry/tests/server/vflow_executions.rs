@@ -2,8 +2,8 @@
 //! logs and history filters, deletion, the per-workflow run limit, restart recovery and
 //! http_request against a local server (internal addresses need the admin allowance).
 
-use crate::common::TestApp;
 use crate::common::vflow::step;
+use crate::common::{TestApp, next_message};
 use gantry_store::Backend;
 use serde_json::{Value, json};
 
@@ -94,8 +94,16 @@ async fn async_runs_stop_time_out_and_fail_with_their_logs(backend: Backend) {
     })
     .await;
 
+    let mut live = app.live_socket(&user).await;
     let (status, body) = app.call("POST", &format!("/api/v1/executions/{exec}/stop"), t, None).await;
     assert_eq!((status, body["data"]["status"].as_str()), (200, Some("cancelled")), "{body}");
+    // The owner's live socket (the console's) hears the end at once.
+    let heard = next_message(&mut live, "execution_finished", |m| m["data"]["executionId"] == exec.as_str()).await;
+    assert_eq!(
+        (heard["data"]["workflowId"].as_str(), heard["data"]["status"].as_str()),
+        (Some(slow.as_str()), Some("cancelled"))
+    );
+    drop(live);
     let (status, body) = app.call("POST", &format!("/api/v1/executions/{exec}/stop"), t, None).await;
     assert_eq!((status, code(&body), body["details"]["executionId"].as_str()), (409, 5002, Some(exec.as_str())));
     let ended = app.ended(&user, &exec).await;

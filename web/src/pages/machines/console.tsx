@@ -8,7 +8,7 @@ import { get } from '../../api';
 import { messages } from '../../i18n';
 import { Page, errorText, useResource } from '../../ui';
 import { type ConsoleTicket, type VmStatus, type VmView, consoleOpen, links, paths } from './model';
-import { PowerBadge, useEvery } from './parts';
+import { PowerBadge, useEvery, useVmStatus } from './parts';
 import { PowerButtons } from './power';
 
 const t = messages(
@@ -229,7 +229,8 @@ function Screen({ host, vm, name, running }: { host: string; vm: string; name: s
 export function Console({ host, vm }: { host: string; vm: string }) {
   const detail = useResource(() => get<VmView>(paths.client('detail', host, vm)), [host, vm]);
   const status = useResource(() => get<VmStatus>(paths.client('status', host, vm)), [host, vm]);
-  useEvery(2500, status.reload);
+  useVmStatus(host, vm, status.reload);
+  useEvery(10000, status.reload);
   const name = detail.data ? detail.data.vm_name || detail.data.vm_uuid : vm;
   const power = status.data?.power;
   return (

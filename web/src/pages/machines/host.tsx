@@ -7,7 +7,7 @@ import { formatNumber, messages } from '../../i18n';
 import { Empty, ErrorNote, Loaded, Page, useAction, useResource } from '../../ui';
 import { HostForm } from './host-form';
 import { type HostPowerOutcome, type HostStatus, type HostView, type ScanResult, type VmView, consoleOpen, links, mib, paths } from './model';
-import { ConfirmButton, PowerBadge, useEvery } from './parts';
+import { ConfirmButton, PowerBadge, useEvery, useVmStatus } from './parts';
 import { VmForm } from './vm-form';
 
 const t = messages(
@@ -275,7 +275,9 @@ export function Host({ host }: { host: string }) {
   const detail = useResource(() => get<HostView>(paths.server('detail', host)), [host]);
   const status = useResource(() => get<HostStatus>(paths.server('status', host)), [host]);
   const vms = useResource(() => get<VmView[]>(paths.client('listup', host)), [host]);
-  useEvery(2500, vms.reload);
+  // Power changes arrive live; the poll catches everything else (names, addresses).
+  useVmStatus(host, null, vms.reload);
+  useEvery(10000, vms.reload);
   useEvery(10000, status.reload);
   const refresh = () => {
     vms.reload();

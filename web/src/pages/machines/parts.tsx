@@ -1,7 +1,9 @@
-// Pieces the machines pages share: the power badge, polling, a two-step confirm button.
+// Pieces the machines pages share: the power badge, live power changes, polling, a two-step
+// confirm button.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { messages } from '../../i18n';
+import { useLive } from '../../live';
 
 const t = messages(
   { confirm: 'Yes, {action}', cancel: 'Cancel', sure: 'Are you sure?' },
@@ -53,6 +55,13 @@ export function PowerBadge({ power }: { power: string }) {
       {known ? powerNames(power as PowerName) : power}
     </span>
   );
+}
+
+/** Calls `reload` when the live socket says a VM of `host` (or, given `vm`, that VM) changed power. */
+export function useVmStatus(host: string, vm: string | null, reload: () => void) {
+  useLive(['vm_status'], (message) => {
+    if (message.data.host === host && (vm === null || message.data.vmUuid === vm)) reload();
+  });
 }
 
 /** Calls `tick` every `ms` while the page is visible (and once more when it becomes visible). */

@@ -6,7 +6,7 @@ import { formatTime, messages } from '../../i18n';
 import { ErrorNote, Loaded, Page, useAction, useResource } from '../../ui';
 import { type VmStatus, type VmView, consoleOpen, links, mib, paths } from './model';
 import { Network } from './network';
-import { ConfirmButton, PowerBadge, useEvery } from './parts';
+import { ConfirmButton, PowerBadge, useEvery, useVmStatus } from './parts';
 import { PowerButtons } from './power';
 import { VmForm } from './vm-form';
 
@@ -145,7 +145,8 @@ function Remove({ host, vm, name }: { host: string; vm: string; name: string }) 
 export function Vm({ host, vm }: { host: string; vm: string }) {
   const detail = useResource(() => get<VmView>(paths.client('detail', host, vm)), [host, vm]);
   const status = useResource(() => get<VmStatus>(paths.client('status', host, vm)), [host, vm]);
-  useEvery(2500, status.reload);
+  useVmStatus(host, vm, status.reload);
+  useEvery(10000, status.reload);
   const name = detail.data ? detail.data.vm_name || detail.data.vm_uuid : vm;
   const power = status.data?.power ?? detail.data?.power ?? 'UNKNOWN';
   return (

@@ -1,9 +1,11 @@
 // One execution: its status and progress, its log as it is written (polled every second
-// while it runs), its outputs and variables, and a stop button while it runs.
+// while it runs; the live socket says when it ends), its outputs and variables, and a stop
+// button while it runs.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useRoute } from 'preact-iso';
 import { get, post, query } from '../../api';
 import { formatTime, messages } from '../../i18n';
+import { useLive } from '../../live';
 import { Empty, ErrorNote, Field, Loaded, Page, useAction, useResource } from '../../ui';
 import { type Execution, type LogLine, duration } from './model';
 import { RunStatus, statusLabel } from './status';
@@ -170,6 +172,12 @@ function ExecutionView({ id, initial }: { id: string; initial: Execution }) {
       clearTimeout(timer);
     };
   }, [id, level, running]);
+
+  // Its end, as soon as the server records it: the effect above then reads the whole log.
+  useLive(['execution_finished'], (message) => {
+    if (message.data.executionId !== id) return;
+    get<Execution>(`/api/v1/executions/${encodeURIComponent(id)}`).then(setRun, setFailure);
+  });
 
   const stop = useAction(async () => {
     await post(`/api/v1/executions/${encodeURIComponent(id)}/stop`);

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { get, query } from '../../api';
 import { formatTime, messages } from '../../i18n';
+import { useLive } from '../../live';
 import { Empty, Field, Loaded, Page, useResource } from '../../ui';
 import { type Execution, duration } from './model';
 import { RunStatus, STATUSES, statusLabel } from './status';
@@ -53,6 +54,8 @@ export function Executions() {
     () => get<{ executions: Execution[]; total: number }>(`/api/v1/executions${query({ workflowId, status, limit: PAGE, offset })}`),
     [workflowId, status, offset],
   );
+  // A run that ends changes its row (and maybe the filter's matches).
+  useLive(['execution_finished'], () => list.reload());
   return (
     <Page title={t('title')} actions={<a href="/workflows">{t('back')}</a>}>
       <div class="row wf-filters">

@@ -1,7 +1,9 @@
 //! comfy-manager's JSON WebSocket at `/ws`: `{type, timestamp, data}` messages —
 //! `global_status` on connect and (at most once a second) after changes,
 //! `instance_status`, and `task_progress` / `task_completed` / `task_failed` for the
-//! caller's own tasks (admins: all tasks). Authenticate with `Authorization: Bearer`
+//! caller's own tasks (admins: all tasks). Beyond the spec, for the web console:
+//! `execution_finished` for the caller's workflow executions and, to admins, `vm_status`
+//! when a virtual machine's power state changes. Authenticate with `Authorization: Bearer`
 //! or `?token=` (browsers cannot set headers on WebSockets).
 
 use crate::envelope::{ComfyManager, Envelope};
@@ -149,6 +151,12 @@ fn translate(state: &AppState, principal: &Principal, base: &str, envelope: Even
         // The spec has no cancel message: a cancel is a failure whose code says so.
         Event::TaskCancelled { task_id, .. } => {
             ("task_failed", json!({ "taskId": task_id, "code": CANCELLED, "error": "the task was cancelled" }))
+        }
+        Event::ExecutionFinished { execution_id, workflow_id, status, .. } => {
+            ("execution_finished", json!({ "executionId": execution_id, "workflowId": workflow_id, "status": status }))
+        }
+        Event::VmStateChanged { host, vm_uuid, name, power } if caller(principal).is_admin => {
+            ("vm_status", json!({ "host": host, "vmUuid": vm_uuid, "name": name, "power": power }))
         }
         _ => return None,
     };
