@@ -167,7 +167,10 @@ async fn fuzz(st: &Path, app: &TestApp, who: &str, token: &str, config: &Path, o
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
         .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "2"])
+        // One worker: with two, CPython 3.11's `ast` module (hypothesis parses lambdas in
+        // each worker thread) now and then raises "AST constructor recursion depth
+        // mismatch" inside schemathesis itself, failing a run the server passed.
+        .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1"])
         .args(["--phases", "examples,coverage,fuzzing", "--request-timeout", "40", "--no-color"])
         .args(["--suppress-health-check", "all", "--generation-database", "none"])
         .env("NO_COLOR", "1")

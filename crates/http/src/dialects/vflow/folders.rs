@@ -145,7 +145,8 @@ struct DeleteParams {
 #[utoipa::path(delete, path = "/api/v1/folders/{folderId}", tag = "vflow", security(("bearer" = [])),
     params(("folderId" = String, Path), DeleteParams),
     responses((status = 200, description = "{deleted, deletedAt, workflowsDeleted, workflowsMoved}"),
-        (status = 400, description = "not empty and no action given (3002)"), (status = 404, description = "unknown folder (3001)")))]
+        (status = 400, description = "not empty and no action given (3002)"), (status = 404, description = "unknown folder (3001)"),
+        (status = 409, description = "a moved workflow's or folder's name is taken where it goes (1004)")))]
 async fn delete(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<Vflow>,
