@@ -136,3 +136,24 @@ export function useAction<A extends unknown[]>(action: (...args: A) => Promise<u
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge status-${status.toLowerCase()}`}>{status}</span>;
 }
+
+const pagerText = messages(
+  { previous: 'Previous', next: 'Next', pageOf: 'Page {page} of {pages}' },
+  { previous: '上一页', next: '下一页', pageOf: '第 {page} / {pages} 页' },
+);
+
+/** Previous / next over numbered pages (1-based); nothing when there is one page. */
+export function Pager({ page, pages, onPage }: { page: number; pages: number; onPage: (page: number) => void }) {
+  if (pages <= 1) return null;
+  return (
+    <div class="row pager">
+      <button type="button" disabled={page <= 1} onClick={() => onPage(page - 1)}>
+        {pagerText('previous')}
+      </button>
+      <span>{pagerText('pageOf', { page, pages })}</span>
+      <button type="button" disabled={page >= pages} onClick={() => onPage(page + 1)}>
+        {pagerText('next')}
+      </button>
+    </div>
+  );
+}

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { get, put, query } from '../api';
 import { formatNumber, formatTime, messages } from '../i18n';
-import { Empty, ErrorNote, Field, Loaded, Page, useAction, useResource } from '../ui';
+import { Empty, ErrorNote, Field, Loaded, Page, Pager, useAction, useResource } from '../ui';
 
 const t = messages(
   {
@@ -26,9 +26,6 @@ const t = messages(
     reason: 'Reason',
     time: 'Time',
     task: 'Task',
-    previous: 'Previous',
-    next: 'Next',
-    pageOf: 'Page {page} of {pages}',
     RECHARGE: 'Credits granted',
     FREEZE: 'Held for a task',
     DEDUCT: 'Spent',
@@ -55,9 +52,6 @@ const t = messages(
     reason: '原因',
     time: '时间',
     task: '任务',
-    previous: '上一页',
-    next: '下一页',
-    pageOf: '第 {page} / {pages} 页',
     RECHARGE: '充值',
     FREEZE: '冻结',
     DEDUCT: '扣费',
@@ -196,15 +190,7 @@ function Records() {
                 </tbody>
               </table>
             </div>
-            <div class="row pager">
-              <button type="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-                {t('previous')}
-              </button>
-              <span>{t('pageOf', { page: data.page, pages: Math.max(1, data.totalPages) })}</span>
-              <button type="button" disabled={page >= data.totalPages} onClick={() => setPage(page + 1)}>
-                {t('next')}
-              </button>
-            </div>
+            <Pager page={data.page} pages={data.totalPages} onPage={setPage} />
           </>
         )
       }

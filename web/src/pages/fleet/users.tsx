@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { formatNumber, formatTime, messages } from '../../i18n';
 import { session } from '../../api';
-import { Empty, ErrorNote, Field, Loaded, Page, useAction, useResource } from '../../ui';
+import { Empty, ErrorNote, Field, Loaded, Page, Pager, useAction, useResource } from '../../ui';
 import { AdminOnly } from './common';
 import { createUser, grantCredits, setRole, users } from './model';
 import type { UserPage, UserRow } from './model';
@@ -39,9 +39,6 @@ const t = messages(
     granted: '{amount} credits granted to {name}; balance now {balance}.',
     close: 'Close',
     none: 'No users.',
-    previous: 'Previous',
-    next: 'Next',
-    pageOf: 'Page {page} of {pages}',
     you: '(you)',
   },
   {
@@ -73,9 +70,6 @@ const t = messages(
     granted: '已为 {name} 充值 {amount} 积分，当前余额 {balance}。',
     close: '关闭',
     none: '没有用户。',
-    previous: '上一页',
-    next: '下一页',
-    pageOf: '第 {page} / {pages} 页',
     you: '（你）',
   },
 );
@@ -274,17 +268,7 @@ function UserAdmin() {
         {(data) => (
           <>
             <UserTable data={data} balances={balances} onGrant={setGranting} onChanged={changed} />
-            {data.totalPages > 1 && (
-              <div class="row pager">
-                <button type="button" disabled={page <= 1} onClick={() => setPage(page - 1)}>
-                  {t('previous')}
-                </button>
-                <span>{t('pageOf', { page: data.page, pages: data.totalPages })}</span>
-                <button type="button" disabled={page >= data.totalPages} onClick={() => setPage(page + 1)}>
-                  {t('next')}
-                </button>
-              </div>
-            )}
+            <Pager page={data.page} pages={data.totalPages} onPage={setPage} />
           </>
         )}
       </Loaded>

@@ -2,10 +2,10 @@
 import { useState } from 'preact/hooks';
 import { get, query } from '../../api';
 import { formatTime } from '../../i18n';
-import { Empty, Field, Loaded, useResource } from '../../ui';
+import { Empty, Field, Loaded, Pager, useResource } from '../../ui';
 import { GENERATOR_TYPES } from './generators';
 import type { PageOf, TaskSummary } from './model';
-import { Pager, ResultItem } from './parts';
+import { ResultItem } from './parts';
 import { t, typeName } from './text';
 import { finishedRound } from './tracker';
 

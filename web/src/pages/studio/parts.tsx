@@ -54,17 +54,3 @@ export function ResultItem({ url, thumbnail, format, caption }: { url: string; t
   );
 }
 
-export function Pager({ page, pages, onPage }: { page: number; pages: number; onPage: (page: number) => void }) {
-  if (pages <= 1) return null;
-  return (
-    <div class="row pager">
-      <button type="button" disabled={page <= 1} onClick={() => onPage(page - 1)}>
-        {t('previous')}
-      </button>
-      <span>{t('pageOf', { page, pages })}</span>
-      <button type="button" disabled={page >= pages} onClick={() => onPage(page + 1)}>
-        {t('next')}
-      </button>
-    </div>
-  );
-}

@@ -4,10 +4,10 @@ import { useState } from 'preact/hooks';
 import { del, get, post, query } from '../../api';
 import { formatTime } from '../../i18n';
 import { useLive } from '../../live';
-import { Empty, ErrorNote, Field, Loaded, useAction, useResource } from '../../ui';
+import { Empty, ErrorNote, Field, Loaded, Pager, useAction, useResource } from '../../ui';
 import { GENERATOR_TYPES } from './generators';
 import { type PageOf, type Retried, type TaskStatus, type TaskSummary, coded, isFinished } from './model';
-import { Credits, Pager, TaskState } from './parts';
+import { Credits, TaskState } from './parts';
 import { t, typeName } from './text';
 import { finishedRound, track, usePolling } from './tracker';
 

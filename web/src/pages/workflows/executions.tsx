@@ -4,7 +4,7 @@ import { useLocation } from 'preact-iso';
 import { get, query } from '../../api';
 import { formatTime, messages } from '../../i18n';
 import { useLive } from '../../live';
-import { Empty, Field, Loaded, Page, useResource } from '../../ui';
+import { Empty, Field, Loaded, Page, Pager, useResource } from '../../ui';
 import { type Execution, duration } from './model';
 import { RunStatus, STATUSES, statusLabel } from './status';
 
@@ -20,9 +20,6 @@ const t = messages(
     trigger: 'Started by',
     onlyOne: 'Only the executions of one workflow.',
     showAll: 'Show every workflow',
-    previous: 'Previous',
-    next: 'Next',
-    pageOf: 'Page {page} of {pages}',
     none: 'No executions yet.',
   },
   {
@@ -36,9 +33,6 @@ const t = messages(
     trigger: '触发方式',
     onlyOne: '仅显示一个工作流的执行记录。',
     showAll: '显示全部工作流',
-    previous: '上一页',
-    next: '下一页',
-    pageOf: '第 {page} / {pages} 页',
     none: '还没有执行记录。',
   },
 );
@@ -126,17 +120,7 @@ export function Executions() {
                   </tbody>
                 </table>
               </div>
-              {data.total > PAGE && (
-                <div class="row pager">
-                  <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-                    {t('previous')}
-                  </button>
-                  <span>{t('pageOf', { page: offset / PAGE + 1, pages: Math.ceil(data.total / PAGE) })}</span>
-                  <button type="button" disabled={offset + PAGE >= data.total} onClick={() => setOffset(offset + PAGE)}>
-                    {t('next')}
-                  </button>
-                </div>
-              )}
+              <Pager page={offset / PAGE + 1} pages={Math.ceil(data.total / PAGE)} onPage={(p) => setOffset((p - 1) * PAGE)} />
             </>
           )
         }

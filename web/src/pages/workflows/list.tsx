@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { api, del, get, post, put, query } from '../../api';
 import { formatNumber, formatTime, messages } from '../../i18n';
-import { Empty, ErrorNote, Field, Loaded, Page, useAction, useResource } from '../../ui';
+import { Empty, ErrorNote, Field, Loaded, Page, Pager, useAction, useResource } from '../../ui';
 import { Folders } from './folders';
 import { type Folder, type WorkflowSummary, downloadJson } from './model';
 
@@ -41,9 +41,6 @@ const t = messages(
     skipped: 'Skipped {name}: {reason}',
     failed: '{name}: {error}',
     total: '{n} workflow(s)',
-    previous: 'Previous',
-    next: 'Next',
-    pageOf: 'Page {page} of {pages}',
     none: 'No workflows here yet.',
     nextRun: 'next run {time}',
   },
@@ -79,9 +76,6 @@ const t = messages(
     skipped: '已跳过 {name}：{reason}',
     failed: '{name}：{error}',
     total: '共 {n} 个工作流',
-    previous: '上一页',
-    next: '下一页',
-    pageOf: '第 {page} / {pages} 页',
     none: '这里还没有工作流。',
     nextRun: '下次运行 {time}',
   },
@@ -331,17 +325,7 @@ export function WorkflowList() {
                       </tbody>
                     </table>
                   </div>
-                  {data.total > PAGE && (
-                    <div class="row pager">
-                      <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-                        {t('previous')}
-                      </button>
-                      <span>{t('pageOf', { page: offset / PAGE + 1, pages: Math.ceil(data.total / PAGE) })}</span>
-                      <button type="button" disabled={offset + PAGE >= data.total} onClick={() => setOffset(offset + PAGE)}>
-                        {t('next')}
-                      </button>
-                    </div>
-                  )}
+                  <Pager page={offset / PAGE + 1} pages={Math.ceil(data.total / PAGE)} onPage={(p) => setOffset((p - 1) * PAGE)} />
                 </>
               )
             }
