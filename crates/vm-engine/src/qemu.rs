@@ -310,16 +310,29 @@ impl QemuEngine {
             let send = |kind| {
                 let _ = tx.send(VmEvent { uuid: uuid.clone(), kind });
             };
+            // Events first, in order; the close only once none is left to read.
             loop {
                 tokio::select! {
+                    biased;
                     ev = rx.recv() => match ev {
                         Ok(ev) => send(map_event(&ev)),
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        // The client was dropped (engine gone): the VM keeps running.
-                        Err(broadcast::error::RecvError::Closed) => return,
+                        // The client was dropped: by the engine while the VM runs on, or after
+                        // QEMU exited (a shutdown drops it once the process is gone, and this task
+                        // may only run after that).
+                        Err(broadcast::error::RecvError::Closed) => {
+                            let gone = if closed.is_cancelled() {
+                                procfs::wait_gone(pid, Duration::from_secs(5)).await
+                            } else {
+                                !procfs::alive(pid)
+                            };
+                            if gone {
+                                send(VmEventKind::Stopped);
+                            }
+                            return;
+                        }
                     },
                     _ = closed.cancelled() => {
-                        // Drain what arrived before the close.
                         while let Ok(ev) = rx.try_recv() {
                             send(map_event(&ev));
                         }
