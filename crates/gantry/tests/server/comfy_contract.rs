@@ -2,7 +2,7 @@
 //! against comfy-sim and against the real ComfyUI (CPU, model-free graphs), so the fake
 //! cannot drift from the real thing. Each scenario runs once per flavor.
 
-use crate::common::comfy::{Comfy, Flavor, quick_graph, slow_graph, turn};
+use crate::common::comfy::{Comfy, Flavor, quick_graph, slow_graph, slow_graph_of_side, turn};
 use crate::common::process::GantryProcess;
 use crate::common::{ADMIN_PASSWORD, LiveSocket, TestApp, eventually, fleet_config};
 use futures_util::StreamExt;
@@ -222,8 +222,9 @@ async fn cancel_running_and_waiting(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
     let (comfy, app, admin) = with_one(flavor, 1, 300_000).await;
     let mut ws = app.live_socket(&admin).await;
-    let first = app.submit(&admin, slow_graph(0x010101), json!({})).await;
-    let second = app.submit(&admin, slow_graph(0x020202), json!({})).await;
+    // Large enough to be still running when the cancels arrive, on a fast CPU too.
+    let first = app.submit(&admin, slow_graph_of_side(0x010101, 4096), json!({})).await;
+    let second = app.submit(&admin, slow_graph_of_side(0x020202, 4096), json!({})).await;
     app.running(&admin, &first).await;
     eventually(60, "the first task past 10%", || async {
         (app.task(&admin, &first).await["progress"].as_i64()? > 10).then_some(())
@@ -253,7 +254,8 @@ async fn cancel_running_and_waiting(flavor: Flavor) {
 async fn timeout_interrupts(flavor: Flavor) {
     let Some(_turn) = turn(flavor).await else { return };
     let (comfy, app, admin) = with_one(flavor, 0, 1_000).await;
-    let id = app.submit(&admin, slow_graph(0x040404), json!({})).await;
+    // Several times the timeout on a fast CPU (a 2048² one can end within it there).
+    let id = app.submit(&admin, slow_graph_of_side(0x040404, 4096), json!({})).await;
     let done = app.finished(&admin, &id).await;
     assert_eq!((done["status"].as_str(), done["errorCode"].as_str()), (Some("failed"), Some("TIMEOUT")), "{done}");
     drained(&comfy, "the timed-out prompt interrupted and forgotten").await;

@@ -193,11 +193,17 @@ pub fn quick_graph(color: u32, size: u32) -> Value {
 
 /// A slow, interruptible model-free graph with progress: a 2048² image through the
 /// pixel-space VAE in 64-pixel tiles (3,072 progress ticks per node). `color` varies it,
-/// or ComfyUI's cache answers at once.
+/// or ComfyUI's cache answers at once. About 1.5 s on a recent CPU, more on slower ones.
 pub fn slow_graph(color: u32) -> Value {
+    slow_graph_of_side(color, 2048)
+}
+
+/// [`slow_graph`] at `side`² pixels; its time grows with the area (4096²: about 6 s on a
+/// recent CPU), for tests that must act while it still runs.
+pub fn slow_graph_of_side(color: u32, side: u32) -> Value {
     let tiled = |input: &str, from: &str| json!({"tile_size": 64, "overlap": 0, "temporal_size": 64, "temporal_overlap": 8, input: [from, 0], "vae": ["2", 0]});
     json!({
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 2048, "height": 2048, "batch_size": 1, "color": color}},
+        "1": {"class_type": "EmptyImage", "inputs": {"width": side, "height": side, "batch_size": 1, "color": color}},
         "2": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
         "3": {"class_type": "VAEEncodeTiled", "inputs": tiled("pixels", "1")},
         "4": {"class_type": "VAEDecodeTiled", "inputs": tiled("samples", "3")},
