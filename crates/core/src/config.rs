@@ -16,6 +16,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Log output: `text` or `json`.
     pub log_format: LogFormat,
+    /// OTLP/HTTP collector base URL (`http://host:4318`): each request's span is exported to
+    /// `<url>/v1/traces` as JSON. None: no export.
+    pub otlp_endpoint: Option<String>,
     pub http: HttpConfig,
     pub auth: AuthConfig,
     pub files: FilesConfig,
@@ -31,6 +34,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
             files: FilesConfig::default(),

@@ -3,7 +3,7 @@
 use crate::settings::{ServeArgs, StorageArgs, serve_config, storage_config};
 use clap::{Parser, Subcommand};
 use gantry_core::Role;
-use gantry_core::config::{Config, LogFormat};
+use gantry_core::config::Config;
 use gantry_core::events::EventBus;
 use std::io::BufRead;
 
@@ -71,10 +71,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             let config = serve_config(&cli.storage, &serve)?;
-            init_logging(config.log_format);
+            let telemetry = crate::telemetry::init(config.log_format, config.otlp_endpoint.as_deref())?;
             let running = crate::start(config.clone(), serve.admin_password.clone()).await?;
             eprint!("{}", banner(&config, &running));
-            running.wait_for_signal_then_stop().await
+            let stopped = running.wait_for_signal_then_stop().await;
+            telemetry.shutdown().await;
+            stopped
         }
         Command::Config(ConfigCommand::Check { file }) => {
             let config = crate::settings::from_file(&file)?;
@@ -206,17 +208,4 @@ fn require_database(config: &Config) -> anyhow::Result<()> {
          or start `gantry serve` once to create it",
         shown.display()
     )
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    // Colours only on a terminal: a log written to a file or a pipe stays plain.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }

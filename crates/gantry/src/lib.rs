@@ -4,6 +4,7 @@
 pub mod cli;
 mod listener;
 pub mod settings;
+mod telemetry;
 
 use anyhow::Context as _;
 use gantry_accounts::Accounts;

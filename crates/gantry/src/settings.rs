@@ -29,6 +29,9 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]. Log levels come from RUST_LOG.
     #[arg(long, env = "GANTRY_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
+    /// OTLP/HTTP collector to export request spans to, e.g. http://127.0.0.1:4318 [default: none].
+    #[arg(long, env = "GANTRY_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Largest JSON request body, in bytes [default: 2097152].
     #[arg(long, env = "GANTRY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -102,6 +105,9 @@ pub fn serve_config(storage: &StorageArgs, serve: &ServeArgs) -> anyhow::Result<
     }
     if let Some(format) = &serve.log_format {
         config.log_format = if format == "json" { LogFormat::Json } else { LogFormat::Text };
+    }
+    if let Some(endpoint) = &serve.otlp_endpoint {
+        config.otlp_endpoint = Some(endpoint.clone());
     }
     if let Some(bytes) = serve.max_body_bytes {
         config.http.max_body_bytes = bytes;

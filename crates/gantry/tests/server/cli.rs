@@ -52,6 +52,52 @@ async fn every_request_is_logged_at_info_with_its_route_status_time_id_and_user(
     }
 }
 
+/// With a collector configured, each request's span reaches it over OTLP/HTTP in JSON, with
+/// the service's name and the request's route and id.
+#[tokio::test]
+async fn request_spans_are_exported_to_an_otlp_collector() {
+    let (posted, mut bodies) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let kind = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let _ = posted.send((kind, body));
+            async { "{}" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("GANTRY_OTLP_ENDPOINT", OsStr::new(&endpoint)), ("OTEL_BSP_SCHEDULE_DELAY", OsStr::new("100"))];
+    let served = Served::start(dir.path(), &[], &env);
+    let answer =
+        reqwest::Client::new().get(format!("{}api/health", served.url)).header("x-request-id", "otlp-77").send().await;
+    assert_eq!(answer.unwrap().status(), 200);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (kind, body) = loop {
+        let next = tokio::time::timeout_at(deadline, bodies.recv()).await;
+        let (kind, body) = next.expect("the span reached the collector").expect("collector running");
+        if body.contains("otlp-77") {
+            break (kind, body);
+        }
+    };
+    assert!(kind.starts_with("application/json"), "{kind}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let resource = &body["resourceSpans"][0];
+    let attribute = |attributes: &Value, key: &str| {
+        attributes.as_array().unwrap().iter().find(|a| a["key"] == key).map(|a| a["value"]["stringValue"].clone())
+    };
+    assert_eq!(attribute(&resource["resource"]["attributes"], "service.name"), Some(json!("gantry")), "{body}");
+    let spans = resource["scopeSpans"].as_array().unwrap().iter().flat_map(|s| s["spans"].as_array().unwrap().iter());
+    let request = spans
+        .filter(|s| s["name"] == "request")
+        .find(|s| attribute(&s["attributes"], "request_id") == Some(json!("otlp-77")))
+        .unwrap_or_else(|| panic!("no request span in {body}"));
+    assert_eq!(attribute(&request["attributes"], "path"), Some(json!("/api/health")), "{request}");
+}
+
 #[test]
 fn user_commands_refuse_to_create_a_database_where_there_is_none() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,7 +134,7 @@ async fn the_example_configuration_holds_every_default_and_starts_the_server() {
     keys("", &text.parse::<toml::Table>().map(toml::Value::Table).unwrap(), &mut written);
     let missing: Vec<&String> = wanted.iter().filter(|k| !written.contains(k)).collect();
     assert!(missing.is_empty(), "not in the example: {missing:?}");
-    for optional in ["database_url", "public_url", "jwt_secret", "storage_root", "probe_guest_dir"] {
+    for optional in ["database_url", "otlp_endpoint", "public_url", "jwt_secret", "storage_root", "probe_guest_dir"] {
         assert!(text.contains(&format!("# {optional} = ")), "{optional} shown commented out");
     }
 
