@@ -8,6 +8,7 @@ use gantry_vm_engine::{PortRange, PowerAction, VmPower};
 
 use crate::error::{ComputeError, Result, invalid};
 use crate::journal::Target;
+use crate::kept::{self, Record};
 use crate::model::{
     Actor, HostConfig, HostPowerOutcome, HostPowerRequest, HostStatus, HostUpdate, HostView, VmActionResult,
 };
@@ -94,6 +95,7 @@ impl Compute {
     async fn host_view(&self, h: HostEntry) -> Result<HostView> {
         let vm_count = vm_repo::list(self.db(), Some(&h.config.hs_name)).await?.len() as u64;
         Ok(HostView {
+            no_effect: h.config.kept.keys().cloned().collect(),
             config: h.config,
             maintenance: h.maintenance,
             vm_count,
@@ -118,10 +120,11 @@ impl Compute {
     }
 
     /// Adds a host and builds its engine.
-    pub async fn host_create(&self, actor: &Actor, config: HostConfig) -> Result<HostView> {
+    pub async fn host_create(&self, actor: &Actor, mut config: HostConfig) -> Result<HostView> {
         let name = config.hs_name.clone();
         self.audited(actor, "host.create", Target::host(&name), async {
             let _w = self.inner.write.lock().await;
+            let sent = kept::accept(Record::Host, &mut config.kept)?;
             let config = self.normalize_host(config)?;
             if repo::get(self.db(), &config.hs_name).await?.is_some() {
                 return Err(ComputeError::Conflict(format!("host {} already exists", config.hs_name)));
@@ -133,7 +136,9 @@ impl Compute {
             self.set_engine(&name, Some(engine.clone()));
             self.watch(&name, engine);
             tracing::info!(host = %name, "host created");
-            self.host_view(entry).await
+            let mut view = self.host_view(entry).await?;
+            view.no_effect = kept::union(view.no_effect, sent);
+            Ok(view)
         })
         .await
     }
@@ -160,6 +165,7 @@ impl Compute {
                 public_addr,
                 extend_data
             );
+            let sent = kept::merge(Record::Host, &mut c.kept, u.kept)?;
             let new = self.normalize_host(h.config.clone())?;
             let vms = vm_repo::list(self.db(), Some(hs_name)).await?;
             if new.system_path != old.system_path && !vms.is_empty() {
@@ -196,7 +202,9 @@ impl Compute {
                 self.set_engine(hs_name, Some(engine.clone()));
                 self.watch(hs_name, engine);
             }
-            self.host_view(h).await
+            let mut view = self.host_view(h).await?;
+            view.no_effect = kept::union(view.no_effect, sent);
+            Ok(view)
         })
         .await
     }

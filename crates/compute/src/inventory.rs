@@ -197,6 +197,7 @@ impl Compute {
             nat_bind: s.nat_bind.to_string(),
             public_addr: Vec::new(),
             extend_data: serde_json::json!({}),
+            kept: Default::default(),
         };
         let cfg = s.qemu_config(&probe)?;
         let version = gantry_vm_engine::host::qemu_version(&cfg.qemu_binary).await.ok();

@@ -20,6 +20,7 @@ pub mod error;
 mod hosts;
 mod inventory;
 mod journal;
+mod kept;
 pub mod model;
 mod network;
 pub mod repo;

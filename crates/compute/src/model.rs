@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+pub use crate::kept::Kept;
+
 /// Who asked: a user (by name and id), the in-VM agent or Gantry itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
@@ -27,9 +29,11 @@ impl Actor {
     }
 }
 
-/// A host's settings (OpenIDCS `HSConfig`). Paths are on the host.
+/// A host's settings (OpenIDCS `HSConfig`). Paths are on the host. The rest of OpenIDCS's
+/// `HSConfig` (`server_name`, `server_user`, `network_nat`, `remote_port`, `i_kuai_*`,
+/// `ipaddr_maps`…) is kept and returned without effect; its passwords (`server_pass`,
+/// `i_kuai_pass`) are accepted and not stored; any other field is refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct HostConfig {
     /// Host name (`hs_name`): `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`.
     pub hs_name: String,
@@ -67,6 +71,10 @@ pub struct HostConfig {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub extend_data: Value,
+    /// OpenIDCS fields kept without effect.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub kept: Kept,
 }
 
 fn qemu_key() -> String {
@@ -75,9 +83,9 @@ fn qemu_key() -> String {
 
 /// Fields of a host to change (`PUT /api/server/update/{hs_name}`); absent fields stay.
 /// `system_path` cannot change while the host has VMs; the port range and `nat_bind` only
-/// while none of them runs.
+/// while none of them runs. OpenIDCS's other `HSConfig` fields are kept as in `create` (`null`
+/// removes one).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct HostUpdate {
     pub server_addr: Option<String>,
     pub filter_name: Option<String>,
@@ -90,6 +98,9 @@ pub struct HostUpdate {
     pub public_addr: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub extend_data: Option<Value>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub kept: Kept,
 }
 
 /// A host as listed (`listup`, `detail`).
@@ -99,6 +110,9 @@ pub struct HostView {
     pub config: HostConfig,
     /// VMs may not be created or started while on.
     pub maintenance: bool,
+    /// OpenIDCS fields this host has (or this request sent) that Gantry does not act on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub no_effect: Vec<String>,
     pub vm_count: u64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -153,9 +167,9 @@ pub struct HostStatus {
     pub kvm_device: bool,
 }
 
-/// A network interface (OpenIDCS `NCConfig`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A network interface (OpenIDCS `NCConfig`); `nic_devs`, `ip6_addr` and `dns_addr` are kept
+/// without effect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NicConfig {
     /// Empty: derived from the VM id.
     #[serde(default)]
@@ -172,6 +186,10 @@ pub struct NicConfig {
     /// Gateway; default the network's `.2`.
     #[serde(default)]
     pub nic_gate: String,
+    /// OpenIDCS fields kept without effect.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub kept: Kept,
 }
 
 fn nat() -> String {
@@ -238,9 +256,11 @@ fn http_port() -> u16 {
     80
 }
 
-/// A VM's configuration (OpenIDCS `VMConfig`), as stored and as `create` takes it.
+/// A VM's configuration (OpenIDCS `VMConfig`), as stored and as `create` takes it. The rest of
+/// OpenIDCS's `VMConfig` (`vc_port`, `cpu_per`, `gpu_num`, `speed_u`, `flu_num`, `hdd_all`,
+/// `iso_all`, `own_all`…) is kept and returned without effect; its passwords (`os_pass`,
+/// `vc_pass`) are accepted and not stored; any other field is refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct VmConfig {
     /// VM id; generated when empty. `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`.
     #[serde(default)]
@@ -277,6 +297,10 @@ pub struct VmConfig {
     /// Reverse-proxy routes (managed with `pxyadd`/`pxydel`).
     #[serde(default)]
     pub web_all: Vec<WebProxy>,
+    /// OpenIDCS fields kept without effect.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub kept: Kept,
 }
 
 fn one() -> u32 {
@@ -289,9 +313,9 @@ fn mem_default() -> u64 {
 
 /// Fields of a VM to change (`PUT /api/client/update/…`); absent fields stay. `vm_name`
 /// applies at once; CPU, memory and boot changes take effect on the next boot when the VM
-/// runs; the disk grows live.
+/// runs; the disk grows live. OpenIDCS's other `VMConfig` fields are kept as in `create` (`null`
+/// removes one).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct VmUpdate {
     pub vm_name: Option<String>,
     pub cpu_num: Option<u32>,
@@ -300,6 +324,9 @@ pub struct VmUpdate {
     pub kernel: Option<String>,
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub kept: Kept,
 }
 
 /// A VM as listed (`listup`, `detail`).
@@ -312,6 +339,10 @@ pub struct VmView {
     pub power: String,
     /// `VMPowers` code.
     pub power_code: u8,
+    /// OpenIDCS fields this VM has (or this request sent) that Gantry does not act on; a NIC's
+    /// as `nic_all.<name>.<field>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub no_effect: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

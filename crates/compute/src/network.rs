@@ -178,14 +178,35 @@ impl Compute {
 
     /// Takes the address at `index` of `iplist` away (the NIC stays, with the engine's default).
     pub async fn ip_delete(&self, actor: &Actor, hs_name: &str, vm_uuid: &str, index: usize) -> Result<IpChanged> {
+        self.ip_clear(actor, hs_name, vm_uuid, |entries| {
+            entries.into_iter().nth(index).ok_or_else(|| ComputeError::NotFound(format!("IP {index} not found")))
+        })
+        .await
+    }
+
+    /// Takes NIC `nic`'s address away (the NIC stays, with the engine's default).
+    pub async fn ip_delete_nic(&self, actor: &Actor, hs_name: &str, vm_uuid: &str, nic: &str) -> Result<IpChanged> {
+        self.ip_clear(actor, hs_name, vm_uuid, |entries| {
+            entries
+                .into_iter()
+                .find(|e| e.nic == nic)
+                .ok_or_else(|| ComputeError::NotFound(format!("NIC {nic} has no address of its own")))
+        })
+        .await
+    }
+
+    async fn ip_clear(
+        &self,
+        actor: &Actor,
+        hs_name: &str,
+        vm_uuid: &str,
+        pick: impl FnOnce(Vec<IpEntry>) -> Result<IpEntry>,
+    ) -> Result<IpChanged> {
         self.audited(actor, "ip.delete", Target::vm(hs_name, vm_uuid), async {
             let _w = self.inner.write.lock().await;
             let host = self.load_host(hs_name).await?;
             let e = self.load_vm(hs_name, vm_uuid).await?;
-            let entry = ip_entries(&e.config)
-                .into_iter()
-                .nth(index)
-                .ok_or_else(|| ComputeError::NotFound(format!("IP {index} not found")))?;
+            let entry = pick(ip_entries(&e.config))?;
             let nic = NicConfig {
                 ip4_addr: String::new(),
                 nic_mask: String::new(),

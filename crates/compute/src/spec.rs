@@ -271,12 +271,14 @@ pub(crate) fn from_spec(spec: &VmSpec) -> VmConfig {
                     ip4_addr: n.ip4_addr.map(|a| a.to_string()).unwrap_or_default(),
                     nic_mask: if n.ip4_addr.is_some() { mask_of(n.prefix_len) } else { String::new() },
                     nic_gate: n.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    kept: Default::default(),
                 };
                 (n.name.clone(), nic)
             })
             .collect(),
         nat_all: spec.nat.iter().map(port_data).collect(),
         web_all: Vec::new(),
+        kept: Default::default(),
     }
 }
 

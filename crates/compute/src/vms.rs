@@ -11,6 +11,7 @@ use crate::agent::new_secret;
 use crate::error::{ComputeError, Result, invalid};
 use crate::hosts::HostEntry;
 use crate::journal::Target;
+use crate::kept::{self, Record};
 use crate::model::{
     Actor, AdoptedVm, CreatedVm, NicConfig, PowerResult, ScanResult, VmActionResult, VmConfig, VmStatusView, VmUpdate,
     VmUpdated, VmView,
@@ -70,6 +71,7 @@ impl Compute {
             config: e.config.clone(),
             power: power.name().into(),
             power_code: power.code(),
+            no_effect: kept::vm_names(&e.config),
             created_at: e.record.created_at,
             updated_at: e.record.updated_at,
         }
@@ -166,6 +168,7 @@ impl Compute {
             if !cfg.web_all.is_empty() {
                 return invalid("reverse-proxy routes are added with pxyadd, not at creation");
             }
+            let no_effect = kept::accept_vm(&mut cfg)?;
             let (secret, hash) = new_secret();
             let spec = to_spec(&host.config, &cfg, Some(&secret), false)?;
             self.check_unique(hs_name, &cfg, None).await?;
@@ -183,7 +186,9 @@ impl Compute {
             }
             tracing::info!(host = %hs_name, vm = %vm_uuid, "VM created");
             let entry = VmEntry { record, config: cfg };
-            Ok(CreatedVm { vm: self.vm_view(&entry).await, agent_secret: secret })
+            let mut vm = self.vm_view(&entry).await;
+            vm.no_effect = kept::union(vm.no_effect, no_effect);
+            Ok(CreatedVm { vm, agent_secret: secret })
         });
         self.audited(actor, "vm.create", target, op).await
     }
@@ -216,6 +221,7 @@ impl Compute {
                 ($($f:ident),*) => {$( if let Some(v) = u.$f { c.$f = v; } )*};
             }
             set!(vm_name, cpu_num, mem_num, hdd_num, kernel, initrd, cmdline);
+            let no_effect = kept::merge(Record::Vm, &mut c.kept, u.kept)?;
             for (field, new, was) in [("kernel", &c.kernel, &old.kernel), ("initrd", &c.initrd, &old.initrd)] {
                 if new != was && !new.is_empty() {
                     spec::resolve_file(&host.config, new, false)
@@ -234,7 +240,9 @@ impl Compute {
                 }
                 return Err(err);
             }
-            Ok(VmUpdated { vm: self.vm_view(&e).await, applied: outcome.applied, pending: outcome.pending })
+            let mut vm = self.vm_view(&e).await;
+            vm.no_effect = kept::union(vm.no_effect, no_effect);
+            Ok(VmUpdated { vm, applied: outcome.applied, pending: outcome.pending })
         })
         .await
     }

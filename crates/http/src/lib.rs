@@ -49,6 +49,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .with_state(state);
     Router::new()
         .fallback_service(api)
+        .layer(axum::middleware::from_fn(dialects::openidcs::upstream::rewrite))
         .layer(axum::middleware::from_fn_with_state(proxy, reverse_proxy::route))
         .layer(axum::middleware::from_fn(request_id::assign))
 }

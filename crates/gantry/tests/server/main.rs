@@ -11,6 +11,7 @@ mod errors;
 mod fleet;
 mod fleet_faults;
 mod metrics;
+mod openidcs_clients;
 mod openidcs_restart;
 mod openidcs_routes;
 mod openidcs_vms;

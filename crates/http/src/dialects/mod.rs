@@ -44,6 +44,7 @@ pub fn dialect_for_path(path: &str) -> Dialect {
     let mut segments = path.trim_start_matches('/').split('/');
     match (segments.next(), segments.next(), segments.next(), segments.next()) {
         (Some("api"), Some("system" | "server" | "client"), _, _) => Dialect::Openidcs,
+        (Some("api"), Some(first), _, _) if openidcs::upstream::PREFIXES.contains(&first) => Dialect::Openidcs,
         (Some("console"), _, _, _) => Dialect::Openidcs,
         (Some("api"), Some("v1"), Some(family), _) if VFLOW_FAMILIES.contains(&family) => Dialect::Vflow,
         (Some("api"), Some("v1"), Some("auth"), Some(action)) if VFLOW_AUTH.contains(&action) => Dialect::Vflow,
@@ -62,6 +63,8 @@ mod tests {
         assert_eq!(dialect_for_path("/nothing"), Dialect::ComfyManager);
         assert_eq!(dialect_for_path("/api/client/natget/h/v"), Dialect::Openidcs);
         assert_eq!(dialect_for_path("/console/novnc/x.js"), Dialect::Openidcs);
+        assert_eq!(dialect_for_path("/api/users/current"), Dialect::Openidcs);
+        assert_eq!(dialect_for_path("/api/hosts/h/vms/v/ip_addresses"), Dialect::Openidcs);
         assert_eq!(dialect_for_path("/api/v1/workflows/1"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/verify"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/login"), Dialect::StarGraph);

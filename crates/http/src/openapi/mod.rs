@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::metrics::routes())
         .routes(routes!(openapi_json))
         .split_for_parts();
+    dialects::openidcs::upstream::document(&mut doc);
     contract::Contract.modify(&mut doc);
     // Serialized once; the document never changes while the process runs.
     let json = serde_json::to_string(&doc).unwrap_or_default();

@@ -64,7 +64,8 @@ async fn create(
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
     Body(config, ..): Body<Openidcs, VmConfig>,
 ) -> ApiResult<Openidcs, CreatedVm> {
-    Ok(Reply::with_message("VM created", state.compute.vm_create(&actor, &hs_name, config).await?))
+    let created = state.compute.vm_create(&actor, &hs_name, config).await?;
+    Ok(Reply::with_message(super::done("VM created", &created.vm.no_effect), created))
 }
 
 /// Change a VM: live where QEMU allows, otherwise on the next boot (admin).
@@ -77,7 +78,8 @@ async fn update(
     PathArg((hs_name, vm_uuid), ..): PathArg<Openidcs, (String, String)>,
     Body(change, ..): Body<Openidcs, VmUpdate>,
 ) -> ApiResult<Openidcs, VmUpdated> {
-    Ok(Reply::with_message("VM updated", state.compute.vm_update(&actor, &hs_name, &vm_uuid, change).await?))
+    let updated = state.compute.vm_update(&actor, &hs_name, &vm_uuid, change).await?;
+    Ok(Reply::with_message(super::done("VM updated", &updated.vm.no_effect), updated))
 }
 
 /// Delete a VM: stops it and removes its files (admin).
@@ -108,11 +110,18 @@ async fn powers(
 }
 
 /// OpenIDCS's power action names: Gantry's, plus `hard_stop` and `hard_reset` as aliases of
-/// `stop` and `reset`; `timeout` (seconds) applies to `shutdown` and `reboot`.
+/// `stop` and `reset`, and its `VMPowers` names (`S_START`, `S_CLOSE`, `H_CLOSE`, `S_RESET`,
+/// `H_RESET`, `A_PAUSE`/`S_PAUSE`, `A_WAKED`/`S_RESUME`), which its web console sends;
+/// `timeout` (seconds) applies to `shutdown` and `reboot`.
 fn power_action(req: &PowerRequest) -> Result<PowerAction, ComputeError> {
     let name = match req.action.trim() {
-        "hard_stop" => "stop",
-        "hard_reset" => "reset",
+        "S_START" => "start",
+        "S_CLOSE" => "shutdown",
+        "hard_stop" | "H_CLOSE" => "stop",
+        "S_RESET" => "reboot",
+        "hard_reset" | "H_RESET" => "reset",
+        "A_PAUSE" | "S_PAUSE" => "pause",
+        "A_WAKED" | "S_RESUME" => "resume",
         other => other,
     };
     let action = PowerAction::from_name(name).ok_or_else(|| {

@@ -6,7 +6,8 @@
 //! - [`tokens`] — `treset`, `tsetup`, `tquery`;
 //! - [`system`] — `saving`, `loader`, `statis`, `engine`, `logget`, `tasget`;
 //! - [`server`] — hosts; [`client`] — VMs, console, scan, agent upload;
-//! - [`network`] — NAT rules, IPs and reverse-proxy routes of a VM.
+//! - [`network`] — NAT rules, IPs and reverse-proxy routes of a VM;
+//! - [`upstream`] — the route names of OpenIDCS's own web console, its login and current user.
 
 mod client;
 pub mod console;
@@ -14,6 +15,7 @@ mod network;
 mod server;
 mod system;
 mod tokens;
+pub mod upstream;
 
 use crate::envelope::{Failure, Openidcs};
 use crate::error::{ApiError, ErrorKind};
@@ -32,6 +34,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(server::routes())
         .merge(client::routes())
         .merge(network::routes())
+        .merge(upstream::routes())
+}
+
+/// The message of a create or update: what was done, then the OpenIDCS fields that have no
+/// effect in Gantry (kept and returned, or, for passwords, dropped).
+fn done(what: &str, no_effect: &[String]) -> String {
+    if no_effect.is_empty() {
+        return what.to_string();
+    }
+    format!(
+        "{what}; these OpenIDCS fields have no effect in Gantry (kept as sent, passwords not stored): {}",
+        no_effect.join(", ")
+    )
 }
 
 /// An admin caller (401 without a credential, 403 for a non-admin).

@@ -48,7 +48,8 @@ async fn create(
     Admin(actor): Admin,
     Body(config, ..): Body<Openidcs, HostConfig>,
 ) -> ApiResult<Openidcs, HostView> {
-    Ok(Reply::with_message("host created", state.compute.host_create(&actor, config).await?))
+    let host = state.compute.host_create(&actor, config).await?;
+    Ok(Reply::with_message(super::done("host created", &host.no_effect), host))
 }
 
 /// Change a host's settings (admin).
@@ -61,7 +62,8 @@ async fn update(
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
     Body(change, ..): Body<Openidcs, HostUpdate>,
 ) -> ApiResult<Openidcs, HostView> {
-    Ok(Reply::with_message("host updated", state.compute.host_update(&actor, &hs_name, change).await?))
+    let host = state.compute.host_update(&actor, &hs_name, change).await?;
+    Ok(Reply::with_message(super::done("host updated", &host.no_effect), host))
 }
 
 #[derive(Deserialize, IntoParams)]
