@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod listener;
+mod server_lock;
 pub mod settings;
 mod telemetry;
 
@@ -46,6 +47,8 @@ pub struct Running {
     db: Db,
     state: AppState,
     first_admin_password: Option<String>,
+    /// Held while it serves a SQLite database (see [`server_lock`]).
+    _lock: Option<server_lock::ServerLock>,
 }
 
 impl Running {
@@ -133,6 +136,7 @@ pub async fn start_with(
     // Paths derived from it (VM storage, sandboxes) must not depend on where the process runs.
     config.data_dir = std::path::absolute(&config.data_dir)
         .with_context(|| format!("resolving data dir {}", config.data_dir.display()))?;
+    let lock = server_lock::hold(&config)?;
     let db = open_database(&config).await?;
     let events = EventBus::default();
     let accounts = Accounts::open(db.clone(), clock.clone(), ids.clone(), events.clone(), &config.auth).await?;
@@ -232,7 +236,7 @@ pub async fn start_with(
         max_connections: config.http.max_connections,
     };
     let server = tokio::spawn(listener::serve(listener, app, limits, supervisor.stop_token()));
-    Ok(Running { addr, supervisor, server, db, state, first_admin_password })
+    Ok(Running { addr, supervisor, server, db, state, first_admin_password, _lock: lock })
 }
 
 async fn shutdown_signal() {

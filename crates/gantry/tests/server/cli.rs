@@ -98,6 +98,39 @@ async fn request_spans_are_exported_to_an_otlp_collector() {
     assert_eq!(attribute(&request["attributes"], "path"), Some(json!("/api/health")), "{request}");
 }
 
+/// SQLite takes one server: a second `gantry serve` on the same database stops at once,
+/// naming the first and PostgreSQL; once the first is gone, a server starts there again.
+#[test]
+fn a_second_server_on_one_sqlite_database_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Served::start(dir.path(), &[], &[]);
+    let mut second = gantry()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server on the same SQLite database kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!status.success());
+    assert!(said.contains(&format!("pid {}", first.pid())) && said.contains("PostgreSQL"), "{said}");
+    drop(first);
+    let again = Served::start(dir.path(), &[], &[]);
+    assert!(again.url.starts_with("http://"));
+}
+
 #[test]
 fn user_commands_refuse_to_create_a_database_where_there_is_none() {
     let dir = tempfile::tempdir().unwrap();

@@ -64,6 +64,11 @@ impl Served {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The value of the banner line starting with `name`.
     /// Logs in as the admin with the banner's password; returns the token.
     pub async fn admin_token(&self) -> String {
