@@ -149,6 +149,9 @@ impl Compute {
             let _w = self.inner.write.lock().await;
             let mut h = self.load_host(hs_name).await?;
             let old = h.config.clone();
+            if u.server_type.as_ref().is_some_and(|t| *t != old.server_type) {
+                return invalid(format!("server_type cannot change (the host's is {})", old.server_type));
+            }
             let c = &mut h.config;
             macro_rules! set {
                 ($($f:ident),*) => {$( if let Some(v) = u.$f { c.$f = v; } )*};

@@ -87,6 +87,8 @@ fn qemu_key() -> String {
 /// removes one).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct HostUpdate {
+    /// The engine cannot change: when given, it must be the host's.
+    pub server_type: Option<String>,
     pub server_addr: Option<String>,
     pub filter_name: Option<String>,
     pub images_path: Option<String>,

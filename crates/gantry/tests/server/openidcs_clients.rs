@@ -57,6 +57,27 @@ async fn full_bodies_round_trip(backend: Backend) {
     app.fails(404, "GET", "/api/server/detail/lab2", Some(&admin), None).await;
     app.fails(400, "PUT", "/api/server/update/lab1", Some(&admin), Some(json!({"bogus": 1}))).await;
 
+    // The form of OpenIDCS's web console: the HSConfig under `config`, name and type beside it.
+    let (lo, hi) = port_range();
+    let console_form = json!({"name": "lab3", "type": "QEMUServer", "server_pass": "ssh-secret",
+        "config": {"images_path": guest_dir(), "ports_start": lo, "ports_close": hi, "server_user": "root", "server_area": "eu"}});
+    let made = app.ok("POST", "/api/server/create", &admin, Some(console_form)).await;
+    assert_eq!((made["hs_name"].as_str(), made["server_user"].as_str()), (Some("lab3"), Some("root")), "{made}");
+    assert!(names(&made["no_effect"]).contains(&"server_pass"), "{made}");
+    let edited = json!({"config": {"server_type": "QEMUServer", "server_name": "Three"}});
+    assert_eq!(app.ok("PUT", "/api/server/update/lab3", &admin, Some(edited)).await["server_name"], "Three");
+    let msg = app
+        .fails(
+            400,
+            "PUT",
+            "/api/server/update/lab3",
+            Some(&admin),
+            Some(json!({"config": {"server_type": "LxContainer"}})),
+        )
+        .await;
+    assert!(msg.contains("server_type cannot change"), "{msg}");
+    app.ok("DELETE", "/api/server/delete/lab3", &admin, None).await;
+
     // An update changes kept fields; null removes one.
     let updated = app
         .ok("PUT", "/api/server/update/lab1", &admin, Some(json!({"server_name": "Lab 1", "network_nat": null})))

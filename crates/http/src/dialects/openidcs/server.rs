@@ -41,13 +41,15 @@ async fn detail(
 }
 
 /// Add a host (this machine, QEMU engine) with its storage paths and NAT port range (admin).
+/// OpenIDCS's web console's form, `{name, type, config: {…}}`, is taken too.
 #[utoipa::path(post, path = "/api/server/create", tag = "openidcs", security(("bearer" = ["admin"])), request_body = HostConfig,
     responses((status = 200, body = HostView), (status = 400, description = "invalid or duplicate host")))]
 async fn create(
     State(state): State<AppState>,
     Admin(actor): Admin,
-    Body(config, ..): Body<Openidcs, HostConfig>,
+    Body(body, ..): Body<Openidcs, serde_json::Value>,
 ) -> ApiResult<Openidcs, HostView> {
+    let config: HostConfig = super::upstream::host_body(body)?;
     let host = state.compute.host_create(&actor, config).await?;
     Ok(Reply::with_message(super::done("host created", &host.no_effect), host))
 }
@@ -60,8 +62,9 @@ async fn update(
     State(state): State<AppState>,
     Admin(actor): Admin,
     PathArg(hs_name, ..): PathArg<Openidcs, String>,
-    Body(change, ..): Body<Openidcs, HostUpdate>,
+    Body(body, ..): Body<Openidcs, serde_json::Value>,
 ) -> ApiResult<Openidcs, HostView> {
+    let change: HostUpdate = super::upstream::host_body(body)?;
     let host = state.compute.host_update(&actor, &hs_name, change).await?;
     Ok(Reply::with_message(super::done("host updated", &host.no_effect), host))
 }

@@ -131,6 +131,31 @@ fn operation<'a>(item: &'a mut PathItem, method: &str) -> &'a mut Option<Operati
     }
 }
 
+/// A host body as the console sends it, `{name, type, config: {…}, server_pass}`, made the
+/// seed's one `HSConfig`; any other body is read as it is.
+pub(super) fn host_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    use serde_json::Value;
+    let body = match body {
+        Value::Object(mut outer) if outer.get("config").is_some_and(Value::is_object) => {
+            let mut config = match outer.remove("config") {
+                Some(Value::Object(config)) => config,
+                _ => serde_json::Map::new(),
+            };
+            for (key, value) in outer {
+                let key = match key.as_str() {
+                    "name" => "hs_name".to_owned(),
+                    "type" => "server_type".to_owned(),
+                    _ => key,
+                };
+                config.entry(key).or_insert(value);
+            }
+            Value::Object(config)
+        }
+        other => other,
+    };
+    serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = openidcs::LoginRequest)]
