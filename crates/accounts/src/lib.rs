@@ -12,6 +12,7 @@ mod hashing;
 pub mod jwt;
 mod login_guard;
 pub mod password;
+mod personal_tokens;
 pub mod repo;
 pub mod secrets;
 
@@ -25,6 +26,7 @@ use hashing::Hashing;
 use jwt::{Claims, JwtKeys, Rejection};
 use login_guard::LoginGuard;
 pub use password::PasswordInput;
+pub use personal_tokens::{MAX_PERSONAL_TOKENS, PersonalToken};
 use repo::{api_tokens, pairing, sessions, users};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -54,6 +56,8 @@ pub enum AccountsError {
     Forbidden,
     #[error("user not found")]
     UserNotFound,
+    #[error("{0}")]
+    NotFound(String),
     #[error("username already taken")]
     UsernameTaken,
     #[error("{0}")]

@@ -64,6 +64,17 @@ pub enum UserCommand {
     },
     /// List users.
     List,
+    /// Make a personal API token for a user (a bearer token acting as them until revoked);
+    /// the token is printed this once.
+    TokenAdd {
+        username: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// List a user's personal API tokens (never their secrets).
+    Tokens { username: String },
+    /// Revoke one of a user's personal API tokens by its id.
+    TokenRevoke { username: String, id: String },
 }
 
 /// Runs the parsed command line.
@@ -152,6 +163,25 @@ async fn user_command(accounts: &gantry_accounts::Accounts, command: UserCommand
                     break;
                 }
             }
+        }
+        UserCommand::TokenAdd { username, label } => {
+            let user = accounts.user_by_username(&username).await?;
+            let (token, secret) = accounts.create_personal_token(user.id, &label).await?;
+            println!("token {} ({}) for {username}: {secret}", token.id, token.label);
+        }
+        UserCommand::Tokens { username } => {
+            let user = accounts.user_by_username(&username).await?;
+            println!("{:<14} {:<12} {:<24} {:<24} label", "id", "hint", "created", "last used");
+            for t in accounts.personal_tokens(user.id).await? {
+                let used = t.last_used_at.map(gantry_core::clock::iso_millis).unwrap_or_else(|| "never".into());
+                let created = gantry_core::clock::iso_millis(t.created_at);
+                println!("{:<14} {:<12} {:<24} {:<24} {}", t.id, t.hint, created, used, t.label);
+            }
+        }
+        UserCommand::TokenRevoke { username, id } => {
+            let user = accounts.user_by_username(&username).await?;
+            accounts.revoke_personal_token(user.id, &id).await?;
+            println!("token {id} of {username} revoked");
         }
     }
     Ok(())

@@ -100,7 +100,7 @@ impl From<AccountsError> for ApiError {
             | AccountsError::ReplacedOnDevice(_) => ErrorKind::Unauthenticated,
             AccountsError::TokenExpired => ErrorKind::TokenExpired,
             AccountsError::Forbidden => ErrorKind::Forbidden,
-            AccountsError::UserNotFound => ErrorKind::NotFound,
+            AccountsError::UserNotFound | AccountsError::NotFound(_) => ErrorKind::NotFound,
             AccountsError::UsernameTaken => ErrorKind::Conflict,
             AccountsError::Invalid(_) => ErrorKind::BadRequest,
             AccountsError::TooManyAttempts { retry_at_ms } => {

@@ -58,4 +58,20 @@ await run('creator', async ({ page, signIn, screenshot }) => {
   await row.locator('[data-status="COMPLETED"]').waitFor();
   await row.getByTestId('retry').waitFor();
   await screenshot('studio-tasks');
+
+  // A personal API token for a script: shown once, works as a bearer token, listed, revoked.
+  await page.getByRole('link', { name: 'Profile' }).click();
+  await page.getByRole('heading', { name: 'API tokens' }).waitFor();
+  await page.getByLabel('What it is for').fill('render script');
+  await page.getByRole('button', { name: 'Make a token' }).click();
+  const secret = await page.getByTestId('new-token').innerText();
+  const asScript = (token) =>
+    page.evaluate(async (t) => (await fetch('/api/v1/users/profile', { headers: { Authorization: `Bearer ${t}` } })).status, token);
+  if ((await asScript(secret)) !== 200) throw new Error('the new token does not work');
+  const listed = page.getByRole('row').filter({ hasText: 'render script' });
+  await listed.waitFor();
+  await screenshot('profile-tokens');
+  await listed.getByRole('button', { name: 'Revoke' }).click();
+  await listed.waitFor({ state: 'detached' });
+  if ((await asScript(secret)) !== 401) throw new Error('a revoked token still works');
 });

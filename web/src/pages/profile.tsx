@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { get, put, query } from '../api';
 import { formatNumber, formatTime, messages } from '../i18n';
 import { Empty, ErrorNote, Field, Loaded, Page, Pager, useAction, useResource } from '../ui';
+import { PersonalTokens } from './profile-tokens';
 
 const t = messages(
   {
@@ -226,6 +227,7 @@ export function Profile() {
           )}
         </Loaded>
       </div>
+      <PersonalTokens />
       <h2>{t('records')}</h2>
       <Records />
     </Page>

@@ -64,3 +64,82 @@ pub async fn authenticate(db: &Db, token_hash: &str, now_ms: i64) -> StoreResult
     }
     Ok(owner)
 }
+
+/// A personal token as listed: its name, label and use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalTokenRecord {
+    pub name: String,
+    pub label: String,
+    pub hint: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Names of personal tokens start with this.
+pub const PERSONAL: &str = "personal/";
+
+/// Adds a personal token of `user_id` unless they already have `max`; false when they do.
+pub async fn add_personal(
+    db: &Db,
+    record: &PersonalTokenRecord,
+    token_hash: &str,
+    user_id: UserId,
+    max: i64,
+) -> StoreResult<bool> {
+    let mut tx = db.pool().begin().await?;
+    // The owner's row, held: two adds at once cannot both pass the count.
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND name LIKE 'personal/%'")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if held >= max {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO api_tokens (name, token_hash, hint, user_id, created_at, label) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&record.name)
+    .bind(token_hash)
+    .bind(&record.hint)
+    .bind(user_id)
+    .bind(record.created_at)
+    .bind(&record.label)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| gantry_store::StoreError::on_unique(e, "token"))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A user's personal tokens, newest first.
+pub async fn personal_of(db: &Db, user_id: UserId) -> StoreResult<Vec<PersonalTokenRecord>> {
+    let rows = sqlx::query(
+        "SELECT name, label, hint, created_at, last_used_at FROM api_tokens \
+         WHERE user_id = $1 AND name LIKE 'personal/%' ORDER BY created_at DESC, name",
+    )
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PersonalTokenRecord {
+                name: row.try_get("name")?,
+                label: row.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
+                hint: row.try_get("hint")?,
+                created_at: row.try_get("created_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes personal token `name` of `user_id`; false when they have none by that name.
+pub async fn delete_personal(db: &Db, user_id: UserId, name: &str) -> StoreResult<bool> {
+    let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND name = $2 AND name LIKE 'personal/%'")
+        .bind(user_id)
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

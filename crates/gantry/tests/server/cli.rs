@@ -131,6 +131,32 @@ fn a_second_server_on_one_sqlite_database_refuses_to_start() {
     assert!(again.url.starts_with("http://"));
 }
 
+/// `gantry user token-add|tokens|token-revoke` beside a running server: the token printed
+/// works, is listed by id, and stops working once revoked.
+#[tokio::test]
+async fn personal_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path(), &[], &[]);
+    let run = |args: &[&str]| {
+        let out = gantry().arg("user").args(args).current_dir(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = run(&["token-add", "admin", "--label", "ci runner"]);
+    let secret = said.split_whitespace().last().unwrap().to_owned();
+    let id = said.split_whitespace().nth(1).unwrap().to_owned();
+    let profile = |token: String| {
+        let url = format!("{}api/v1/users/profile", served.url);
+        async move { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let answer: Value = profile(secret.clone()).await.json().await.unwrap();
+    assert_eq!(answer["data"]["username"], "admin", "{answer}");
+    let listed = run(&["tokens", "admin"]);
+    assert!(listed.contains(&id) && listed.contains("ci runner") && !listed.contains(&secret), "{listed}");
+    run(&["token-revoke", "admin", &id]);
+    assert_eq!(profile(secret).await.status(), 401);
+}
+
 #[test]
 fn user_commands_refuse_to_create_a_database_where_there_is_none() {
     let dir = tempfile::tempdir().unwrap();

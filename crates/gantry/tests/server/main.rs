@@ -17,6 +17,7 @@ mod openidcs_routes;
 mod openidcs_vms;
 mod outbound_tls;
 mod paying;
+mod personal_tokens;
 mod restart;
 mod reverse_proxy;
 mod stargraph;

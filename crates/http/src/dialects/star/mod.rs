@@ -8,6 +8,7 @@ mod generate_body;
 mod models;
 pub(crate) mod stomp;
 mod tasks;
+mod tokens;
 mod users;
 
 use crate::error::ApiError;
@@ -25,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(tokens::routes())
         .merge(admin::routes())
         .merge(generate::routes())
         .merge(models::routes())
