@@ -4,7 +4,7 @@
 
 use gantry_core::UserId;
 
-use crate::repo::api_tokens::{self, PERSONAL, PersonalTokenRecord};
+use crate::repo::api_tokens::{self, PERSONAL, PersonalAdd, PersonalTokenRecord};
 use crate::{Accounts, AccountsError, AccountsResult, secrets};
 
 /// The most personal tokens one user may hold.
@@ -41,7 +41,6 @@ impl Accounts {
         if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
             return Err(AccountsError::Invalid("label must be 1-64 characters".into()));
         }
-        self.user(owner).await?;
         let secret = secrets::random_token("gat_");
         let id = self.ids.random().simple().to_string()[..12].to_owned();
         let record = PersonalTokenRecord {
@@ -51,12 +50,14 @@ impl Accounts {
             created_at: self.clock.now_ms(),
             last_used_at: None,
         };
-        if !api_tokens::add_personal(&self.db, &record, &secrets::digest(&secret), owner, MAX_PERSONAL_TOKENS).await? {
-            return Err(AccountsError::Invalid(format!(
-                "at most {MAX_PERSONAL_TOKENS} personal tokens: revoke one first"
-            )));
+        match api_tokens::add_personal(&self.db, &record, &secrets::digest(&secret), owner, MAX_PERSONAL_TOKENS).await?
+        {
+            PersonalAdd::Added => Ok((record.into(), secret)),
+            PersonalAdd::Full => {
+                Err(AccountsError::Invalid(format!("at most {MAX_PERSONAL_TOKENS} personal tokens: revoke one first")))
+            }
+            PersonalAdd::NoSuchUser => Err(AccountsError::UserNotFound),
         }
-        Ok((record.into(), secret))
     }
 
     /// `owner`'s personal tokens, newest first.

@@ -310,7 +310,8 @@ impl QemuEngine {
             let send = |kind| {
                 let _ = tx.send(VmEvent { uuid: uuid.clone(), kind });
             };
-            // Events first, in order; the close only once none is left to read.
+            // Events first, in order: the reader sends every event before it marks the
+            // connection closed, so the close is seen only once none is left to read.
             loop {
                 tokio::select! {
                     biased;
@@ -320,28 +321,20 @@ impl QemuEngine {
                         // The client was dropped: by the engine while the VM runs on, or after
                         // QEMU exited (a shutdown drops it once the process is gone, and this task
                         // may only run after that).
-                        Err(broadcast::error::RecvError::Closed) => {
-                            let gone = if closed.is_cancelled() {
-                                procfs::wait_gone(pid, Duration::from_secs(5)).await
-                            } else {
-                                !procfs::alive(pid)
-                            };
-                            if gone {
-                                send(VmEventKind::Stopped);
-                            }
-                            return;
-                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
                     },
-                    _ = closed.cancelled() => {
-                        while let Ok(ev) = rx.try_recv() {
-                            send(map_event(&ev));
-                        }
-                        if procfs::wait_gone(pid, Duration::from_secs(5)).await {
-                            send(VmEventKind::Stopped);
-                        }
-                        return;
-                    }
+                    _ = closed.cancelled() => break,
                 }
+            }
+            // A closed connection means QEMU is exiting: give it time to go. A client dropped
+            // on an open connection stopped nothing unless the process is already gone.
+            let gone = if closed.is_cancelled() {
+                procfs::wait_gone(pid, Duration::from_secs(5)).await
+            } else {
+                !procfs::alive(pid)
+            };
+            if gone {
+                send(VmEventKind::Stopped);
             }
         });
     }

@@ -78,23 +78,37 @@ pub struct PersonalTokenRecord {
 /// Names of personal tokens start with this.
 pub const PERSONAL: &str = "personal/";
 
-/// Adds a personal token of `user_id` unless they already have `max`; false when they do.
+/// What [`add_personal`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalAdd {
+    Added,
+    /// The user already holds the most they may.
+    Full,
+    NoSuchUser,
+}
+
+/// Adds a personal token of `user_id` unless they already have `max`.
 pub async fn add_personal(
     db: &Db,
     record: &PersonalTokenRecord,
     token_hash: &str,
     user_id: UserId,
     max: i64,
-) -> StoreResult<bool> {
+) -> StoreResult<PersonalAdd> {
     let mut tx = db.pool().begin().await?;
     // The owner's row, held: two adds at once cannot both pass the count.
-    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND name LIKE 'personal/%'")
+    let owner =
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+    if owner.rows_affected() == 0 {
+        return Ok(PersonalAdd::NoSuchUser);
+    }
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND name LIKE $2")
         .bind(user_id)
+        .bind(format!("{PERSONAL}%"))
         .fetch_one(&mut *tx)
         .await?;
     if held >= max {
-        return Ok(false);
+        return Ok(PersonalAdd::Full);
     }
     sqlx::query(
         "INSERT INTO api_tokens (name, token_hash, hint, user_id, created_at, label) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -109,16 +123,17 @@ pub async fn add_personal(
     .await
     .map_err(|e| gantry_store::StoreError::on_unique(e, "token"))?;
     tx.commit().await?;
-    Ok(true)
+    Ok(PersonalAdd::Added)
 }
 
 /// A user's personal tokens, newest first.
 pub async fn personal_of(db: &Db, user_id: UserId) -> StoreResult<Vec<PersonalTokenRecord>> {
     let rows = sqlx::query(
         "SELECT name, label, hint, created_at, last_used_at FROM api_tokens \
-         WHERE user_id = $1 AND name LIKE 'personal/%' ORDER BY created_at DESC, name",
+         WHERE user_id = $1 AND name LIKE $2 ORDER BY created_at DESC, name",
     )
     .bind(user_id)
+    .bind(format!("{PERSONAL}%"))
     .fetch_all(db.pool())
     .await?;
     rows.iter()
@@ -134,9 +149,10 @@ pub async fn personal_of(db: &Db, user_id: UserId) -> StoreResult<Vec<PersonalTo
         .collect()
 }
 
-/// Deletes personal token `name` of `user_id`; false when they have none by that name.
+/// Deletes personal token `name` (which starts with [`PERSONAL`]) of `user_id`; false when
+/// they have none by that name.
 pub async fn delete_personal(db: &Db, user_id: UserId, name: &str) -> StoreResult<bool> {
-    let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND name = $2 AND name LIKE 'personal/%'")
+    let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND name = $2")
         .bind(user_id)
         .bind(name)
         .execute(db.pool())

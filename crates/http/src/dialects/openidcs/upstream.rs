@@ -18,9 +18,9 @@ use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::middleware::Next;
 use axum::response::Response;
-use gantry_accounts::{PasswordInput, Principal, UserRecord};
+use gantry_accounts::{PasswordInput, UserRecord};
 use gantry_compute::model::{HostConfig, HostView, IpChanged, VmConfig, VmView};
-use gantry_core::Dialect;
+use gantry_core::{Dialect, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -195,8 +195,8 @@ struct LoginAnswer {
     is_token: bool,
 }
 
-fn console_user(user: &UserRecord, principal: &Principal) -> ConsoleUser {
-    let admin = principal.is_admin();
+fn console_user(user: &UserRecord) -> ConsoleUser {
+    let admin = user.role == Role::Admin;
     ConsoleUser {
         id: user.id,
         username: user.username.clone(),
@@ -219,15 +219,17 @@ async fn login(
     ClientIp(client): ClientIp,
     Body(req, ..): Body<Openidcs, LoginRequest>,
 ) -> ApiResult<Openidcs, LoginAnswer> {
-    let (token, principal, is_token) = match (req.login_type.as_deref(), req.token, req.username, req.password) {
-        (Some("token"), Some(token), _, _) => (token.clone(), state.accounts.authenticate(&token).await?, true),
+    let (token, user, is_token) = match (req.login_type.as_deref(), req.token, req.username, req.password) {
+        (Some("token"), Some(token), _, _) => {
+            let principal = state.accounts.authenticate(&token).await?;
+            (token, state.accounts.user(principal.user_id).await?, true)
+        }
         (None | Some("user"), _, Some(username), Some(password)) => {
             let issued = state
                 .accounts
                 .login(&username, PasswordInput::Plain(password), Dialect::Openidcs, None, client)
                 .await?;
-            let principal = state.accounts.authenticate(&issued.access_token).await?;
-            (issued.access_token, principal, false)
+            (issued.access_token, issued.user, false)
         }
         _ => {
             return Err(ApiError::new(
@@ -237,8 +239,7 @@ async fn login(
             .into());
         }
     };
-    let user = state.accounts.user(principal.user_id).await?;
-    let user_info = console_user(&user, &principal);
+    let user_info = console_user(&user);
     let redirect = if user_info.is_admin { "/dashboard" } else { "/user/dashboard" }.to_string();
     Ok(Reply::with_message("login succeeded", LoginAnswer { token, user_info, redirect, is_token }))
 }
@@ -260,8 +261,7 @@ async fn current_user(
     State(state): State<AppState>,
     Auth(caller, ..): Auth<Openidcs>,
 ) -> ApiResult<Openidcs, ConsoleUser> {
-    let user = state.accounts.user(caller.user_id).await?;
-    Ok(Reply::ok(console_user(&user, &caller)))
+    Ok(Reply::ok(console_user(&state.accounts.user(caller.user_id).await?)))
 }
 
 /// A host as the console lists it: the seed's view, its settings again under `config`, and
