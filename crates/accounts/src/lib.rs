@@ -325,6 +325,48 @@ impl Accounts {
         }
     }
 
+    /// Authenticates HTTP Basic credentials without opening a session: the password is the
+    /// user's password, or a bearer credential (API or access token) of that same user.
+    /// Wrong passwords count against the login limits as a login's do.
+    pub async fn authenticate_basic(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> AccountsResult<Principal> {
+        if let Ok(principal) = self.authenticate(password).await {
+            return if principal.username == username { Ok(principal) } else { Err(AccountsError::InvalidCredentials) };
+        }
+        let now = self.clock.now_ms();
+        self.login_guard.check(username, client, now).map_err(|retry_at_ms| {
+            tracing::warn!(username, ?client, "basic authentication refused: too many failed attempts");
+            AccountsError::TooManyAttempts { retry_at_ms }
+        })?;
+        let user = users::by_username(&self.db, username).await?;
+        let stored = user.as_ref().map_or_else(|| password::decoy_hash().to_owned(), |u| u.password_hash.clone());
+        let input = PasswordInput::Plain(password.to_owned());
+        let ok = self.hashing.run(move || password::verify(&input, &stored)).await?;
+        match user {
+            Some(user) if ok => {
+                self.login_guard.succeeded(username, client);
+                Ok(Principal {
+                    user_id: user.id,
+                    username: user.username,
+                    role: user.role,
+                    session_id: None,
+                    dialect: Dialect::ComfyUi,
+                    expires_at: None,
+                    device_id: None,
+                    device_name: None,
+                })
+            }
+            _ => {
+                self.login_guard.failed(username, client, now);
+                Err(AccountsError::InvalidCredentials)
+            }
+        }
+    }
+
     /// Opens a session for a new device of an already authenticated caller (vflow's
     /// `auth/token`). Issuing a token for a device revokes that device's earlier ones.
     pub async fn issue_for_device(

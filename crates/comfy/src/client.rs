@@ -231,6 +231,12 @@ impl ComfyClient {
         self.expect_json(self.http.get(url), self.config().request_timeout).await
     }
 
+    /// `GET /object_info`: every node class the server knows, with its inputs and outputs.
+    pub async fn object_info(&self) -> Result<Value, ComfyError> {
+        let url = self.url(&["object_info"])?;
+        self.expect_json(self.http.get(url), self.config().request_timeout).await
+    }
+
     /// `GET /models/{folder}`: the model files in a folder; an unknown folder (404) is empty.
     pub async fn models(&self, folder: &str) -> Result<Vec<String>, ComfyError> {
         let url = self.url(&["models", folder])?;

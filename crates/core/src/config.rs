@@ -85,6 +85,9 @@ pub struct HttpConfig {
     /// Serve `/metrics` to anyone who can reach the port (for a Prometheus on a private
     /// network); off: an admin's bearer token (an API token will do) is required.
     pub metrics_public: bool,
+    /// A second address serving the virtual ComfyUI at its root (`/prompt`, `/ws`, …), for
+    /// clients that only reach a ComfyUI at a server's root; none: only `/comfy` on `listen`.
+    pub comfyui_listen: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -96,6 +99,7 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 30,
             max_connections: 1024,
             metrics_public: false,
+            comfyui_listen: None,
         }
     }
 }

@@ -42,7 +42,7 @@ impl FromStr for Role {
     }
 }
 
-/// The four public API dialects. Tokens remember which one issued them, so that a
+/// The public API dialects: the four upstream systems' and the virtual ComfyUI's. Tokens remember which one issued them, so that a
 /// shared route such as `/api/v1/auth/refresh` answers in the issuer's dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -51,6 +51,9 @@ pub enum Dialect {
     StarGraph,
     Openidcs,
     Vflow,
+    /// ComfyUI's own protocol, served at `/comfy` in front of the whole fleet.
+    #[serde(rename = "comfyui")]
+    ComfyUi,
 }
 
 impl Dialect {
@@ -61,6 +64,7 @@ impl Dialect {
             Dialect::StarGraph => "star-graph",
             Dialect::Openidcs => "openidcs",
             Dialect::Vflow => "vflow",
+            Dialect::ComfyUi => "comfyui",
         }
     }
 }
@@ -73,6 +77,7 @@ impl FromStr for Dialect {
             "star-graph" => Ok(Dialect::StarGraph),
             "openidcs" => Ok(Dialect::Openidcs),
             "vflow" => Ok(Dialect::Vflow),
+            "comfyui" => Ok(Dialect::ComfyUi),
             other => Err(format!("unknown dialect `{other}`")),
         }
     }
@@ -87,7 +92,7 @@ mod tests {
         for role in [Role::Admin, Role::User] {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
-        for d in [Dialect::ComfyManager, Dialect::StarGraph, Dialect::Openidcs, Dialect::Vflow] {
+        for d in [Dialect::ComfyManager, Dialect::StarGraph, Dialect::Openidcs, Dialect::Vflow, Dialect::ComfyUi] {
             assert_eq!(d.as_str().parse::<Dialect>(), Ok(d));
         }
         assert!("root".parse::<Role>().is_err());

@@ -13,8 +13,10 @@
 //! Gantry asks the instance (`/history`, `/queue`) what became of each and neither
 //! loses a task nor runs a finished one twice.
 
+pub mod activity;
 pub mod config;
 pub mod fleet;
+pub mod fleet_info;
 mod monitor;
 mod progress;
 pub mod queue;
@@ -200,6 +202,10 @@ struct Inner {
     /// alone. Locks are always taken in the order fleet → queue → posting.
     posting: Mutex<std::collections::HashSet<String>>,
     wake: Notify,
+    /// Node-level activity of running tasks, for clients of the virtual ComfyUI.
+    activity: tokio::sync::broadcast::Sender<activity::Activity>,
+    /// The fleet's merged `object_info` and when it was read (see `fleet_info`).
+    object_info: tokio::sync::Mutex<Option<(i64, Arc<serde_json::Value>)>>,
     supervisor: Supervisor,
     seq: AtomicI64,
 }
@@ -258,6 +264,8 @@ impl Dispatcher {
             monitors: Mutex::new(HashMap::new()),
             posting: Mutex::new(std::collections::HashSet::new()),
             wake: Notify::new(),
+            activity: tokio::sync::broadcast::channel(1024).0,
+            object_info: tokio::sync::Mutex::new(None),
             supervisor,
         });
         let dispatcher = Self { inner };
@@ -289,6 +297,12 @@ impl Dispatcher {
         }
         let (list, total) = tasks::list(&self.inner.db, &filter).await?;
         Ok((list.into_iter().map(|t| self.inner.with_live_progress(t)).collect(), total))
+    }
+
+    /// Archives the caller's own finished tasks of `kind` (those named, or all): they leave
+    /// lists that ask for unarchived tasks only. Returns how many it archived.
+    pub async fn archive(&self, caller: Caller, kind: &str, ids: Option<&[String]>) -> Result<u64, DispatchError> {
+        Ok(tasks::archive(&self.inner.db, caller.user_id, kind, ids, self.inner.now()).await?)
     }
 
     /// Who submitted a task (for services acting on the system's behalf, e.g. settlement).
@@ -416,6 +430,11 @@ impl Dispatcher {
         let hour_ago = self.inner.clock.now_ms().saturating_sub(3_600_000);
         overview.completed_last_hour = tasks::completed_since(&self.inner.db, hour_ago).await?;
         Ok(overview)
+    }
+
+    /// Node-level activity of running tasks from now on (see [`activity`]).
+    pub fn activity(&self) -> tokio::sync::broadcast::Receiver<activity::Activity> {
+        self.inner.activity.subscribe()
     }
 
     /// Whether any instance can take work now.
@@ -670,6 +689,21 @@ fn pending_of(task: &TaskRecord) -> Pending {
         seq: task.seq,
         models: serde_json::from_str::<Vec<ModelRef>>(&task.models).unwrap_or_default(),
     }
+}
+
+/// The node that wrote each output file of a completed task: `(file id, node id)`.
+pub fn output_nodes(task: &TaskRecord) -> Vec<(String, String)> {
+    #[derive(Deserialize)]
+    struct Stored {
+        files: Vec<String>,
+        #[serde(default)]
+        nodes: Vec<String>,
+    }
+    let Some(stored) = task.result.as_deref().and_then(|r| serde_json::from_str::<Stored>(r).ok()) else {
+        return Vec::new();
+    };
+    let nodes = stored.nodes.into_iter().map(Some).chain(std::iter::repeat(None));
+    stored.files.into_iter().zip(nodes).map(|(file, node)| (file, node.unwrap_or_default())).collect()
 }
 
 /// JSON text of a stored column.

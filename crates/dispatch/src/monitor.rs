@@ -2,6 +2,8 @@
 //! prompt id), checks its health, learns its models, and after every (re)connect asks
 //! it what became of the tasks Gantry believes it holds.
 
+use crate::activity::ActivityKind;
+use crate::fleet_info::MODEL_FOLDERS;
 use crate::{Inner, InstanceView, lock};
 use gantry_comfy::graph::ModelRef;
 use gantry_comfy::{ComfyClient, ComfyEvent};
@@ -11,8 +13,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Model folders probed on connect.
-const MODEL_FOLDERS: [&str; 7] =
-    ["checkpoints", "loras", "vae", "controlnet", "upscale_models", "text_encoders", "diffusion_models"];
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 
 /// Supervises `instance_id` until `stop` is cancelled or the instance is retired.
@@ -141,20 +141,29 @@ async fn on_event(inner: &Arc<Inner>, instance_id: &str, event: ComfyEvent) {
             {
                 p.nodes_to_run = p.nodes_to_run.saturating_sub(nodes.len() as u64);
             }
+            inner.relay(instance_id, Some(&prompt_id), ActivityKind::Cached { nodes });
         }
-        ComfyEvent::Executing { prompt_id: Some(prompt_id), node: Some(_) } => {
+        ComfyEvent::Executing { prompt_id: Some(prompt_id), node: Some(node) } => {
             if let Some(task_id) = inner.task_of(instance_id, &prompt_id)
                 && let Some(p) = lock(&inner.progress).get_mut(&task_id)
             {
                 p.nodes_started += 1;
             }
+            inner.relay(instance_id, Some(&prompt_id), ActivityKind::Executing { node });
         }
         ComfyEvent::Progress { prompt_id: Some(prompt_id), node, value, max } => {
             if let Some(task_id) = inner.task_of(instance_id, &prompt_id) {
-                let node = node.and_then(|n| n.parse::<u64>().ok().or(Some(0)));
-                inner.progress(&task_id, node, value, max);
+                let tick_node = node.as_deref().map(|n| n.parse::<u64>().unwrap_or(0));
+                inner.progress(&task_id, tick_node, value, max);
             }
+            inner.relay(instance_id, Some(&prompt_id), ActivityKind::Progress { node, value, max });
         }
+        ComfyEvent::Other { kind, data } if kind == "progress_state" => {
+            let prompt_id = data.get("prompt_id").and_then(serde_json::Value::as_str).unwrap_or_default();
+            let nodes = data.get("nodes").cloned().unwrap_or_default();
+            inner.relay(instance_id, Some(prompt_id), ActivityKind::ProgressState { nodes });
+        }
+        ComfyEvent::Preview { image } => inner.relay(instance_id, None, ActivityKind::Preview { image }),
         ComfyEvent::Executing { prompt_id: Some(prompt_id), node: None } => {
             let (freed, abandoned) = {
                 let mut fleet = lock(&inner.fleet);
@@ -240,6 +249,21 @@ impl Inner {
         lock(&self.monitors).remove(instance_id);
         tracing::info!(instance = %instance_id, "instance removed from the fleet");
         true
+    }
+
+    /// Passes node-level activity of the task behind `prompt_id` (default: the task running
+    /// on the instance) to the virtual ComfyUI's listeners, if there are any.
+    fn relay(&self, instance_id: &str, prompt_id: Option<&str>, kind: ActivityKind) {
+        if self.activity.receiver_count() == 0 {
+            return;
+        }
+        let task_id = match prompt_id {
+            Some(prompt_id) => self.task_of(instance_id, prompt_id),
+            None => lock(&self.running).iter().find(|(_, (i, _, _))| i == instance_id).map(|(t, _)| t.clone()),
+        };
+        let Some(task_id) = task_id else { return };
+        let Some(user_id) = lock(&self.progress).get(&task_id).map(|p| p.user_id) else { return };
+        let _ = self.activity.send(crate::activity::Activity { task_id, user_id, kind });
     }
 
     /// A progress tick. Only a higher percentage reaches the event stream (at most 99

@@ -309,7 +309,8 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
                 entry.outputs.iter().collect()
             };
             let mut files = Vec::new();
-            for output in wanted {
+            let nodes: Vec<&str> = wanted.iter().map(|o| o.node_id.as_str()).collect();
+            for output in &wanted {
                 let bytes = match client.view(output).await {
                     Ok(bytes) => bytes,
                     Err(e) => {
@@ -343,7 +344,7 @@ pub async fn collect(inner: &Arc<Inner>, instance_id: &str, prompt_id: &str, tas
                 }
             }
             let ids: Vec<&str> = files.iter().map(|f| f.id.as_str()).collect();
-            let result = serde_json::json!({ "files": ids }).to_string();
+            let result = serde_json::json!({ "files": ids, "nodes": nodes }).to_string();
             let now = inner.now();
             if matches!(tasks::complete(&inner.db, task_id, &result, now).await, Ok(true)) {
                 inner

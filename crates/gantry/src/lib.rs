@@ -42,6 +42,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// A running Gantry server.
 pub struct Running {
     addr: SocketAddr,
+    /// The address serving the virtual ComfyUI at its root, when configured.
+    comfyui_addr: Option<SocketAddr>,
     supervisor: Supervisor,
     server: JoinHandle<()>,
     db: Db,
@@ -55,6 +57,11 @@ impl Running {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address serving the virtual ComfyUI at its root (`http.comfyui_listen`).
+    pub fn comfyui_addr(&self) -> Option<SocketAddr> {
+        self.comfyui_addr
     }
 
     /// The password generated for the first admin, when this start created it.
@@ -235,8 +242,29 @@ pub async fn start_with(
         header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs.max(1)),
         max_connections: config.http.max_connections,
     };
-    let server = tokio::spawn(listener::serve(listener, app, limits, supervisor.stop_token()));
-    Ok(Running { addr, supervisor, server, db, state, first_admin_password, _lock: lock })
+    let comfyui = match &config.http.comfyui_listen {
+        Some(at) => {
+            let bound = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding {at} (http.comfyui_listen)"))?;
+            tracing::info!(addr = %bound.local_addr()?, "virtual ComfyUI listening at its root");
+            Some(bound)
+        }
+        None => None,
+    };
+    let comfyui_addr = comfyui.as_ref().map(tokio::net::TcpListener::local_addr).transpose()?;
+    let stop = supervisor.stop_token();
+    let root_app = gantry_http::dialects::comfyui::at_root(app.clone());
+    let server = tokio::spawn(async move {
+        let main = listener::serve(listener, app, limits, stop.clone());
+        match comfyui {
+            Some(bound) => {
+                tokio::join!(main, listener::serve(bound, root_app, limits, stop));
+            }
+            None => main.await,
+        }
+    });
+    Ok(Running { addr, comfyui_addr, supervisor, server, db, state, first_admin_password, _lock: lock })
 }
 
 async fn shutdown_signal() {

@@ -32,6 +32,9 @@ pub struct ServeArgs {
     /// OTLP/HTTP collector to export request spans to, e.g. http://127.0.0.1:4318 [default: none].
     #[arg(long, env = "GANTRY_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// A second address serving the virtual ComfyUI at its root, e.g. 0.0.0.0:8188 [default: none].
+    #[arg(long, env = "GANTRY_COMFYUI_LISTEN")]
+    pub comfyui_listen: Option<String>,
     /// Largest JSON request body, in bytes [default: 2097152].
     #[arg(long, env = "GANTRY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -108,6 +111,9 @@ pub fn serve_config(storage: &StorageArgs, serve: &ServeArgs) -> anyhow::Result<
     }
     if let Some(endpoint) = &serve.otlp_endpoint {
         config.otlp_endpoint = Some(endpoint.clone());
+    }
+    if let Some(listen) = &serve.comfyui_listen {
+        config.http.comfyui_listen = Some(listen.clone());
     }
     if let Some(bytes) = serve.max_body_bytes {
         config.http.max_body_bytes = bytes;

@@ -300,6 +300,75 @@ impl Envelope for Vflow {
     }
 }
 
+/// The virtual ComfyUI: ComfyUI's own bodies, bare; errors are the body of ComfyUI's
+/// refused `/prompt`, `{error: {type, message, details, extra_info}, node_errors}`, with a
+/// `type` that names the failure (`invalid_prompt`, `unauthorized`, …).
+pub struct ComfyUi;
+
+impl Envelope for ComfyUi {
+    const DIALECT: gantry_core::Dialect = gantry_core::Dialect::ComfyUi;
+    fn success<T: Serialize>(_message: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(data)
+    }
+    fn error_code(kind: ErrorKind) -> Value {
+        let name = match kind {
+            ErrorKind::BadRequest => "invalid_request",
+            ErrorKind::Unauthenticated => "unauthorized",
+            ErrorKind::TokenExpired => "token_expired",
+            ErrorKind::PaymentRequired => "insufficient_credits",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::PayloadTooLarge => "too_large",
+            ErrorKind::UnsupportedMedia => "unsupported_media",
+            ErrorKind::Unprocessable => "unprocessable",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Internal => "internal_error",
+            ErrorKind::Unavailable => "unavailable",
+        };
+        json!(name)
+    }
+    fn failure(error: &ApiError, code: Value) -> Value {
+        // Other dialects' business codes (star-graph's "E002") mean nothing here.
+        let kind = if code.is_string() { code } else { Self::error_code(error.kind) };
+        let details = match &error.details {
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        json!({
+            "error": { "type": kind, "message": error.message, "details": details, "extra_info": {} },
+            "node_errors": {},
+        })
+    }
+    fn success_schema(data: RefOr<Schema>) -> Schema {
+        utoipa::openapi::schema::AllOfBuilder::new().item(data).into()
+    }
+    fn failure_schema() -> Schema {
+        let error = schema::object(
+            [
+                ("type", schema::of(Type::String)),
+                ("message", schema::of(Type::String)),
+                ("details", schema::of(Type::String)),
+                ("extra_info", schema::of(Type::Object)),
+            ],
+            &[],
+        );
+        schema::object([("error", error.into()), ("node_errors", schema::of(Type::Object))], &[])
+    }
+    /// A missing or wrong credential also asks for HTTP Basic, which every HTTP client can send.
+    fn render_error(error: &ApiError) -> Response {
+        let code = error.code.clone().unwrap_or_else(|| Self::error_code(error.kind));
+        let body = Json(Self::failure(error, code));
+        if error.kind == ErrorKind::Unauthenticated {
+            let challenge = [(header::WWW_AUTHENTICATE, r#"Basic realm="Gantry", charset="UTF-8""#)];
+            return (error.kind.status(), challenge, body).into_response();
+        }
+        (error.kind.status(), body).into_response()
+    }
+}
+
 /// Building blocks of the envelopes' OpenAPI schemas.
 mod schema {
     use super::*;
@@ -343,5 +412,6 @@ pub fn render_error_for(dialect: gantry_core::Dialect, error: &ApiError) -> Resp
         gantry_core::Dialect::StarGraph => StarGraph::render_error(error),
         gantry_core::Dialect::Openidcs => Openidcs::render_error(error),
         gantry_core::Dialect::Vflow => Vflow::render_error(error),
+        gantry_core::Dialect::ComfyUi => ComfyUi::render_error(error),
     }
 }

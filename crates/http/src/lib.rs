@@ -7,6 +7,7 @@ pub use dialects::openidcs::console;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod file_io;
 pub mod live_credential;
 pub mod metrics;
 pub mod openapi;
@@ -50,6 +51,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     Router::new()
         .fallback_service(api)
         .layer(axum::middleware::from_fn(dialects::openidcs::upstream::rewrite))
+        .layer(axum::middleware::from_fn(dialects::comfyui::rewrite))
         .layer(axum::middleware::from_fn_with_state(proxy, reverse_proxy::route))
         .layer(axum::middleware::from_fn(request_id::assign))
 }

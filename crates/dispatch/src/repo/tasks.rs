@@ -208,6 +208,8 @@ pub struct TaskFilter {
     pub offset: i64,
     /// Oldest first instead of newest first.
     pub ascending: bool,
+    /// Leave out tasks their owner archived (see [`archive`]).
+    pub unarchived: bool,
 }
 
 /// Tasks matching a filter, with the total count. A page of one user's tasks, unfiltered,
@@ -215,7 +217,9 @@ pub struct TaskFilter {
 /// walk the `seq` index (everyone's, or a user's in some states) from the nearer end, so
 /// a page past the middle costs what the page as far from the other end does.
 pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
-    if let (Some(user), true, None) = (filter.user_id, filter.statuses.is_empty(), &filter.kind) {
+    if let (Some(user), true, None, false) =
+        (filter.user_id, filter.statuses.is_empty(), &filter.kind, filter.unarchived)
+    {
         return list_numbered(db, user, filter).await;
     }
     let mut clauses = Vec::new();
@@ -233,6 +237,9 @@ pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>,
     }
     if filter.kind.is_some() {
         clauses.push(format!("kind = {}", next()));
+    }
+    if filter.unarchived {
+        clauses.push("archived_at IS NULL".to_owned());
     }
     let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     let total = total(db, filter, &where_sql).await?;
@@ -306,7 +313,7 @@ async fn list_numbered(db: &Db, user: UserId, filter: &TaskFilter) -> StoreResul
 /// How many tasks match `filter` (whose conditions are `where_sql`); everyone's, unfiltered,
 /// from the users' counts.
 async fn total(db: &Db, filter: &TaskFilter, where_sql: &str) -> StoreResult<i64> {
-    if filter.user_id.is_none() && filter.statuses.is_empty() && filter.kind.is_none() {
+    if filter.user_id.is_none() && filter.statuses.is_empty() && filter.kind.is_none() && !filter.unarchived {
         let everyone: Option<i64> =
             sqlx::query_scalar("SELECT CAST(SUM(n) AS BIGINT) FROM task_counts").fetch_one(db.pool()).await?;
         return Ok(everyone.unwrap_or(0));
@@ -490,6 +497,27 @@ pub async fn cancel(db: &Db, id: &str, progress: i64, now: i64) -> StoreResult<b
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Archives finished tasks of `kind` of one user: those named, or all with `ids` `None`.
+/// Returns how many it archived.
+pub async fn archive(db: &Db, user_id: UserId, kind: &str, ids: Option<&[String]>, now: i64) -> StoreResult<u64> {
+    let base = "UPDATE tasks SET archived_at = $1 WHERE user_id = $2 AND kind = $3 AND archived_at IS NULL \
+                AND status IN ('completed', 'failed', 'cancelled')";
+    let done = match ids {
+        None => sqlx::query(base).bind(now).bind(user_id).bind(kind).execute(db.pool()).await?,
+        Some([]) => return Ok(0),
+        Some(ids) => {
+            let marks: Vec<String> = (4..4 + ids.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("{base} AND id IN ({})", marks.join(", "));
+            let mut query = sqlx::query(&sql).bind(now).bind(user_id).bind(kind);
+            for id in ids {
+                query = query.bind(id.clone());
+            }
+            query.execute(db.pool()).await?
+        }
+    };
+    Ok(done.rows_affected())
 }
 
 /// Run times (ms) of the most recent completed tasks of a kind, newest first.

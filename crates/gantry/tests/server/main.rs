@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod comfy_contract;
+mod comfyui_facade;
 mod common;
 mod connections;
 mod console;

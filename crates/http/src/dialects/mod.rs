@@ -1,7 +1,8 @@
-//! The four API dialects. Each module maps its routes to context calls and renders
+//! The API dialects: the four upstream systems' and the virtual ComfyUI's. Each module maps its routes to context calls and renders
 //! answers in its envelope; none holds a business rule.
 
 pub mod comfy;
+pub mod comfyui;
 pub mod openidcs;
 pub mod shared;
 pub mod star;
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(star::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::StarGraph>)))
         .merge(openidcs::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Openidcs>)))
         .merge(vflow::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::Vflow>)))
+        .merge(comfyui::routes())
         .merge(shared::routes().layer(CatchPanicLayer::custom(panic_response::<crate::envelope::StarGraph>)))
         .merge(
             crate::dialects::openidcs::console::routes()
@@ -29,7 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         )
 }
 
-fn panic_response<D: Envelope>(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+pub(crate) fn panic_response<D: Envelope>(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     D::render_error(&ApiError::new(ErrorKind::Internal, "internal server error"))
 }
@@ -46,6 +48,7 @@ pub fn dialect_for_path(path: &str) -> Dialect {
         (Some("api"), Some("system" | "server" | "client"), _, _) => Dialect::Openidcs,
         (Some("api"), Some(first), _, _) if openidcs::upstream::PREFIXES.contains(&first) => Dialect::Openidcs,
         (Some("console"), _, _, _) => Dialect::Openidcs,
+        (Some("comfy"), _, _, _) => Dialect::ComfyUi,
         (Some("api"), Some("v1"), Some(family), _) if VFLOW_FAMILIES.contains(&family) => Dialect::Vflow,
         (Some("api"), Some("v1"), Some("auth"), Some(action)) if VFLOW_AUTH.contains(&action) => Dialect::Vflow,
         (Some("api"), Some("v1"), _, _) => Dialect::StarGraph,
@@ -69,5 +72,6 @@ mod tests {
         assert_eq!(dialect_for_path("/api/v1/auth/verify"), Dialect::Vflow);
         assert_eq!(dialect_for_path("/api/v1/auth/login"), Dialect::StarGraph);
         assert_eq!(dialect_for_path("/api/v1/nope"), Dialect::StarGraph);
+        assert_eq!(dialect_for_path("/comfy/nope"), Dialect::ComfyUi);
     }
 }

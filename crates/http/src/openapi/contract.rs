@@ -5,7 +5,7 @@
 //! only their own outcomes. An operation's dialects are its tags; one tagged with two
 //! (`/api/v1/auth/refresh`) answers in either envelope.
 
-use crate::envelope::{ComfyManager, Envelope, Openidcs, StarGraph, Vflow};
+use crate::envelope::{ComfyManager, ComfyUi, Envelope, Openidcs, StarGraph, Vflow};
 use gantry_core::Dialect;
 use utoipa::Modify;
 use utoipa::openapi::content::Content;
@@ -19,7 +19,8 @@ pub(super) struct Contract;
 impl Modify for Contract {
     fn modify(&self, doc: &mut OpenApi) {
         let components = doc.components.get_or_insert_with(Default::default);
-        for dialect in [Dialect::ComfyManager, Dialect::StarGraph, Dialect::Openidcs, Dialect::Vflow] {
+        for dialect in [Dialect::ComfyManager, Dialect::StarGraph, Dialect::Openidcs, Dialect::Vflow, Dialect::ComfyUi]
+        {
             components.schemas.insert(error_schema_name(dialect), failure_schema(dialect).into());
         }
         for (path, item) in doc.paths.paths.iter_mut() {
@@ -50,6 +51,7 @@ fn failure_schema(dialect: Dialect) -> Schema {
         Dialect::StarGraph => StarGraph::failure_schema(),
         Dialect::Openidcs => Openidcs::failure_schema(),
         Dialect::Vflow => Vflow::failure_schema(),
+        Dialect::ComfyUi => ComfyUi::failure_schema(),
     }
 }
 
@@ -59,6 +61,7 @@ fn success_schema(dialect: Dialect, data: RefOr<Schema>) -> Schema {
         Dialect::StarGraph => StarGraph::success_schema(data),
         Dialect::Openidcs => Openidcs::success_schema(data),
         Dialect::Vflow => Vflow::success_schema(data),
+        Dialect::ComfyUi => ComfyUi::success_schema(data),
     }
 }
 

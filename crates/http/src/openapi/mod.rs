@@ -24,6 +24,7 @@ use utoipa_axum::routes;
         (name = "star-graph", description = "End users, credits, generation, tasks. Envelope {code, message, data, timestamp, requestId}."),
         (name = "openidcs", description = "Hosts and virtual machines. Envelope {code, msg, data}."),
         (name = "vflow", description = "Workflow automation. Envelope {code:0, message, data, details?}."),
+        (name = "comfyui", description = "The virtual ComfyUI at /comfy (also /comfy/api/… and /comfy/k/<api-token>/…): ComfyUI's own protocol over the whole fleet. ComfyUI's bodies, bare; errors {error: {type, message, details, extra_info}, node_errors}."),
         (name = "sockjs", description = "star-graph's STOMP over SockJS 0.3 (sockjs-client's transports): SockJS frames and plain-text errors, no envelope."),
         (name = "meta", description = "This document."),
     )
@@ -36,6 +37,7 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
     }
 }
 

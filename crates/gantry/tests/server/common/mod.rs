@@ -47,6 +47,12 @@ impl TestApp {
         Self { base, http: reqwest::Client::new(), running: Some(running), _db: db, dir }
     }
 
+    /// The base URL of the virtual ComfyUI at the root of its own address, when
+    /// `http.comfyui_listen` is set.
+    pub fn comfyui_root(&self) -> Option<String> {
+        Some(format!("http://{}", self.running.as_ref()?.comfyui_addr()?))
+    }
+
     /// The server's data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -2,14 +2,14 @@
 //! public `/files/{id}/{name}` links they answer with.
 
 use crate::envelope::{ApiResult, ComfyManager, Failure, Reply};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::extract::{Auth, PathArg, QueryArgs};
 use crate::state::AppState;
 use crate::urls;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use gantry_core::clock::iso_millis;
 use gantry_files::{FileKind, FileRecord, NewFile};
 use serde::{Deserialize, Serialize};
@@ -73,44 +73,15 @@ async fn upload(
     Auth(principal, ..): Auth<ComfyManager>,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<ComfyManager, FileView> {
-    let mut form = form.map_err(|e| {
-        ApiError::new(ErrorKind::UnsupportedMedia, format!("expected multipart/form-data: {}", e.body_text()))
-    })?;
     let limit = state.config.files.max_upload_bytes;
-    let bad_form = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorKind::PayloadTooLarge, format!("file is larger than {limit} bytes"))
-        } else {
-            ApiError::bad_request(format!("invalid multipart body: {}", e.body_text()))
-        }
+    let form = crate::file_io::read(form, "file", limit).await?;
+    let Some((filename, bytes)) = form.file else {
+        return Err(ApiError::bad_request("the form has no part named `file`").into());
     };
-    while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let filename = field.file_name().unwrap_or("upload").to_owned();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(Failure::new(ApiError::new(
-                    ErrorKind::PayloadTooLarge,
-                    format!("file is larger than {limit} bytes"),
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        let new = NewFile {
-            user_id: principal.user_id,
-            kind: FileKind::Upload,
-            filename,
-            bytes: bytes.into(),
-            task_id: None,
-        };
-        let record = state.files.put_media(new, limit).await?;
-        let base = urls::public_base(&state, &headers);
-        return Ok(Reply::ok(file_view(&base, &record)));
-    }
-    Err(ApiError::bad_request("the form has no part named `file`").into())
+    let new = NewFile { user_id: principal.user_id, kind: FileKind::Upload, filename, bytes, task_id: None };
+    let record = state.files.put_media(new, limit).await?;
+    let base = urls::public_base(&state, &headers);
+    Ok(Reply::ok(file_view(&base, &record)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -166,12 +137,5 @@ async fn download(
 ) -> Result<Response, Failure<ComfyManager>> {
     let record = state.files.get(&id).await?;
     let bytes = state.files.read(&record).await?;
-    let mut response = bytes.into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&record.content_type) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    Ok(crate::file_io::serve(&record, bytes))
 }

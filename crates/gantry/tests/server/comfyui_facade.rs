@@ -1,0 +1,247 @@
+//! The virtual ComfyUI at `/comfy`: ComfyUI's own protocol over the whole fleet, each
+//! prompt a task of its caller (stored, placed, paid for), one user never seeing another's.
+
+use crate::common::sim::Sim;
+use crate::common::{TestApp, eventually, fleet_config, t2i_graph};
+use base64::Engine as _;
+use futures_util::StreamExt;
+use gantry_store::Backend;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const SD15: &str = "v1-5-pruned-emaonly.safetensors";
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The facade's WebSocket as `clientId`, with `Authorization: Bearer token`.
+async fn socket(app: &TestApp, token: &str, client_id: &str) -> Socket {
+    let url = format!("ws://{}/comfy/ws?clientId={client_id}", app.base.trim_start_matches("http://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.expect("facade socket").0
+}
+
+/// Every text message up to and including the one `last` accepts (at most 60 s).
+async fn messages_until(ws: &mut Socket, last: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let read = async {
+        let mut seen = Vec::new();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                let done = last(&value);
+                seen.push(value);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("socket closed: {seen:?}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read).await.expect("the awaited message came")
+}
+
+fn graph(seed: u64) -> Value {
+    let mut graph = t2i_graph(SD15, 4, seed);
+    graph["6"]["inputs"]["text"] = json!("a lighthouse");
+    graph
+}
+
+/// A GET with Basic credentials; status and body.
+async fn basic_get(app: &TestApp, path: &str, user: &str, password: &str) -> (u16, Value) {
+    let response = app.http.get(app.url(path)).basic_auth(user, Some(password)).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_prompt_runs_on_the_fleet_and_stays_its_owners(backend: Backend) {
+    let (a, b) = (Sim::spawn(&["--step-ms", "20"]), Sim::spawn(&["--step-ms", "20"]));
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[a.port, b.port], 0)).await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
+
+    let mut ws = socket(&app, &alice, "alice-tab").await;
+    let hello = messages_until(&mut ws, |m| m["type"] == "status").await;
+    assert_eq!(hello[0]["data"]["sid"], "alice-tab", "{hello:?}");
+    assert_eq!(hello[0]["data"]["status"]["exec_info"]["queue_remaining"], 0);
+
+    let (status, queued) = app
+        .call("POST", "/comfy/prompt", Some(&alice), Some(json!({"prompt": graph(1), "client_id": "alice-tab"})))
+        .await;
+    assert_eq!(status, 200, "{queued}");
+    let id = queued["prompt_id"].as_str().unwrap().to_owned();
+    assert!(queued["number"].is_number() && queued["node_errors"] == json!({}), "{queued}");
+
+    // ComfyUI's messages, in ComfyUI's order, for this prompt.
+    let seen = messages_until(&mut ws, |m| m["type"] == "executing" && m["data"]["node"].is_null()).await;
+    let kinds: Vec<&str> = seen.iter().filter(|m| m["type"] != "status").map(|m| m["type"].as_str().unwrap()).collect();
+    let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap_or_else(|| panic!("{kind}: {kinds:?}"));
+    assert!(position("execution_start") < position("executing"), "{kinds:?}");
+    assert!(position("progress") < position("executed"), "{kinds:?}");
+    assert!(position("executed") < position("execution_success"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"executing"));
+    assert!(seen.iter().filter(|m| m["type"] != "status").all(|m| m["data"]["prompt_id"] == id.as_str()), "{seen:?}");
+    let progress = seen.iter().find(|m| m["type"] == "progress").unwrap();
+    assert_eq!((progress["data"]["node"].as_str(), progress["data"]["max"].as_u64()), (Some("3"), Some(4)));
+    let executed = seen.iter().find(|m| m["type"] == "executed").unwrap();
+    assert_eq!(executed["data"]["node"], "9", "{executed}");
+    let image = executed["data"]["output"]["images"][0].clone();
+    let done = messages_until(&mut ws, |m| m["type"] == "status").await;
+    assert_eq!(done.last().unwrap()["data"]["status"]["exec_info"]["queue_remaining"], 0, "{done:?}");
+
+    // The history, from Gantry's store, and the file through /view.
+    let (_, history) = app.call("GET", &format!("/comfy/history/{id}"), Some(&alice), None).await;
+    let entry = &history[id.as_str()];
+    assert_eq!(entry["status"]["status_str"], "success", "{history}");
+    assert_eq!(entry["status"]["completed"], true);
+    assert_eq!(entry["outputs"]["9"]["images"][0], image, "{history}");
+    assert_eq!(entry["prompt"][1], id.as_str());
+    assert_eq!(entry["prompt"][2]["3"]["class_type"], "KSampler");
+    let view = format!(
+        "/comfy/view?filename={}&subfolder={}&type=output",
+        image["filename"].as_str().unwrap(),
+        image["subfolder"].as_str().unwrap()
+    );
+    let png = app.http.get(app.url(&view)).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(png.status(), 200);
+    assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG"), "an image");
+    let (_, all) = app.call("GET", "/comfy/history", Some(&alice), None).await;
+    assert_eq!(all.as_object().unwrap().keys().collect::<Vec<_>>(), vec![&id], "{all}");
+
+    // The prompt is a task like any other: comfy-manager lists it.
+    let (_, tasks) = app.call("GET", "/api/tasks", Some(&alice), None).await;
+    assert_eq!(tasks["data"]["items"][0]["id"], id.as_str());
+    assert_eq!(tasks["data"]["items"][0]["kind"], "comfyui");
+
+    // Another user sees nothing of it.
+    let (status, theirs) = app.call("GET", &format!("/comfy/history/{id}"), Some(&bob), None).await;
+    assert_eq!((status, theirs), (200, json!({})));
+    let (_, theirs) = app.call("GET", "/comfy/history", Some(&bob), None).await;
+    assert_eq!(theirs, json!({}));
+    let response = app.http.get(app.url(&view)).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(response.status(), 404, "another user's file");
+    let (_, queue) = app.call("GET", "/comfy/queue", Some(&bob), None).await;
+    assert_eq!(queue, json!({"queue_running": [], "queue_pending": []}));
+    app.stop().await;
+}
+
+async fn clients_authenticate_as_they_can(backend: Backend) {
+    let sim = Sim::spawn(&["--step-ms", "2"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let (_, made) = app.call("POST", "/api/v1/users/tokens", Some(&alice), Some(json!({"label": "comfy"}))).await;
+    let api_token = made["data"]["secret"].as_str().unwrap().to_owned();
+    let (_, queued) = app.call("POST", "/comfy/prompt", Some(&alice), Some(json!({"prompt": graph(2)}))).await;
+    let id = queued["prompt_id"].as_str().unwrap().to_owned();
+    let history = format!("/comfy/history/{id}");
+    eventually(60, "the prompt in its history", || async {
+        let (_, body) = app.call("GET", &history, Some(&alice), None).await;
+        body.get(&id).map(|_| ())
+    })
+    .await;
+
+    // HTTP Basic: the password, or an API token as the password.
+    for password in ["user-password-1", api_token.as_str()] {
+        let (status, body) = basic_get(&app, &history, "alice", password).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get(&id).is_some(), "{body}");
+    }
+    let (status, _) = basic_get(&app, &history, "bob", &api_token).await;
+    assert_eq!(status, 401, "a token is its owner's only");
+    // The token in the URL, for clients that set no header; /api/ spellings too.
+    for path in [format!("/comfy/k/{api_token}/history/{id}"), format!("/comfy/k/{api_token}/api/history/{id}")] {
+        let (status, body) = app.call("GET", &path, None, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.get(&id).is_some(), "{body}");
+    }
+    let (status, body) = app.call("GET", &format!("/comfy/api/history/{id}"), Some(&alice), None).await;
+    assert!(status == 200 && body.get(&id).is_some(), "{body}");
+
+    // Without a credential: 401 in ComfyUI's error shape, asking for Basic.
+    let response = app.http.get(app.url("/comfy/queue")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Basic"), "{challenge}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "unauthorized", "{body}");
+    let (status, _) = app.call("GET", "/comfy/k/gat_not-a-token/queue", None, None).await;
+    assert_eq!(status, 401);
+
+    // Bad prompts get ComfyUI's 400 shape, whatever the content type.
+    let raw = app.http.post(app.url("/comfy/prompt")).bearer_auth(&alice).body(r#"{"client_id": "x"}"#).send();
+    let response = raw.await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "no_prompt", "{body}");
+    assert_eq!(body["node_errors"], json!({}));
+    let (status, body) = app.call("POST", "/comfy/prompt", Some(&alice), Some(json!({"prompt": [1, 2]}))).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid_prompt")), "{body}");
+    let mut unknown_model = graph(3);
+    unknown_model["4"]["inputs"]["ckpt_name"] = json!("nope.safetensors");
+    let (status, body) = app.call("POST", "/comfy/prompt", Some(&alice), Some(json!({"prompt": unknown_model}))).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid_prompt")), "{body}");
+    app.stop().await;
+}
+
+/// comfy-api-simplified (PyPI), unmodified, against the virtual ComfyUI at the root of its
+/// own address (the client only reaches a server's root): upload, queue, WebSocket wait,
+/// history, download, with Basic credentials; another user gets nothing of it.
+/// `scripts/test` installs it and names its interpreter in `GANTRY_COMFY_API_PY`.
+async fn comfy_api_simplified_runs_workflows_unmodified(backend: Backend) {
+    let python = std::env::var("GANTRY_COMFY_API_PY")
+        .expect("GANTRY_COMFY_API_PY: comfy-api-simplified's python (scripts/test sets it)");
+    let sim = Sim::spawn(&["--step-ms", "5"]);
+    let app = TestApp::start_with(backend, |c| c.http.comfyui_listen = Some("127.0.0.1:0".into())).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
+    let (_, made) = app.call("POST", "/api/v1/users/tokens", Some(&bob), Some(json!({"label": "py"}))).await;
+    let bob_token = made["data"]["secret"].as_str().unwrap().to_owned();
+    let root = app.comfyui_root().expect("the virtual ComfyUI's own address");
+
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/comfy_api_simplified_client.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .args([root.as_str(), "alice", "user-password-1", "bob", bob_token.as_str()])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let outcome: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("no outcome: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(output.status.success(), "{outcome}");
+    assert_eq!(outcome["uploaded"]["type"], "input", "{outcome}");
+    let images = outcome["images"].as_object().unwrap();
+    assert_eq!(images.len(), 1, "{outcome}");
+    let png =
+        base64::engine::general_purpose::STANDARD.decode(images.values().next().unwrap().as_str().unwrap()).unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert_eq!((image.width(), image.height()), (8, 8));
+    assert_eq!(image.get_pixel(3, 3).0, [0, 255, 255], "the uploaded red, inverted");
+    assert_eq!(outcome["status"], "success", "{outcome}");
+    assert_eq!(outcome["queue"], json!({"queue_running": [], "queue_pending": []}), "{outcome}");
+    assert_eq!(outcome["devices"], 1, "{outcome}");
+    assert_eq!(outcome["other_history"], json!({}), "{outcome}");
+    assert!(outcome["other_image"].as_str().unwrap().contains("404"), "{outcome}");
+
+    // Both prompts are alice's tasks; none is bob's.
+    let (_, tasks) = app.call("GET", "/api/tasks?limit=10", Some(&admin), None).await;
+    let owners: Vec<i64> =
+        tasks["data"]["items"].as_array().unwrap().iter().map(|t| t["userId"].as_i64().unwrap()).collect();
+    assert_eq!(owners.len(), 2, "{tasks}");
+    let prompt = outcome["prompt_id"].as_str().unwrap();
+    let (_, bobs) = app.call("GET", &format!("/comfy/history/{prompt}"), Some(&bob), None).await;
+    assert_eq!(bobs, json!({}));
+    app.stop().await;
+}
+
+gantry_testkit::on_each_backend!(
+    a_prompt_runs_on_the_fleet_and_stays_its_owners,
+    clients_authenticate_as_they_can,
+    comfy_api_simplified_runs_workflows_unmodified
+);
