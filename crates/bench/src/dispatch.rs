@@ -5,10 +5,12 @@
 //!    frees up first, outputs read through `/history` and `/view`.
 //! 2. **Gantry**: the same tasks submitted to Gantry's `/api/tasks` (completions read
 //!    from its monitor counts). Both runs count failed tasks apart and print them.
-//! 3. **Latency**: tasks one at a time on an idle fleet, directly and through Gantry,
+//! 3. **Virtual ComfyUI**: the same tasks as prompts to Gantry's `/comfy/prompt`.
+//! 4. **Latency**: tasks one at a time on an idle fleet, directly and through Gantry,
 //!    each up to its output files downloaded (`/history` + `/view` directly, the
-//!    `task_completed` message + the file URLs through Gantry); added latency =
-//!    end-to-end time minus the instance's own queued→finished time.
+//!    `task_completed` message + the file URLs through comfy-manager, and the direct
+//!    client's own steps through the virtual ComfyUI at `/comfy/k/<token>`); added
+//!    latency = end-to-end time minus the instance's own queued→finished time.
 //!
 //! The instances are comfy-sims (sending `progress_state` on every step, as ComfyUI
 //! does), or with `--real-comfyui` real ComfyUI servers (`scripts/comfyui-env`) running a
@@ -253,6 +255,33 @@ impl GantryClient {
         Ok(answer["data"].clone())
     }
 
+    /// Queues a prompt through the virtual ComfyUI; its id.
+    async fn prompt(&self, graph: Value) -> anyhow::Result<String> {
+        let answer: Value = self
+            .http
+            .post(format!("{}/comfy/prompt", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"prompt": graph, "client_id": "bench"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        answer["prompt_id"].as_str().map(str::to_owned).with_context(|| format!("/comfy/prompt: {answer}"))
+    }
+
+    /// The instance's prompt id of a task (the timelines name prompts by it).
+    async fn prompt_on_instance(&self, task_id: &str) -> anyhow::Result<Option<String>> {
+        let detail: Value = self
+            .http
+            .get(format!("{}/api/tasks/{task_id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(detail["data"]["promptId"].as_str().map(str::to_owned))
+    }
+
     /// Completed and failed tasks, from the monitor overview.
     async fn finished_count(&self) -> anyhow::Result<Finished> {
         let overview: Value = self
@@ -292,11 +321,21 @@ impl GantryClient {
     }
 }
 
+/// Where a Gantry run submits its tasks.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// comfy-manager's `/api/tasks`.
+    Tasks,
+    /// The virtual ComfyUI's `/comfy/prompt`.
+    Prompts,
+}
+
 async fn gantry_run(
     client: &Arc<GantryClient>,
     tasks: usize,
     (steps, real): (u64, bool),
     seed_base: usize,
+    entry: Entry,
 ) -> anyhow::Result<(f64, Finished)> {
     let before = client.finished_count().await?;
     let start = Instant::now();
@@ -310,7 +349,15 @@ async fn gantry_run(
                     if i >= tasks {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    client.post("/api/tasks", json!({"workflow": graph(seed_base + i, steps, real)})).await?;
+                    let graph = graph(seed_base + i, steps, real);
+                    match entry {
+                        Entry::Tasks => {
+                            client.post("/api/tasks", json!({"workflow": graph})).await?;
+                        }
+                        Entry::Prompts => {
+                            client.prompt(graph).await?;
+                        }
+                    }
                 }
             })
         })
@@ -422,14 +469,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t2 = now_us();
-    let (gantry_secs, gantry_done) = gantry_run(&client, args.tasks, work, 1_000_000).await?;
+    let (gantry_secs, gantry_done) = gantry_run(&client, args.tasks, work, 1_000_000, Entry::Tasks).await?;
     let t3 = now_us();
     let gantry_rate = args.tasks as f64 / gantry_secs;
+
+    // 3. The virtual ComfyUI.
+    let (prompts_secs, prompts_done) = gantry_run(&client, args.tasks, work, 4_000_000, Entry::Prompts).await?;
+    let prompts_rate = args.tasks as f64 / prompts_secs;
     let rss = gantry.peak_rss_mib();
     println!();
     println!(
         "throughput   direct {direct_rate:.1} tasks/s ({direct_secs:.2} s, {direct_done}), gantry {gantry_rate:.1} tasks/s ({gantry_secs:.2} s, {gantry_done}), ratio {:.3}",
         gantry_rate / direct_rate
+    );
+    println!(
+        "             virtual ComfyUI {prompts_rate:.1} tasks/s ({prompts_secs:.2} s, {prompts_done}), ratio {:.3}",
+        prompts_rate / direct_rate
     );
     if real {
         println!("idle gaps and latency need comfy-sim's timelines: not measured on a real fleet");
@@ -440,7 +495,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut direct_gaps = idle_gaps(&timelines(&http, &sims).await?, t0, t1);
     let mut gantry_gaps = idle_gaps(&timelines(&http, &sims).await?, t2, t3);
 
-    // 3. Latency, one task at a time on an idle fleet.
+    // 4. Latency, one task at a time on an idle fleet.
     let one = &sims[..1];
     let mut direct_added = Vec::new();
     let direct_client = ComfyClient::new(&format!("http://{}", one[0].addr), http.clone());
@@ -497,19 +552,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 break;
             }
         }
-        let detail: Value =
-            http.get(format!("{}/api/tasks/{id}", client.base)).bearer_auth(&client.token).send().await?.json().await?;
-        if let Some(prompt) = detail["data"]["promptId"].as_str() {
-            totals.insert(prompt.to_owned(), totals[&id]);
-            stamps.insert(prompt.to_owned(), stamps[&id]);
+        if let Some(prompt) = client.prompt_on_instance(&id).await? {
+            totals.insert(prompt.clone(), totals[&id]);
+            stamps.insert(prompt, stamps[&id]);
+        }
+    }
+    // Through the virtual ComfyUI: the direct client's own steps, at the per-token base URL.
+    let facade = ComfyClient::new(&format!("{}/comfy/k/{}", client.base, client.token), http.clone());
+    let mut facade_events = facade.events("bench-facade").await?;
+    let mut facade_totals = HashMap::new();
+    for i in 0..args.latency_samples {
+        let begin = Instant::now();
+        let graph = graph(5_000_000 + i, args.steps, false).as_object().cloned().unwrap_or_default();
+        let accepted = facade.submit(&PromptRequest::new(graph, "bench-facade")).await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(60), facade_events.next()).await?.context("socket")? {
+                Ok(ComfyEvent::Executing { prompt_id: Some(p), node: None }) if p == accepted.prompt_id => break,
+                _ => {}
+            }
+        }
+        let entry = facade.history(&accepted.prompt_id).await?.context("history")?;
+        for output in &entry.outputs {
+            facade.view(output).await?;
+        }
+        let elapsed = begin.elapsed();
+        if let Some(prompt) = client.prompt_on_instance(&accepted.prompt_id).await? {
+            facade_totals.insert(prompt, elapsed);
         }
     }
     let mut gantry_added = Vec::new();
+    let mut facade_added = Vec::new();
     let (mut before, mut after, mut download) = (Vec::new(), Vec::new(), Vec::new());
     let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1000.0;
     for timing in timelines(&http, one).await?.into_iter().flatten() {
+        let own_ms = (timing.finished - timing.queued) as f64 / 1000.0;
         if let Some(total) = totals.get(&timing.prompt_id) {
-            gantry_added.push(total.as_secs_f64() * 1000.0 - (timing.finished - timing.queued) as f64 / 1000.0);
+            gantry_added.push(total.as_secs_f64() * 1000.0 - own_ms);
+        }
+        if let Some(total) = facade_totals.get(&timing.prompt_id) {
+            facade_added.push(total.as_secs_f64() * 1000.0 - own_ms);
         }
         if let Some(&(begin, event, end)) = stamps.get(&timing.prompt_id) {
             before.push(ms(begin, timing.queued));
@@ -529,6 +610,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "             gantry added over the direct client: p50 {:.2} ms, p99 {:.2} ms",
         percentile(&mut gantry_added.clone(), 50.0) - percentile(&mut direct_added.clone(), 50.0),
         percentile(&mut gantry_added.clone(), 99.0) - percentile(&mut direct_added.clone(), 99.0)
+    );
+    println!("             virtual ComfyUI end-to-end overhead {}", summary_ms(&mut facade_added));
+    println!(
+        "             virtual ComfyUI added over the direct client: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut facade_added.clone(), 50.0) - percentile(&mut direct_added.clone(), 50.0),
+        percentile(&mut facade_added.clone(), 99.0) - percentile(&mut direct_added.clone(), 99.0)
     );
     print_rss(rss);
     let _ = std::fs::remove_dir_all(&scratch);

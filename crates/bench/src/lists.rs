@@ -104,6 +104,7 @@ fn task(i: usize, user_id: i64, age_s: i64, now: i64) -> (TaskRecord, Option<Fil
         failure: None,
         result: file.as_ref().map(|f| json!({"files": [f.id]}).to_string()),
         meta: Some(meta.to_string()),
+        archived_at: None,
         created_at: created,
         updated_at: finished,
         started_at: Some(created + 1_000),

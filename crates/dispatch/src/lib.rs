@@ -602,6 +602,7 @@ impl Inner {
             started_at: None,
             finished_at: None,
             meta: s.meta.map(|m| m.to_string()),
+            archived_at: None,
         };
         tasks::insert(&self.db, &task).await?;
         lock(&self.queue).push(pending_of(&task));

@@ -30,6 +30,7 @@ fn task(id: &str, user: i64, seq: i64) -> gantry_dispatch::repo::tasks::TaskReco
         started_at: None,
         finished_at: None,
         meta: None,
+        archived_at: None,
     }
 }
 

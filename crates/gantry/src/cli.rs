@@ -216,8 +216,12 @@ fn banner(config: &Config, running: &crate::Running) -> String {
         None => "admin (password as set before)".to_owned(),
     };
     let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let comfyui = match running.comfyui_addr() {
+        Some(root) => format!("{url}/comfy and http://{root} (ComfyUI clients; a personal API token signs them in)"),
+        None => format!("{url}/comfy (ComfyUI clients; a personal API token signs them in)"),
+    };
     format!(
-        "\nGantry is running (listening on {addr})\n  Open      {url}/\n  Sign in   {admin}\n  Data      {}\n  Database  {}\n\n",
+        "\nGantry is running (listening on {addr})\n  Open      {url}/\n  Sign in   {admin}\n  ComfyUI   {comfyui}\n  Data      {}\n  Database  {}\n\n",
         data_dir.display(),
         crate::redact(&config.effective_database_url()),
     )

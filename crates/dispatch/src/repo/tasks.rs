@@ -99,6 +99,8 @@ pub struct TaskRecord {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// When its owner removed it from a client's history (see [`archive`]).
+    pub archived_at: Option<i64>,
 }
 
 impl TaskRecord {
@@ -109,7 +111,7 @@ impl TaskRecord {
 }
 
 const COLUMNS: &str = "id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
-     instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta";
+     instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta, archived_at";
 
 fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
     let status: String = row.try_get("status")?;
@@ -141,6 +143,7 @@ fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         meta: row.try_get("meta")?,
+        archived_at: row.try_get("archived_at")?,
     })
 }
 

@@ -14,6 +14,7 @@ async fn the_first_start_prints_a_plain_banner_whatever_the_log_level() {
     let url = &served.url;
     let data = dir.path().join("data").canonicalize().unwrap();
     assert_eq!(served.banner_field("Data"), data.display().to_string(), "{banner}");
+    assert!(served.banner_field("ComfyUI").starts_with(&format!("{url}comfy ")), "{banner}");
     // The password on the banner is the admin's.
     let token = served.admin_token().await;
     // With the default, relative data dir, a host's files still get an absolute home.

@@ -1,8 +1,10 @@
 //! The virtual ComfyUI at `/comfy`: ComfyUI's own protocol over the whole fleet, each
 //! prompt a task of its caller (stored, placed, paid for), one user never seeing another's.
 
+use crate::common::comfy::{Comfy, Flavor, quick_graph, slow_graph_of_side};
+use crate::common::process::GantryProcess;
 use crate::common::sim::Sim;
-use crate::common::{TestApp, eventually, fleet_config, t2i_graph};
+use crate::common::{ADMIN_PASSWORD, TestApp, eventually, fleet_config, node_script, t2i_graph};
 use base64::Engine as _;
 use futures_util::StreamExt;
 use gantry_store::Backend;
@@ -240,7 +242,239 @@ async fn comfy_api_simplified_runs_workflows_unmodified(backend: Backend) {
     app.stop().await;
 }
 
+/// @saintno/comfyui-sdk (npm), unmodified, against `/comfy`: upload, a run with progress and
+/// outputs, the download, an interrupt; another user gets nothing. It calls a prompt
+/// "missing" if it is in neither the queue nor the history, so a prompt still in Gantry's
+/// own queue must show as pending.
+async fn comfyui_sdk_runs_and_interrupts_prompts(backend: Backend) {
+    // Slow enough that the tiled graph is still running when the client interrupts it.
+    let sim = Sim::spawn(&["--step-ms", "150"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
+    let base = app.url("/comfy");
+
+    let outcome = node_script("comfyui-sdk-client.mjs", &[&base, &alice, &bob]).await;
+    assert!(outcome["errors"].as_array().unwrap().is_empty(), "{outcome}");
+    assert_eq!(outcome["uploaded"]["type"], "input", "{outcome}");
+    let done = &outcome["results"][0];
+    assert_eq!(done["output"]["saved"]["images"][0]["type"], "output", "{outcome}");
+    let png = base64::engine::general_purpose::STANDARD.decode(outcome["image"].as_str().unwrap()).unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert_eq!(image.get_pixel(3, 3).0, [0, 255, 255], "the uploaded red, inverted");
+    assert_eq!(outcome["history"], "success", "{outcome}");
+    let stopped = &outcome["results"][1];
+    assert_eq!(stopped["error"], "ExecutionInterruptedError", "{outcome}");
+    let stopped_id = stopped["id"].as_str().unwrap();
+    assert!(outcome["progress"].as_array().unwrap().iter().any(|p| p["id"] == stopped_id), "{outcome}");
+    assert_eq!(outcome["otherHistory"], Value::Null, "{outcome}");
+    assert_eq!(outcome["otherView"], 404, "{outcome}");
+
+    // The interrupted prompt is a cancelled task, refunded; the other one was charged.
+    let (_, task) = app.call("GET", &format!("/api/tasks/{stopped_id}"), Some(&alice), None).await;
+    assert_eq!(task["data"]["status"], "cancelled", "{task}");
+    let balance = eventually(20, "the charges to settle", || async {
+        let (_, b) = app.call("GET", "/api/v1/users/balance", Some(&alice), None).await;
+        (b["data"]["freezed"] == 0).then_some(b["data"]["balance"].as_i64()?)
+    })
+    .await;
+    assert!(balance < 10_000, "the completed prompt was paid for: {balance}");
+    app.stop().await;
+}
+
+/// The ids in a `/queue` list.
+fn ids_in(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|item| item[1].as_str().unwrap().to_owned()).collect()
+}
+
+/// A prompt for `/comfy/prompt`: a slow graph, still running when the test acts on it.
+fn slow(color: u32) -> Value {
+    json!({"prompt": slow_graph_of_side(color, 4096)})
+}
+
+async fn the_queue_and_history_are_the_callers_to_change(backend: Backend) {
+    let sim = Sim::spawn(&["--step-ms", "150"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
+    let mut ids = Vec::new();
+    for color in [1, 2, 3] {
+        let (status, queued) = app.call("POST", "/comfy/prompt", Some(&alice), Some(slow(color))).await;
+        assert_eq!(status, 200, "{queued}");
+        ids.push(queued["prompt_id"].as_str().unwrap().to_owned());
+    }
+    // One runs; the others wait, one of them still in Gantry's own queue (prefetch 0).
+    let queue = eventually(60, "the first prompt running", || async {
+        let (_, queue) = app.call("GET", "/comfy/queue", Some(&alice), None).await;
+        (ids_in(&queue["queue_running"]) == ids[..1]).then_some(queue)
+    })
+    .await;
+    assert_eq!(ids_in(&queue["queue_pending"]), ids[1..], "{queue}");
+    let item = &queue["queue_pending"][0];
+    assert_eq!(item[2]["1"]["class_type"], "EmptyImage", "the prompt as queued: {item}");
+    assert!(item[0].as_i64().unwrap() < queue["queue_pending"][1][0].as_i64().unwrap(), "numbers in order");
+    let (_, remaining) = app.call("GET", "/comfy/prompt", Some(&alice), None).await;
+    assert_eq!(remaining["exec_info"]["queue_remaining"], 3);
+
+    // Another user clearing and interrupting touches none of it.
+    for (path, body) in [
+        ("/comfy/queue", json!({"clear": true})),
+        ("/comfy/interrupt", json!({})),
+        ("/comfy/history", json!({"clear": true})),
+    ] {
+        let response = app.http.post(app.url(path)).bearer_auth(&bob).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let (_, queue) = app.call("GET", "/comfy/queue", Some(&alice), None).await;
+    assert_eq!(
+        (ids_in(&queue["queue_running"]), ids_in(&queue["queue_pending"])),
+        (ids[..1].to_vec(), ids[1..].to_vec())
+    );
+
+    // The owner removes a waiting prompt, then interrupts the running one.
+    let remove = json!({"delete": [ids[2]]});
+    let response = app.http.post(app.url("/comfy/queue")).bearer_auth(&alice).json(&remove).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let interrupt = json!({"prompt_id": ids[0]});
+    let response =
+        app.http.post(app.url("/comfy/interrupt")).bearer_auth(&alice).json(&interrupt).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let history = eventually(120, "the second prompt done", || async {
+        let (_, history) = app.call("GET", "/comfy/history", Some(&alice), None).await;
+        (history.as_object()?.len() == 2).then_some(history)
+    })
+    .await;
+    let keys: Vec<&String> = history.as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec![&ids[0], &ids[1]], "oldest first, no entry for the removed one: {history}");
+    let interrupted = &history[ids[0].as_str()]["status"];
+    assert_eq!(interrupted["status_str"], "error", "{history}");
+    assert_eq!(interrupted["messages"][1][0], "execution_interrupted", "{history}");
+    assert_eq!(history[ids[1].as_str()]["status"]["status_str"], "success", "{history}");
+    assert_eq!(app.task(&alice, &ids[2]).await["status"], "cancelled");
+
+    // Deleting a history entry leaves the task (and its files) where they were.
+    let delete = json!({"delete": [ids[1]]});
+    let response = app.http.post(app.url("/comfy/history")).bearer_auth(&alice).json(&delete).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, history) = app.call("GET", "/comfy/history", Some(&alice), None).await;
+    assert_eq!(history.as_object().unwrap().keys().collect::<Vec<_>>(), vec![&ids[0]], "{history}");
+    let (_, entry) = app.call("GET", &format!("/comfy/history/{}", ids[1]), Some(&alice), None).await;
+    assert_eq!(entry, json!({}));
+    assert_eq!(app.task(&alice, &ids[1]).await["status"], "completed");
+    app.stop().await;
+}
+
+/// An upload is its owner's: another user's prompt naming it is refused, and only the
+/// owner can view it.
+async fn uploads_are_their_owners(backend: Backend) {
+    let sim = Sim::spawn(&["--step-ms", "2"]);
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let bob = app.paying_user(&admin, "bob").await;
+    let mut png = Vec::new();
+    let red = image::RgbImage::from_pixel(4, 4, image::Rgb([255, 0, 0]));
+    red.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part("image", reqwest::multipart::Part::bytes(png.clone()).file_name("red.png"))
+        .text("subfolder", "pasted");
+    let response =
+        app.http.post(app.url("/comfy/upload/image")).bearer_auth(&alice).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let uploaded: Value = response.json().await.unwrap();
+    assert_eq!(
+        (uploaded["subfolder"].as_str(), uploaded["type"].as_str()),
+        (Some("pasted"), Some("input")),
+        "{uploaded}"
+    );
+    let name = uploaded["name"].as_str().unwrap().to_owned();
+    assert!(name.ends_with("_red.png"), "{name}");
+
+    let view = format!("/comfy/view?filename={name}&subfolder=pasted&type=input");
+    let mine = app.http.get(app.url(&view)).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(mine.status(), 200);
+    assert_eq!(mine.bytes().await.unwrap().as_ref(), png.as_slice());
+    let theirs = app.http.get(app.url(&view)).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(theirs.status(), 404);
+
+    let graph = |image: String| {
+        json!({"prompt": {
+            "1": {"class_type": "LoadImage", "inputs": {"image": image}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "again"}}
+        }})
+    };
+    let (status, body) = app.call("POST", "/comfy/prompt", Some(&bob), Some(graph(name.clone()))).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid_prompt")), "{body}");
+    // The front end's spelling: subfolder and the [input] mark.
+    let (status, queued) =
+        app.call("POST", "/comfy/prompt", Some(&alice), Some(graph(format!("pasted/{name} [input]")))).await;
+    assert_eq!(status, 200, "{queued}");
+    let id = queued["prompt_id"].as_str().unwrap();
+    assert_eq!(app.finished(&alice, id).await["status"], "completed");
+    let (_, tasks) = app.call("GET", "/api/tasks", Some(&bob), None).await;
+    assert_eq!(tasks["data"]["total"], 0, "bob's refused prompt left nothing: {tasks}");
+    app.stop().await;
+}
+
+/// `kill -9` of Gantry with prompts running and waiting: after the restart every prompt
+/// completes once, and a client coming back finds them all in its history.
+#[tokio::test]
+async fn prompts_survive_a_killed_gantry() {
+    let (a, b) = tokio::join!(Comfy::start(Flavor::Sim), Comfy::start(Flavor::Sim));
+    let data = tempfile::tempdir().unwrap();
+    let db = gantry_testkit::ScratchDb::new(Backend::Sqlite).await;
+    let mut gantry = GantryProcess::start(data.path(), &db.url, None);
+    let login = json!({"username": "admin", "password": ADMIN_PASSWORD});
+    let admin =
+        gantry.call("POST", "/api/auth/login", None, Some(login)).await["data"]["token"].as_str().unwrap().to_owned();
+    gantry.call("PUT", "/api/config", Some(&admin), Some(fleet_config(&[a.port, b.port], 1))).await;
+    eventually(60, "instances alive", || async {
+        let list = gantry.call("GET", "/api/instances", Some(&admin), None).await;
+        (list["data"].as_array()?.iter().filter(|i| i["alive"] == true).count() == 2).then_some(())
+    })
+    .await;
+    let mut ids = Vec::new();
+    for prompt in [
+        slow_graph_of_side(0x0a, 2048),
+        slow_graph_of_side(0x0b, 2048),
+        quick_graph(0x0c, 32),
+        quick_graph(0x0d, 32),
+        quick_graph(0x0e, 32),
+    ] {
+        let answer = gantry
+            .call("POST", "/comfy/prompt", Some(&admin), Some(json!({"prompt": prompt, "client_id": "tab"})))
+            .await;
+        ids.push(answer["prompt_id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned());
+    }
+    eventually(120, "two prompts running", || async {
+        let queue = gantry.call("GET", "/comfy/queue", Some(&admin), None).await;
+        (queue["queue_running"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    gantry.kill9();
+    let gantry = GantryProcess::start(data.path(), &db.url, None);
+    let history = eventually(180, "every prompt in the history after the restart", || async {
+        let history = gantry.call("GET", "/comfy/history", Some(&admin), None).await;
+        (history.as_object()?.len() == ids.len()).then_some(history)
+    })
+    .await;
+    for id in &ids {
+        assert_eq!(history[id.as_str()]["status"]["status_str"], "success", "{history}");
+        let task = gantry.call("GET", &format!("/api/tasks/{id}"), Some(&admin), None).await;
+        assert_eq!(task["data"]["attempts"], 1, "{task}");
+        assert_eq!(a.outputs_of(id) + b.outputs_of(id), 1, "ran exactly once: {task}");
+    }
+}
+
 gantry_testkit::on_each_backend!(
+    the_queue_and_history_are_the_callers_to_change,
+    uploads_are_their_owners,
+    comfyui_sdk_runs_and_interrupts_prompts,
     a_prompt_runs_on_the_fleet_and_stays_its_owners,
     clients_authenticate_as_they_can,
     comfy_api_simplified_runs_workflows_unmodified

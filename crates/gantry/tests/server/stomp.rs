@@ -4,31 +4,12 @@
 //! command into `tests/node`.
 
 use crate::common::sim::Sim;
-use crate::common::{TestApp, fleet_config};
+use crate::common::{TestApp, fleet_config, node_script};
 use gantry_store::Backend;
 use serde_json::{Value, json};
 
 async fn node(args: &[&str]) -> Value {
     node_script("stomp-client.mjs", args).await
-}
-
-/// Runs one of `tests/node`'s scripts; the JSON outcome it printed last.
-async fn node_script(script: &str, args: &[&str]) -> Value {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
-    assert!(dir.join("node_modules/stompjs").exists(), "run `npm ci` in tests/node (scripts/test does)");
-    let output = tokio::process::Command::new("node")
-        .arg(dir.join(script))
-        .args(args)
-        .current_dir(&dir)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let outcome: Value = serde_json::from_str(line)
-        .unwrap_or_else(|_| panic!("node printed no outcome: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
-    assert!(output.status.success(), "node client failed: {outcome}");
-    outcome
 }
 
 async fn npm_stomp_clients_generate_and_receive_progress_and_results(backend: Backend) {

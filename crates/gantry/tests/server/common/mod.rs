@@ -169,6 +169,25 @@ pub async fn next_message(ws: &mut LiveSocket, kind: &str, wanted: impl Fn(&Valu
     tokio::time::timeout(std::time::Duration::from_secs(30), wait).await.unwrap_or_else(|_| panic!("no {kind} message"))
 }
 
+/// Runs one of `tests/node`'s scripts; the JSON outcome it printed last.
+pub async fn node_script(script: &str, args: &[&str]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
+    assert!(dir.join("node_modules/stompjs").exists(), "run `npm ci` in tests/node (scripts/test does)");
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let outcome: Value = serde_json::from_str(line)
+        .unwrap_or_else(|_| panic!("node printed no outcome: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(output.status.success(), "node client failed: {outcome}");
+    outcome
+}
+
 /// Polls `check` until it returns `Some`, for at most `secs` seconds (a bound on waiting,
 /// not a timing assertion).
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T

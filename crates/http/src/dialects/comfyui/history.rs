@@ -25,10 +25,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The most ids one `POST /history` deletes.
 const MAX_DELETE: usize = 1000;
 
-/// Whether a task has a history entry: it ended, and it ran if it was cancelled (ComfyUI
-/// keeps no entry for a prompt removed from the queue).
+/// Whether a task has a history entry: it ended, it ran if it was cancelled (ComfyUI keeps
+/// no entry for a prompt removed from the queue), and its owner has not deleted the entry.
 fn in_history(task: &TaskRecord) -> bool {
-    task.is_terminal() && (task.status != TaskStatus::Cancelled || task.started_at.is_some())
+    task.is_terminal()
+        && (task.status != TaskStatus::Cancelled || task.started_at.is_some())
+        && task.archived_at.is_none()
 }
 
 /// A file as the history and `executed` messages name it: an output's subfolder is its id.
