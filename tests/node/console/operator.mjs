@@ -1,10 +1,12 @@
 // Journey of an operator (an admin): the fleet dashboard shows both configured comfy-sim
 // instances alive, a third server added through the form appears and goes alive, the
-// tasks page opens, and a user created on the users page gets 100 credits.
+// tasks page lists a prompt queued through the virtual ComfyUI, and a user created on the
+// users page gets 100 credits.
 //
 // Environment (besides browser.mjs's GANTRY_URL, GANTRY_USER, GANTRY_PASSWORD,
 // GANTRY_SCREENSHOTS): the server runs with exactly two comfy-sim instances configured;
-// GANTRY_NEW_SERVER is `host:port` of a third comfy-sim, not configured yet. The user
+// GANTRY_NEW_SERVER is `host:port` of a third comfy-sim, not configured yet;
+// GANTRY_COMFY_PROMPT is the id of a completed prompt queued at /comfy/prompt. The user
 // `journey-user` must not exist yet. Screenshots: fleet-dashboard, fleet-tasks, fleet-users.
 import { run } from './browser.mjs';
 
@@ -54,6 +56,9 @@ run('operator', async ({ page, signIn, screenshot }) => {
   await page.locator('header.top nav a[href="/tasks"]').click();
   await page.locator('[data-testid="task-status-filter"]').waitFor();
   await page.locator('[data-testid="tasks"], .empty').first().waitFor();
+  // The prompt from a ComfyUI client is a task like the others.
+  const prompt = page.locator(`[data-testid="task-row"][data-task="${process.env.GANTRY_COMFY_PROMPT}"][data-status="completed"]`);
+  await prompt.filter({ hasText: 'comfyui' }).waitFor();
   await screenshot('fleet-tasks');
 
   // A new user, granted 100 credits.

@@ -7,10 +7,12 @@
 //! The journeys run on SQLite: they check what a person sees; what the routes under them do
 //! is checked on both databases by the dialects' own tests.
 
+use crate::common::comfy::quick_graph;
 use crate::common::compute::{Reaper, compute_config, guest_vm, host_body, port_range};
 use crate::common::sim::Sim;
 use crate::common::{ADMIN_PASSWORD, TestApp, fleet_config};
 use gantry_store::Backend;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -122,9 +124,14 @@ async fn a_creator_generates_an_image_and_sees_it_in_the_gallery() {
 #[tokio::test]
 async fn an_operator_sees_the_fleet_come_alive_and_adds_a_server() {
     let (one, two, three) = (Sim::spawn(&[]), Sim::spawn(&[]), Sim::spawn(&[]));
-    let (app, _admin) = with_fleet(&[&one, &two]).await;
+    let (app, admin) = with_fleet(&[&one, &two]).await;
     let new_server = format!("127.0.0.1:{}", three.port);
-    journey("operator", &app, ("admin", ADMIN_PASSWORD), &[("GANTRY_NEW_SERVER", new_server)]).await;
+    let (_, queued) =
+        app.call("POST", "/comfy/prompt", Some(&admin), Some(json!({"prompt": quick_graph(5, 16)}))).await;
+    let prompt = queued["prompt_id"].as_str().unwrap_or_else(|| panic!("{queued}")).to_owned();
+    assert_eq!(app.finished(&admin, &prompt).await["status"], "completed");
+    let env = [("GANTRY_NEW_SERVER", new_server), ("GANTRY_COMFY_PROMPT", prompt)];
+    journey("operator", &app, ("admin", ADMIN_PASSWORD), &env).await;
 }
 
 #[tokio::test]
