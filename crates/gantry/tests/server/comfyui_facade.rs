@@ -471,7 +471,49 @@ async fn prompts_survive_a_killed_gantry() {
     }
 }
 
+/// What the instances know, answered as one ComfyUI; a single machine's routes answer
+/// without a 404.
+async fn the_fleet_answers_as_one_comfyui(backend: Backend) {
+    let (a, b) = (Sim::spawn(&["--step-ms", "2"]), Sim::spawn(&["--step-ms", "2"]));
+    let app = TestApp::start(backend).await;
+    let admin = app.admin_token().await;
+    app.use_fleet(&admin, fleet_config(&[a.port, b.port], 0)).await;
+    let alice = app.paying_user(&admin, "alice").await;
+    let get = |path: &'static str| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            let (status, body) = app.call("GET", path, Some(&alice), None).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+    let info = get("/comfy/object_info").await;
+    assert!(info["KSampler"]["input"]["required"]["steps"].is_array(), "{}", info["KSampler"]);
+    assert!(get("/comfy/object_info/KSampler").await["KSampler"].is_object());
+    assert_eq!(get("/comfy/object_info/NoSuchNode").await, json!({}));
+    assert_eq!(get("/comfy/system_stats").await["devices"].as_array().unwrap().len(), 2, "both instances' devices");
+    let checkpoints = get("/comfy/models/checkpoints").await;
+    assert!(checkpoints.as_array().unwrap().contains(&json!(SD15)), "{checkpoints}");
+    assert_eq!(get("/comfy/embeddings").await, json!(["easynegative"]));
+    let browsed = get("/comfy/experiment/models/checkpoints").await;
+    assert!(browsed.as_array().unwrap().contains(&json!({"name": SD15, "pathIndex": 0})), "{browsed}");
+    assert!(get("/comfy/experiment/models").await.as_array().unwrap().iter().any(|f| f["name"] == "loras"));
+    let (status, _) = app.call("GET", "/comfy/models/nowhere", Some(&alice), None).await;
+    assert_eq!(status, 404);
+    for (method, path) in [("POST", "/comfy/free"), ("PATCH", "/comfy/internal/logs/subscribe")] {
+        let request = app.http.request(method.parse().unwrap(), app.url(path)).bearer_auth(&alice);
+        assert_eq!(request.send().await.unwrap().status(), 200, "{path}");
+    }
+    assert_eq!(get("/comfy/internal/logs/raw").await["entries"], json!([]));
+    assert_eq!(get("/comfy/i18n").await, json!({}));
+    let features = get("/comfy/features").await;
+    assert!(features["max_upload_size"].as_u64().unwrap() > 0, "{features}");
+    app.stop().await;
+}
+
 gantry_testkit::on_each_backend!(
+    the_fleet_answers_as_one_comfyui,
     the_queue_and_history_are_the_callers_to_change,
     uploads_are_their_owners,
     comfyui_sdk_runs_and_interrupts_prompts,

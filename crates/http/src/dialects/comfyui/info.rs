@@ -73,10 +73,17 @@ async fn models_in(
     _caller: Caller,
     PathArg(folder, ..): PathArg<ComfyUi, String>,
 ) -> ApiResult<ComfyUi, Vec<String>> {
-    if !MODEL_FOLDERS.contains(&folder.as_str()) {
-        return Err(ApiError::not_found(format!("unknown model folder {folder}")).into());
-    }
+    tracked(&folder)?;
     Ok(Reply::ok(state.dispatcher.model_names(&folder)))
+}
+
+/// Refuses a folder Gantry does not track (404, as ComfyUI answers an unknown folder).
+pub(super) fn tracked(folder: &str) -> Result<(), ApiError> {
+    if MODEL_FOLDERS.contains(&folder) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("unknown model folder {folder}")))
+    }
 }
 
 /// The text embeddings some instance has, without their extensions.

@@ -13,6 +13,7 @@
 mod files;
 mod history;
 mod info;
+mod optional;
 mod prompt;
 mod ws;
 
@@ -44,6 +45,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(history::routes())
         .merge(files::routes())
         .merge(info::routes())
+        .merge(optional::routes())
         .merge(ws::routes())
         .layer(CatchPanicLayer::custom(super::panic_response::<ComfyUi>))
 }
