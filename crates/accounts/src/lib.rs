@@ -15,6 +15,7 @@ pub mod password;
 mod personal_tokens;
 pub mod repo;
 pub mod secrets;
+pub mod user_files;
 
 use crate::repo::sessions::{NewSession, RefreshLookup};
 use crate::repo::users::NewUser;
@@ -62,6 +63,9 @@ pub enum AccountsError {
     UsernameTaken,
     #[error("{0}")]
     Invalid(String),
+    /// Something is in the way (an existing file that may not be replaced).
+    #[error("{0}")]
+    Conflict(String),
     /// Too many wrong passwords for this username from this address; try after `retry_at_ms`.
     #[error("too many failed logins; try again later")]
     TooManyAttempts { retry_at_ms: i64 },

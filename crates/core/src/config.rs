@@ -88,6 +88,9 @@ pub struct HttpConfig {
     /// A second address serving the virtual ComfyUI at its root (`/prompt`, `/ws`, …), for
     /// clients that only reach a ComfyUI at a server's root; none: only `/comfy` on `listen`.
     pub comfyui_listen: Option<String>,
+    /// The `static` directory of the PyPI package `comfyui-frontend-package`: ComfyUI's web
+    /// front end, served at `/comfy/`; none: not served.
+    pub comfyui_frontend_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -100,6 +103,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             metrics_public: false,
             comfyui_listen: None,
+            comfyui_frontend_dir: None,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct ServeArgs {
     /// A second address serving the virtual ComfyUI at its root, e.g. 0.0.0.0:8188 [default: none].
     #[arg(long, env = "GANTRY_COMFYUI_LISTEN")]
     pub comfyui_listen: Option<String>,
+    /// The static directory of the PyPI package comfyui-frontend-package, served at /comfy/ [default: none].
+    #[arg(long, env = "GANTRY_COMFYUI_FRONTEND_DIR")]
+    pub comfyui_frontend_dir: Option<PathBuf>,
     /// Largest JSON request body, in bytes [default: 2097152].
     #[arg(long, env = "GANTRY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -114,6 +117,9 @@ pub fn serve_config(storage: &StorageArgs, serve: &ServeArgs) -> anyhow::Result<
     }
     if let Some(listen) = &serve.comfyui_listen {
         config.http.comfyui_listen = Some(listen.clone());
+    }
+    if let Some(dir) = &serve.comfyui_frontend_dir {
+        config.http.comfyui_frontend_dir = Some(dir.clone());
     }
     if let Some(bytes) = serve.max_body_bytes {
         config.http.max_body_bytes = bytes;

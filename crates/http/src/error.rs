@@ -101,7 +101,7 @@ impl From<AccountsError> for ApiError {
             AccountsError::TokenExpired => ErrorKind::TokenExpired,
             AccountsError::Forbidden => ErrorKind::Forbidden,
             AccountsError::UserNotFound | AccountsError::NotFound(_) => ErrorKind::NotFound,
-            AccountsError::UsernameTaken => ErrorKind::Conflict,
+            AccountsError::UsernameTaken | AccountsError::Conflict(_) => ErrorKind::Conflict,
             AccountsError::Invalid(_) => ErrorKind::BadRequest,
             AccountsError::TooManyAttempts { retry_at_ms } => {
                 return Self::new(ErrorKind::RateLimited, err.to_string())

@@ -19,7 +19,7 @@ pub mod urls;
 pub mod web_console;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use envelope::render_error_for;
@@ -82,7 +82,10 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(CorsLayer::new().allow_origin(allow).allow_methods(Any).allow_headers(Any).expose_headers(Any))
 }
 
-async fn unknown_route(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn unknown_route(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(file) = dialects::comfyui::frontend::answer(&state, &method, uri.path()).await {
+        return file;
+    }
     if let Some(page) = web_console::answer(&method, uri.path(), &headers) {
         return page;
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Paths that belong to the APIs: never answered with the console's page.
-const API_PREFIXES: &[&str] = &["/api/", "/ws", "/files/", "/console/", "/metrics", "/openapi.json"];
+const API_PREFIXES: &[&str] = &["/api/", "/ws", "/files/", "/console/", "/metrics", "/openapi.json", "/comfy"];
 
 const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: blob: http: https:; media-src 'self' data: blob: http: https:; connect-src 'self' ws: wss:; \

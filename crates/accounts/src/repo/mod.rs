@@ -3,4 +3,5 @@
 pub mod api_tokens;
 pub mod pairing;
 pub mod sessions;
+pub mod user_files;
 pub mod users;

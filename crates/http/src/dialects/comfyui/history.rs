@@ -113,8 +113,9 @@ struct HistoryQuery {
     offset: Option<i64>,
 }
 
-/// The caller's finished prompts, oldest first (as ComfyUI keys them). Entries stay until
-/// the caller deletes them, whatever their instance has forgotten.
+/// The caller's newest finished prompts, keyed by prompt id (each entry's `prompt[0]` is
+/// its number, in submission order). Entries stay until the caller deletes them, whatever
+/// their instance has forgotten.
 #[utoipa::path(get, path = "/comfy/history", tag = "comfyui", security(("bearer" = []), ("basic" = [])),
     params(HistoryQuery), responses((status = 200, description = "`{prompt_id: {prompt, outputs, status, meta}}`", body = Object)))]
 async fn history(
@@ -130,8 +131,7 @@ async fn history(
         unarchived: true,
         ..TaskFilter::default()
     };
-    let (mut tasks, _) = state.dispatcher.list(caller.own(), filter).await?;
-    tasks.reverse();
+    let (tasks, _) = state.dispatcher.list(caller.own(), filter).await?;
     let shown: Vec<&TaskRecord> = tasks.iter().filter(|t| in_history(t)).collect();
     Ok(Reply::ok(entries(&state, &shown).await?))
 }

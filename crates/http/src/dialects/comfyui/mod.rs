@@ -11,10 +11,12 @@
 //! Facts about ComfyUI's protocol come from its `server.py` and `execution.py`.
 
 mod files;
+pub mod frontend;
 mod history;
 mod info;
 mod optional;
 mod prompt;
+mod user_files;
 mod ws;
 
 use crate::envelope::{ComfyUi, Envelope, Failure};
@@ -46,6 +48,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(files::routes())
         .merge(info::routes())
         .merge(optional::routes())
+        .merge(user_files::routes())
         .merge(ws::routes())
         .layer(CatchPanicLayer::custom(super::panic_response::<ComfyUi>))
 }

@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(free))
+        .routes(routes!(logs))
         .routes(routes!(logs_raw))
         .routes(routes!(logs_subscribe))
         .routes(routes!(i18n))
@@ -35,6 +36,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "an empty body, as ComfyUI answers", body = String, content_type = "text/plain")))]
 async fn free(_caller: Caller) -> Response {
     super::done()
+}
+
+/// The server's terminal log as one string: empty (the instances' logs are not relayed).
+#[utoipa::path(get, path = "/comfy/internal/logs", tag = "comfyui", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = String)))]
+async fn logs(_caller: Caller) -> ApiResult<ComfyUi, &'static str> {
+    Ok(Reply::ok(""))
 }
 
 /// The server's terminal log: empty (the instances' logs are not relayed).
