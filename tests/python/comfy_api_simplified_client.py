@@ -1,6 +1,7 @@
 """Drives Gantry's virtual ComfyUI with comfy-api-simplified (PyPI), unmodified, as its
 users do: upload an image, queue a workflow that loads, inverts and saves it, wait for it
-on the WebSocket, read the history, download the result; then what a second user sees.
+on the WebSocket, read the history, download the result, interrupt a slow prompt; then
+what a second user sees.
 
 Usage: comfy_api_simplified_client.py URL USER PASSWORD OTHER_USER OTHER_PASSWORD
 Prints one JSON line with what happened (the image base64-encoded).
@@ -13,6 +14,7 @@ import os
 import struct
 import sys
 import tempfile
+import time
 import zlib
 
 from comfy_api_simplified import ComfyApiWrapper, ComfyWorkflowWrapper
@@ -65,6 +67,26 @@ def main():
     outcome["queue"] = api.get_queue()
     outcome["object_info"] = sorted(api.get_object_info().keys())[:3]
     outcome["devices"] = len(api.get_system_stats()["devices"])
+
+    # A slow prompt, interrupted once it runs: its entry says so.
+    tiled = {"tile_size": 64, "overlap": 0, "temporal_size": 64, "temporal_overlap": 8, "vae": ["2", 0]}
+    slow = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 4096, "height": 4096, "batch_size": 1, "color": 9}},
+        "2": {"class_type": "VAELoader", "inputs": {"vae_name": "pixel_space"}},
+        "3": {"class_type": "VAEEncodeTiled", "inputs": {**tiled, "pixels": ["1", 0]}},
+        "4": {"class_type": "VAEDecodeTiled", "inputs": {**tiled, "samples": ["3", 0]}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "slow"}},
+    }
+    stopped = api.queue_prompt(slow)["prompt_id"]
+    deadline = time.monotonic() + 60
+    while api.get_queue_size_before(stopped) != 0:
+        if time.monotonic() > deadline:
+            raise SystemExit("the slow prompt never ran")
+        time.sleep(0.05)
+    api.interrupt()
+    while not api.get_history(stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    outcome["interrupted"] = api.get_history(stopped)[stopped]["status"]["messages"][-1][0]
 
     # Another user: no history entry, no file, not even with the names in hand.
     other = ComfyApiWrapper(url, other_user, other_password)

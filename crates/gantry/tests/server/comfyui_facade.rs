@@ -190,15 +190,17 @@ async fn clients_authenticate_as_they_can(backend: Backend) {
 
 /// comfy-api-simplified (PyPI), unmodified, against the virtual ComfyUI at the root of its
 /// own address (the client only reaches a server's root): upload, queue, WebSocket wait,
-/// history, download, with Basic credentials; another user gets nothing of it.
-/// `scripts/test` installs it and names its interpreter in `GANTRY_COMFY_API_PY`.
+/// history, download, an interrupt, with Basic credentials, on two instances; another user
+/// gets nothing of it. `scripts/test` installs it and names its interpreter in
+/// `GANTRY_COMFY_API_PY`.
 async fn comfy_api_simplified_runs_workflows_unmodified(backend: Backend) {
     let python = std::env::var("GANTRY_COMFY_API_PY")
         .expect("GANTRY_COMFY_API_PY: comfy-api-simplified's python (scripts/test sets it)");
-    let sim = Sim::spawn(&["--step-ms", "5"]);
+    // Slow enough that the tiled graph is still running when the client interrupts it.
+    let (a, b) = (Sim::spawn(&["--step-ms", "150"]), Sim::spawn(&["--step-ms", "150"]));
     let app = TestApp::start_with(backend, |c| c.http.comfyui_listen = Some("127.0.0.1:0".into())).await;
     let admin = app.admin_token().await;
-    app.use_fleet(&admin, fleet_config(&[sim.port], 0)).await;
+    app.use_fleet(&admin, fleet_config(&[a.port, b.port], 0)).await;
     app.paying_user(&admin, "alice").await;
     let bob = app.paying_user(&admin, "bob").await;
     let (_, made) = app.call("POST", "/api/v1/users/tokens", Some(&bob), Some(json!({"label": "py"}))).await;
@@ -227,15 +229,17 @@ async fn comfy_api_simplified_runs_workflows_unmodified(backend: Backend) {
     assert_eq!(image.get_pixel(3, 3).0, [0, 255, 255], "the uploaded red, inverted");
     assert_eq!(outcome["status"], "success", "{outcome}");
     assert_eq!(outcome["queue"], json!({"queue_running": [], "queue_pending": []}), "{outcome}");
-    assert_eq!(outcome["devices"], 1, "{outcome}");
+    assert_eq!(outcome["devices"], 2, "both instances' devices: {outcome}");
+    assert_eq!(outcome["interrupted"], "execution_interrupted", "{outcome}");
     assert_eq!(outcome["other_history"], json!({}), "{outcome}");
     assert!(outcome["other_image"].as_str().unwrap().contains("404"), "{outcome}");
 
-    // Both prompts are alice's tasks; none is bob's.
+    // The three prompts are alice's tasks; none is bob's.
     let (_, tasks) = app.call("GET", "/api/tasks?limit=10", Some(&admin), None).await;
     let owners: Vec<i64> =
         tasks["data"]["items"].as_array().unwrap().iter().map(|t| t["userId"].as_i64().unwrap()).collect();
-    assert_eq!(owners.len(), 2, "{tasks}");
+    assert_eq!(owners.len(), 3, "{tasks}");
+    assert!(owners.iter().all(|o| *o == owners[0]), "{tasks}");
     let prompt = outcome["prompt_id"].as_str().unwrap();
     let (_, bobs) = app.call("GET", &format!("/comfy/history/{prompt}"), Some(&bob), None).await;
     assert_eq!(bobs, json!({}));
