@@ -231,10 +231,8 @@ async fn change_queue(
     caller: Caller,
     AnyJson(removal): AnyJson<Removal>,
 ) -> Result<Response, Failure<ComfyUi>> {
-    let waiting = unfinished(&state, &caller).await?.into_iter().filter(|t| t.status != TaskStatus::Running);
-    for task in waiting.filter(|t| removal.clear || removal.delete.contains(&t.id)) {
-        cancel_quietly(&state, &caller, &task.id).await;
-    }
+    let removed = |t: &TaskRecord| removal.clear || removal.delete.contains(&t.id);
+    cancel_own(&state, &caller, |t| t.status != TaskStatus::Running && removed(t)).await?;
     Ok(done())
 }
 
@@ -253,16 +251,18 @@ async fn interrupt(
     caller: Caller,
     AnyJson(req): AnyJson<InterruptRequest>,
 ) -> Result<Response, Failure<ComfyUi>> {
-    let running = unfinished(&state, &caller).await?.into_iter().filter(|t| t.status == TaskStatus::Running);
-    for task in running.filter(|t| req.prompt_id.as_ref().is_none_or(|id| *id == t.id)) {
-        cancel_quietly(&state, &caller, &task.id).await;
-    }
+    let named = |t: &TaskRecord| req.prompt_id.as_ref().is_none_or(|id| *id == t.id);
+    cancel_own(&state, &caller, |t| t.status == TaskStatus::Running && named(t)).await?;
     Ok(done())
 }
 
-/// Cancels one of the caller's tasks; one that finished meanwhile is left as it is.
-async fn cancel_quietly(state: &AppState, caller: &Caller, id: &str) {
-    if let Err(e) = state.dispatcher.cancel(caller.own(), id).await {
-        tracing::debug!(task_id = id, error = %e, "not cancelled");
+/// Cancels the caller's unfinished tasks that `which` picks; one that ended meanwhile is
+/// left as it is.
+async fn cancel_own(state: &AppState, caller: &Caller, which: impl Fn(&TaskRecord) -> bool) -> Result<(), ApiError> {
+    for task in unfinished(state, caller).await?.into_iter().filter(|t| which(t)) {
+        if let Err(e) = state.dispatcher.cancel(caller.own(), &task.id).await {
+            tracing::debug!(task_id = task.id, error = %e, "not cancelled");
+        }
     }
+    Ok(())
 }
