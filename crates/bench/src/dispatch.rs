@@ -133,7 +133,13 @@ fn idle_gaps(timelines: &[Vec<Timing>], from: u64, to: u64) -> Vec<f64> {
     gaps
 }
 
-/// One instance's share of the direct run: keeps two prompts on it until the work runs out.
+/// How long each prompt within `[from, to]` µs ran on its instance (ms): on a machine the
+/// instances share with the client, a busier client stretches them.
+fn run_times(timelines: &[Vec<Timing>], from: u64, to: u64) -> Vec<f64> {
+    let within = timelines.iter().flatten().filter(|t| t.started >= from && t.finished <= to);
+    within.map(|t| t.finished.saturating_sub(t.started) as f64 / 1000.0).collect()
+}
+
 /// Tasks a run finished: completed, and failed (an execution error, say).
 #[derive(Debug, Default, Clone, Copy)]
 struct Finished {
@@ -154,6 +160,7 @@ impl std::fmt::Display for Finished {
     }
 }
 
+/// One instance's share of the direct run: keeps two prompts on it until the work runs out.
 async fn direct_worker(
     client: ComfyClient,
     next: Arc<AtomicUsize>,
@@ -474,7 +481,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gantry_rate = args.tasks as f64 / gantry_secs;
 
     // 3. The virtual ComfyUI.
+    let t4 = now_us();
     let (prompts_secs, prompts_done) = gantry_run(&client, args.tasks, work, 4_000_000, Entry::Prompts).await?;
+    let t5 = now_us();
     let prompts_rate = args.tasks as f64 / prompts_secs;
     let rss = gantry.peak_rss_mib();
     println!();
@@ -492,8 +501,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&scratch);
         return Ok(());
     }
-    let mut direct_gaps = idle_gaps(&timelines(&http, &sims).await?, t0, t1);
-    let mut gantry_gaps = idle_gaps(&timelines(&http, &sims).await?, t2, t3);
+    let fleet = timelines(&http, &sims).await?;
+    let (mut direct_gaps, mut gantry_gaps) = (idle_gaps(&fleet, t0, t1), idle_gaps(&fleet, t2, t3));
+    let (mut direct_runs, mut gantry_runs) = (run_times(&fleet, t0, t1), run_times(&fleet, t2, t3));
+    let (mut prompt_gaps, mut prompt_runs) = (idle_gaps(&fleet, t4, t5), run_times(&fleet, t4, t5));
 
     // 4. Latency, one task at a time on an idle fleet.
     let one = &sims[..1];
@@ -601,6 +612,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     println!("idle gap     direct {}", summary_ms(&mut direct_gaps));
     println!("             gantry {}", summary_ms(&mut gantry_gaps));
+    println!("             virtual ComfyUI {}", summary_ms(&mut prompt_gaps));
+    println!("run time     direct {}", summary_ms(&mut direct_runs));
+    println!("             gantry {}", summary_ms(&mut gantry_runs));
+    println!("             virtual ComfyUI {}", summary_ms(&mut prompt_runs));
     println!("latency      direct client overhead {}", summary_ms(&mut direct_added));
     println!("             gantry end-to-end overhead {}", summary_ms(&mut gantry_added));
     println!("               submitted → queued on the instance {}", summary_ms(&mut before));
