@@ -105,6 +105,9 @@ pub struct Knobs {
     pub refuse: bool,
     /// Delay before answering every HTTP request (except `/sim/*`), in milliseconds.
     pub slow_ms: u64,
+    /// Delay of every WebSocket frame from when it was sent, in milliseconds (a busy
+    /// server's event loop: a prompt can be over, in `/history`, before its messages arrive).
+    pub ws_lag_ms: u64,
     /// The next prompt that runs ends with this `execution_error`.
     pub fail_next: Option<FailSpec>,
     /// `/view` answers 500.
@@ -121,6 +124,7 @@ impl Default for Knobs {
             die_after_steps: 0,
             refuse: false,
             slow_ms: 0,
+            ws_lag_ms: 0,
             fail_next: None,
             fail_view: false,
         }

@@ -29,6 +29,8 @@ pub struct Control {
     pub refuse_for_ms: Option<u64>,
     /// Delay every HTTP response (except `/sim/*`) by this many ms.
     pub slow_ms: Option<u64>,
+    /// Delay every WebSocket frame by this many ms from when it was sent.
+    pub ws_lag_ms: Option<u64>,
     /// `true` arms an out-of-memory failure for the next prompt, an object arms a custom one,
     /// `false` disarms.
     pub fail_next: Option<FailNext>,
@@ -80,6 +82,7 @@ pub(crate) fn apply(sim: &Arc<Sim>, change: Control) -> ControlState {
         set(&mut k.progress_state, change.progress_state);
         set(&mut k.die_after_steps, change.die_after_steps);
         set(&mut k.slow_ms, change.slow_ms);
+        set(&mut k.ws_lag_ms, change.ws_lag_ms);
         set(&mut k.fail_view, change.fail_view);
         match change.fail_next {
             Some(FailNext::Flag(true)) => k.fail_next = Some(FailSpec::default()),

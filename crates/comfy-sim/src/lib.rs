@@ -7,7 +7,7 @@
 //! Besides ComfyUI's routes the server has `GET /sim/timeline` (per-prompt queue/start/finish times)
 //! and `GET|POST /sim/control`, whose JSON body is a [`Control`]: any of `step_ms`, `load_ms`,
 //! `preview`, `progress_state`, `die_after_steps` (0 disarms), `refuse` (+ `refuse_for_ms`),
-//! `slow_ms`, `fail_next` (`true` = out of memory, or `{exception_type, exception_message}`),
+//! `slow_ms`, `ws_lag_ms`, `fail_next` (`true` = out of memory, or `{exception_type, exception_message}`),
 //! `fail_view`, `drop_ws: true`, `models: {folder: [files]}`. It answers the resulting settings.
 //!
 //! ```no_run

@@ -30,15 +30,18 @@ pub(crate) enum Frame {
     Drop,
 }
 
+/// A frame and when it was sent (the `ws_lag_ms` knob delays it from then).
+type Outgoing = (tokio::time::Instant, Frame);
+
 struct Peer {
-    tx: mpsc::UnboundedSender<Frame>,
+    tx: mpsc::UnboundedSender<Outgoing>,
     preview_metadata: bool,
 }
 
 #[derive(Default)]
 struct HubInner {
     sockets: HashMap<String, Peer>,
-    live: HashMap<u64, mpsc::UnboundedSender<Frame>>,
+    live: HashMap<u64, mpsc::UnboundedSender<Outgoing>>,
     next_conn: u64,
 }
 
@@ -50,7 +53,7 @@ pub(crate) struct Hub {
 
 impl Hub {
     /// Registers a connection under `sid`, evicting (but not closing) a previous one.
-    fn connect(&self, sid: &str) -> (u64, mpsc::UnboundedReceiver<Frame>) {
+    fn connect(&self, sid: &str) -> (u64, mpsc::UnboundedReceiver<Outgoing>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut inner = lock(&self.inner);
         inner.next_conn += 1;
@@ -80,15 +83,16 @@ impl Hub {
 
     fn deliver(&self, frame: Frame, to: Option<&str>) {
         let inner = lock(&self.inner);
+        let now = tokio::time::Instant::now();
         match to {
             None => {
                 for peer in inner.sockets.values() {
-                    let _ = peer.tx.send(frame.clone());
+                    let _ = peer.tx.send((now, frame.clone()));
                 }
             }
             Some(sid) => {
                 if let Some(peer) = inner.sockets.get(sid) {
-                    let _ = peer.tx.send(frame);
+                    let _ = peer.tx.send((now, frame));
                 }
             }
         }
@@ -112,7 +116,7 @@ impl Hub {
     pub(crate) fn drop_all(&self) {
         let inner = lock(&self.inner);
         for tx in inner.live.values() {
-            let _ = tx.send(Frame::Drop);
+            let _ = tx.send((tokio::time::Instant::now(), Frame::Drop));
         }
     }
 
@@ -148,9 +152,18 @@ pub(crate) async fn serve_socket(sim: Arc<Sim>, socket: WebSocket, client_id: Op
             biased;
             frame = outbox.recv() => {
                 let message = match frame {
-                    Some(Frame::Text(text)) => Message::Text(text),
-                    Some(Frame::Binary(bytes)) => Message::Binary(bytes),
-                    Some(Frame::Drop) | None => break,
+                    Some((_, Frame::Drop)) | None => break,
+                    Some((sent, frame)) => {
+                        let lag = lock(&sim.knobs).ws_lag_ms;
+                        if lag > 0 {
+                            tokio::time::sleep_until(sent + std::time::Duration::from_millis(lag)).await;
+                        }
+                        match frame {
+                            Frame::Text(text) => Message::Text(text),
+                            Frame::Binary(bytes) => Message::Binary(bytes),
+                            Frame::Drop => break,
+                        }
+                    }
                 };
                 if sink.send(message).await.is_err() {
                     break;

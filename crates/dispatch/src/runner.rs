@@ -421,7 +421,12 @@ pub async fn reconcile(inner: &Arc<Inner>, instance_id: &str, client: &ComfyClie
             continue;
         }
         match client.history(&prompt_id).await {
-            Ok(Some(_)) => collect(inner, instance_id, &prompt_id, &task_id).await,
+            Ok(Some(_)) => {
+                // It ran, whether or not its messages have arrived yet (a busy instance
+                // sends them late): it started before it ends, as its watchers expect.
+                started(inner, instance_id, &prompt_id, &task_id).await;
+                collect(inner, instance_id, &prompt_id, &task_id).await;
+            }
             _ => inner.requeue_or_fail(&task_id, "the instance no longer knows it").await,
         }
     }

@@ -213,6 +213,16 @@ pub struct TaskFilter {
     pub ascending: bool,
     /// Leave out tasks their owner archived (see [`archive`]).
     pub unarchived: bool,
+    /// Leave out tasks cancelled before they started.
+    pub started_if_cancelled: bool,
+}
+
+impl TaskFilter {
+    /// Whether the filter has conditions beyond the owner (a plain page of one user's
+    /// tasks, or everyone's, has none).
+    fn narrows(&self) -> bool {
+        !self.statuses.is_empty() || self.kind.is_some() || self.unarchived || self.started_if_cancelled
+    }
 }
 
 /// Tasks matching a filter, with the total count. A page of one user's tasks, unfiltered,
@@ -220,9 +230,7 @@ pub struct TaskFilter {
 /// walk the `seq` index (everyone's, or a user's in some states) from the nearer end, so
 /// a page past the middle costs what the page as far from the other end does.
 pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>, i64)> {
-    if let (Some(user), true, None, false) =
-        (filter.user_id, filter.statuses.is_empty(), &filter.kind, filter.unarchived)
-    {
+    if let (Some(user), false) = (filter.user_id, filter.narrows()) {
         return list_numbered(db, user, filter).await;
     }
     let mut clauses = Vec::new();
@@ -243,6 +251,9 @@ pub async fn list(db: &Db, filter: &TaskFilter) -> StoreResult<(Vec<TaskRecord>,
     }
     if filter.unarchived {
         clauses.push("archived_at IS NULL".to_owned());
+    }
+    if filter.started_if_cancelled {
+        clauses.push(format!("(status <> '{}' OR started_at IS NOT NULL)", TaskStatus::Cancelled.as_str()));
     }
     let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     let total = total(db, filter, &where_sql).await?;
@@ -316,7 +327,7 @@ async fn list_numbered(db: &Db, user: UserId, filter: &TaskFilter) -> StoreResul
 /// How many tasks match `filter` (whose conditions are `where_sql`); everyone's, unfiltered,
 /// from the users' counts.
 async fn total(db: &Db, filter: &TaskFilter, where_sql: &str) -> StoreResult<i64> {
-    if filter.user_id.is_none() && filter.statuses.is_empty() && filter.kind.is_none() && !filter.unarchived {
+    if filter.user_id.is_none() && !filter.narrows() {
         let everyone: Option<i64> =
             sqlx::query_scalar("SELECT CAST(SUM(n) AS BIGINT) FROM task_counts").fetch_one(db.pool()).await?;
         return Ok(everyone.unwrap_or(0));

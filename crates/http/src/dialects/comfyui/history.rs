@@ -27,6 +27,7 @@ const MAX_DELETE: usize = 1000;
 
 /// Whether a task has a history entry: it ended, it ran if it was cancelled (ComfyUI keeps
 /// no entry for a prompt removed from the queue), and its owner has not deleted the entry.
+/// The list in [`history`] asks the store for the same tasks.
 fn in_history(task: &TaskRecord) -> bool {
     task.is_terminal()
         && (task.status != TaskStatus::Cancelled || task.started_at.is_some())
@@ -129,11 +130,11 @@ async fn history(
         limit: q.max_items.unwrap_or(200).clamp(1, 10_000),
         offset: q.offset.unwrap_or(0).max(0),
         unarchived: true,
+        started_if_cancelled: true,
         ..TaskFilter::default()
     };
     let (tasks, _) = state.dispatcher.list(caller.own(), filter).await?;
-    let shown: Vec<&TaskRecord> = tasks.iter().filter(|t| in_history(t)).collect();
-    Ok(Reply::ok(entries(&state, &shown).await?))
+    Ok(Reply::ok(entries(&state, &tasks.iter().collect::<Vec<_>>()).await?))
 }
 
 /// One prompt's entry (`{}` while it has none: waiting, running, or not the caller's).

@@ -125,7 +125,7 @@ async fn page_of(
         limit: size,
         offset,
         ascending,
-        unarchived: false,
+        ..TaskFilter::default()
     };
     // One page is three queries whatever its size: the tasks, then their results and their
     // charges in one query each, at once.
