@@ -1,8 +1,8 @@
 // ComfyUI's own web front end (the PyPI package comfyui-frontend-package, which Gantry
 // serves at /comfy/) in Debian's headless Chromium, signed in with HTTP Basic: it loads with
 // no console error, queues a prompt on the fleet through its own code and shows the
-// prompt's image, interrupts a slow prompt with its own call, and sees nothing of another
-// user's (their prompt is not in its history, their image is refused).
+// prompt's image, hears a slow prompt's progress and interrupts it with its own call, and
+// sees nothing of another user's (their prompt is not in its history, their image is refused).
 // Prints one JSON line. Usage:
 //   node comfyui-frontend.mjs <gantry base url> <user> <password> <plan> [screenshot path]
 // where <plan> is JSON: {"slow": <a prompt that runs for seconds>, "foreign": {"prompt": <id>, "view": <path>}}.
@@ -65,11 +65,15 @@ try {
   await page.waitForFunction(() => window.app?.graph && window.app.api?.socket?.readyState === 1 && window.app.api.clientId, null, { timeout: 90_000 });
   outcome.connected = true;
   outcome.nodeClasses = await page.evaluate(() => Object.keys(window.LiteGraph?.registered_node_types ?? {}).length);
-  // Every start and end of a prompt the page hears, by prompt id.
+  // Every start, progress tick and end of a prompt the page hears, by prompt id.
   await page.evaluate(() => {
     window.gantryEnds = {};
     window.gantryStarts = [];
+    window.gantryTicks = {};
     window.app.api.addEventListener('execution_start', ({ detail }) => window.gantryStarts.push(detail.prompt_id));
+    window.app.api.addEventListener('progress', ({ detail }) => {
+      window.gantryTicks[detail.prompt_id] = (window.gantryTicks[detail.prompt_id] ?? 0) + 1;
+    });
     for (const type of ['execution_success', 'execution_error', 'execution_interrupted']) {
       window.app.api.addEventListener(type, ({ detail }) => (window.gantryEnds[detail.prompt_id] = type));
     }
@@ -101,20 +105,22 @@ try {
   outcome.results.push({ prompt: first, end: await page.evaluate((id) => window.gantryEnds[id], first), ...(await image.jsonValue()) });
   if (screenshot) await page.screenshot({ path: screenshot });
 
-  // A slow prompt, interrupted by the front end's own call once it runs.
+  // A slow prompt, interrupted by the front end's own call once its progress shows and its
+  // queue lists it running.
   const slowQueued = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith('/prompt'));
   await page.evaluate(async (prompt) => {
     window.app.loadApiJson(prompt, 'slow.json');
     await window.app.queuePrompt(0, 1);
   }, plan.slow);
   const { prompt_id: slow } = await (await slowQueued).json();
+  await page.waitForFunction((id) => window.gantryTicks[id] > 0, slow, { timeout: 60_000 });
   await page.waitForFunction((id) => window.app.api.getQueue().then((q) => q.Running.some((p) => p.prompt[1] === id)), slow, {
     timeout: 60_000,
     polling: 250,
   });
   await page.evaluate((id) => window.app.api.interrupt(id), slow);
   await page.waitForFunction((id) => window.gantryEnds[id], slow, { timeout: 60_000 });
-  outcome.results.push({ prompt: slow, end: await page.evaluate((id) => window.gantryEnds[id], slow) });
+  outcome.results.push({ prompt: slow, ...(await page.evaluate((id) => ({ end: window.gantryEnds[id], ticks: window.gantryTicks[id] }), slow)) });
 
   // What the front end's own history call lists, and the other user's image.
   outcome.history = await page.evaluate(async () => (await window.app.api.getHistory()).History.map((h) => h.prompt[1]));

@@ -626,8 +626,8 @@ fn frontend_dir() -> Option<std::path::PathBuf> {
 
 /// ComfyUI's own front end at `/comfy/`, in headless Chromium with HTTP Basic, over a real
 /// ComfyUI (the front end needs every node class a real one has): it loads with no console
-/// error, queues a prompt on the fleet and shows its image, interrupts a slow prompt, and
-/// sees nothing of another user's; the prompts are the user's tasks, and the user's
+/// error, queues a prompt on the fleet and shows its image, shows a slow prompt's progress
+/// and interrupts it, and sees nothing of another user's; the prompts are the user's tasks, and the user's
 /// settings are kept.
 #[tokio::test]
 async fn comfyuis_own_front_end_runs_a_prompt_on_the_fleet() {
@@ -675,6 +675,7 @@ async fn comfyuis_own_front_end_runs_a_prompt_on_the_fleet() {
     assert!(shown["src"].as_str().unwrap().contains("/comfy/api/view?"), "{outcome}");
     assert_eq!((&shown["end"], &shown["width"]), (&json!("execution_success"), &json!(64)), "{outcome}");
     assert_eq!(interrupted["end"], "execution_interrupted", "{outcome}");
+    assert!(interrupted["ticks"].as_u64().unwrap() > 0, "its progress was shown: {outcome}");
     // Alice's history lists her two prompts only, and bob's image is not hers to view.
     let mut listed: Vec<&str> = outcome["history"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     listed.sort_unstable();
