@@ -21,8 +21,8 @@ pub async fn get(db: &Db, user_id: UserId, path: &str) -> StoreResult<Option<Str
         .await?)
 }
 
-/// Writes a document, replacing one at that path only if `overwrite`; returns whether it
-/// wrote. A new document is refused (`Ok(false)` too) once the user has `max_files`.
+/// Writes a document, replacing one at that path only if `overwrite`. A new document is
+/// refused once the user has `max_files`.
 pub async fn put(
     db: &Db,
     user_id: UserId,
@@ -112,6 +112,15 @@ pub async fn delete(db: &Db, user_id: UserId, path: &str) -> StoreResult<bool> {
 /// conflict); returns whether there was one at `from`.
 pub async fn rename(db: &Db, user_id: UserId, from: &str, to: &str, overwrite: bool, now_ms: i64) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
+    let there: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_files WHERE user_id = $1 AND path = $2")
+        .bind(user_id)
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await?;
+    // Nothing to move, or nowhere to move it: the document at `to` stays.
+    if there.is_none() || from == to {
+        return Ok(there.is_some());
+    }
     if overwrite {
         sqlx::query("DELETE FROM user_files WHERE user_id = $1 AND path = $2")
             .bind(user_id)

@@ -585,6 +585,16 @@ async fn settings_and_documents_are_each_users_own(backend: Backend) {
     assert_eq!(status, 404, "another user's document");
     let moved = send("POST", "/comfy/userdata/workflows%2Fa.json/move/workflows%2Fb.json", &alice, "").await.unwrap();
     assert_eq!(moved.json::<Value>().await.unwrap(), json!("workflows/b.json"));
+    // A move that cannot happen, even with overwrite, loses nothing.
+    for (path, status) in
+        [("workflows%2Fb.json/move/workflows%2Fb.json", 200), ("workflows%2Fnone.json/move/workflows%2Fb.json", 404)]
+    {
+        let moved = send("POST", &format!("/comfy/userdata/{path}?overwrite=true"), &alice, "").await.unwrap();
+        assert_eq!(moved.status(), status, "{path}");
+        let read =
+            app.http.get(app.url("/comfy/userdata/workflows%2Fb.json")).bearer_auth(&alice).send().await.unwrap();
+        assert_eq!(read.text().await.unwrap(), workflow, "after {path}");
+    }
     assert_eq!(send("DELETE", "/comfy/userdata/workflows%2Fb.json", &alice, "").await.unwrap().status(), 204);
     let (status, _) = app.call("GET", "/comfy/userdata/workflows%2Fb.json", Some(&alice), None).await;
     assert_eq!(status, 404);
