@@ -676,6 +676,14 @@ async fn comfyuis_own_front_end_runs_a_prompt_on_the_fleet() {
     let view = view.replace('"', "");
     let plan = json!({"slow": slow_graph_of_side(0x123456, 4096), "foreign": {"prompt": bobs, "view": view}});
 
+    // The page itself, no file outside the package, and a 404 for what the package lacks.
+    let page = app.http.get(app.url("/comfy/")).send().await.unwrap();
+    assert_eq!((page.status().as_u16(), page.headers()["cache-control"].to_str().unwrap()), (200, "no-cache"));
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    for outside in ["/comfy/..%2F..%2F..%2Fetc%2Fpasswd", "/comfy/../../etc/passwd", "/comfy/no-such-asset.js"] {
+        let answer = app.http.get(app.url(outside)).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "{outside}");
+    }
     let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console/comfyui-frontend.png");
     let args = [&app.base, "alice", "user-password-1", &plan.to_string(), shot.to_str().unwrap()];
     let outcome = node_script("comfyui-frontend.mjs", &args).await;

@@ -7,9 +7,11 @@
 //! served: `templates/index.json` is an empty list.
 
 use crate::state::AppState;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::path::Path;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
 
 /// The front end's progress favicons, which it asks for at the root.
 const FAVICON_FRAMES: &str = "assets/images/favicon_progress_16x16/";
@@ -32,22 +34,17 @@ pub async fn answer(state: &AppState, method: &Method, path: &str) -> Option<Res
     if relative == "templates/index.json" {
         return Some(([(header::CONTENT_TYPE, "application/json")], "[]").into_response());
     }
-    let dir = dir?;
-    let relative = if relative.is_empty() { "index.html" } else { relative };
-    if relative.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.contains('\\')) {
+    // tower-http's ServeDir: types, HEAD, ranges, and no way out of the directory.
+    let request = Request::builder().method(method.clone()).uri(format!("/{relative}")).body(Body::empty()).ok()?;
+    let mut response = ServeDir::new(dir?).oneshot(request).await.ok()?;
+    if response.status() == StatusCode::NOT_FOUND {
         return None;
     }
-    let file = Path::new(dir).join(relative);
-    let bytes = tokio::fs::read(&file).await.ok()?;
-    let kind = mime_guess::from_path(&file).first_or_octet_stream();
-    let mut response = (StatusCode::OK, bytes).into_response();
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(kind.as_ref()) {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
     // The page names its hashed assets: the page is checked each time, the rest kept.
-    let cache = if relative == "index.html" { "no-cache" } else { "public, max-age=86400" };
+    let page = relative.is_empty() || relative == "index.html";
+    let cache = if page { "no-cache" } else { "public, max-age=86400" };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Some(response)
+    Some(response.map(Body::new))
 }
