@@ -155,8 +155,9 @@ pub(crate) enum Work {
 
 /// `VAELoader`'s built-in VAE that works on pixels (no model file).
 pub(crate) const PIXEL_SPACE: &str = "pixel_space";
-/// Waits a tiled VAE node spreads its ticks over (ComfyUI reports thousands of ticks).
-const TILED_VAE_WAITS: u32 = 8;
+/// Progress ticks of a tiled VAE node per step's wait: a 2048² image in 64-pixel tiles
+/// (3,072 ticks) waits 8 times, and the time grows with the area, as on ComfyUI.
+const TILED_VAE_TICKS_PER_WAIT: u32 = 384;
 
 /// Whether the class's outputs are expensive enough to be where an injected failure fires.
 pub(crate) fn is_heavy(class_type: &str) -> bool {
@@ -205,7 +206,7 @@ pub(crate) fn work(class_type: &str, args: &Args) -> Work {
             let tile = u32::try_from(args.int("tile_size", 512).max(64)).unwrap_or(64);
             let ticks =
                 args.frames(input).map_or(3, |f| 3 * f.count * f.height.div_ceil(tile) * f.width.div_ceil(tile));
-            Work::Tiles { ticks, per_wait: ticks.div_ceil(TILED_VAE_WAITS).max(1) }
+            Work::Tiles { ticks, per_wait: TILED_VAE_TICKS_PER_WAIT }
         }
         _ => Work::Instant,
     }
