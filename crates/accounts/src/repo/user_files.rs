@@ -1,7 +1,7 @@
 //! Each user's own text documents, by relative path (see `crate::user_files`).
 
 use gantry_core::UserId;
-use gantry_store::{Db, StoreResult};
+use gantry_store::{Backend, Db, StoreResult};
 use sqlx::Row;
 
 /// A stored document, without its content.
@@ -21,27 +21,35 @@ pub async fn get(db: &Db, user_id: UserId, path: &str) -> StoreResult<Option<Str
         .await?)
 }
 
-/// Writes a document, replacing one at that path only if `overwrite`. A new document is
-/// refused once the user has `max_files`.
-pub async fn put(
+/// Writes a document from what it holds now (`None` when there is none); `change` answers
+/// `None` to leave it as it is ([`PutOutcome::Exists`]); a new content over `max_bytes` is
+/// not written ([`PutOutcome::TooLarge`]). The user's documents stay locked
+/// from the read to the write (SQLite's write lock, the user's row on PostgreSQL), so two
+/// rewrites at once never lose one another's change.
+pub async fn rewrite(
     db: &Db,
     user_id: UserId,
     path: &str,
-    content: &str,
-    overwrite: bool,
     max_files: i64,
+    max_bytes: usize,
     now_ms: i64,
+    change: impl FnOnce(Option<&str>) -> Option<String>,
 ) -> StoreResult<PutOutcome> {
     let mut tx = db.begin_write().await?;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM user_files WHERE user_id = $1 AND path = $2")
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(user_id).fetch_optional(&mut *tx).await?;
+    }
+    let old: Option<String> = sqlx::query_scalar("SELECT content FROM user_files WHERE user_id = $1 AND path = $2")
         .bind(user_id)
         .bind(path)
         .fetch_optional(&mut *tx)
         .await?;
-    if exists.is_some() {
-        if !overwrite {
-            return Ok(PutOutcome::Exists);
-        }
+    let existed = old.is_some();
+    let Some(content) = change(old.as_deref()) else { return Ok(PutOutcome::Exists) };
+    if content.len() > max_bytes {
+        return Ok(PutOutcome::TooLarge);
+    }
+    if existed {
         sqlx::query("UPDATE user_files SET content = $1, updated_at = $2 WHERE user_id = $3 AND path = $4")
             .bind(content)
             .bind(now_ms)
@@ -69,7 +77,7 @@ pub async fn put(
     Ok(PutOutcome::Written)
 }
 
-/// What [`put`] did.
+/// What [`rewrite`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
     Written,
@@ -77,6 +85,8 @@ pub enum PutOutcome {
     Exists,
     /// The user has as many documents as allowed.
     TooMany,
+    /// The new content is over the size allowed.
+    TooLarge,
 }
 
 /// The user's documents whose path starts with `prefix`, by path (a user has a bounded

@@ -568,6 +568,13 @@ async fn settings_and_documents_are_each_users_own(backend: Backend) {
     assert_eq!(one, json!(8));
     let (_, theirs) = app.call("GET", "/comfy/settings", Some(&bob), None).await;
     assert_eq!(theirs, json!({}));
+    // The front end sends several settings at once as it starts: every one stays.
+    let at_once = (0..20).map(|i| send("POST", &format!("/comfy/settings/Bob.{i}"), &bob, "true"));
+    for sent in futures_util::future::join_all(at_once).await {
+        assert_eq!(sent.unwrap().status(), 200);
+    }
+    let (_, theirs) = app.call("GET", "/comfy/settings", Some(&bob), None).await;
+    assert_eq!(theirs.as_object().map(|s| s.len()), Some(20), "{theirs}");
 
     let workflow = r#"{"nodes": []}"#;
     let written = send("POST", "/comfy/userdata/workflows%2Fa.json?overwrite=false", &alice, workflow).await.unwrap();

@@ -48,14 +48,24 @@ async fn users(_caller: Caller) -> ApiResult<ComfyUi, Value> {
     Ok(Reply::ok(json!({ "storage": "server", "migrated": true })))
 }
 
-async fn all_settings(state: &AppState, caller: &Caller) -> Result<Map<String, Value>, ApiError> {
-    let stored = state.accounts.user_file(caller.0.user_id, SETTINGS).await?;
-    Ok(stored.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default())
+/// The settings a stored document holds (none when it is missing or not an object).
+fn settings_in(stored: Option<&str>) -> Map<String, Value> {
+    stored.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
 }
 
-async fn store_settings(state: &AppState, caller: &Caller, settings: &Map<String, Value>) -> Result<(), ApiError> {
-    let text = serde_json::to_string(settings).map_err(ApiError::internal)?;
-    Ok(state.accounts.put_user_file(caller.0.user_id, SETTINGS, &text, true).await?)
+async fn all_settings(state: &AppState, caller: &Caller) -> Result<Map<String, Value>, ApiError> {
+    Ok(settings_in(state.accounts.user_file(caller.0.user_id, SETTINGS).await?.as_deref()))
+}
+
+/// Sets `changes` over the stored settings in one step: changes sent at once (the front
+/// end sends several as it starts) all stay.
+async fn change_settings(state: &AppState, caller: &Caller, changes: Map<String, Value>) -> Result<(), ApiError> {
+    let merge = |stored: Option<&str>| {
+        let mut settings = settings_in(stored);
+        settings.extend(changes);
+        Value::Object(settings).to_string()
+    };
+    Ok(state.accounts.rewrite_user_file(caller.0.user_id, SETTINGS, merge).await?)
 }
 
 /// The caller's front-end settings.
@@ -74,9 +84,7 @@ async fn merge_settings(
     caller: Caller,
     AnyJson(changes): AnyJson<Map<String, Value>>,
 ) -> Result<Response, Failure<ComfyUi>> {
-    let mut settings = all_settings(&state, &caller).await?;
-    settings.extend(changes);
-    store_settings(&state, &caller, &settings).await?;
+    change_settings(&state, &caller, changes).await?;
     Ok(done())
 }
 
@@ -101,9 +109,7 @@ async fn set_setting(
     PathArg(id, ..): PathArg<ComfyUi, String>,
     AnyJson(value): AnyJson<Value>,
 ) -> Result<Response, Failure<ComfyUi>> {
-    let mut settings = all_settings(&state, &caller).await?;
-    settings.insert(id, value);
-    store_settings(&state, &caller, &settings).await?;
+    change_settings(&state, &caller, Map::from_iter([(id, value)])).await?;
     Ok(done())
 }
 
