@@ -8,10 +8,12 @@ use std::sync::Arc;
 use gantry_core::Role;
 use gantry_core::events::{Envelope, Event};
 use serde_json::{Value, json};
-use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::Inner;
 use crate::record::TriggerSpec;
+use crate::repo::workflows::WorkflowRecord;
 
 /// The trigger event an event stands for, with its subject and payload.
 fn classify(event: &Event, alive: &mut HashMap<String, bool>) -> Option<(&'static str, String)> {
@@ -30,23 +32,41 @@ fn classify(event: &Event, alive: &mut HashMap<String, bool>) -> Option<(&'stati
     })
 }
 
+/// Events taken in one go at most: under load, one listing of the workflows serves them all.
+const BATCH: usize = 256;
+
 pub(super) async fn run(inner: Arc<Inner>, mut rx: Receiver<Envelope>) {
     let mut alive = HashMap::new();
     loop {
-        let envelope = tokio::select! {
+        let first = tokio::select! {
             () = inner.supervisor.stopping() => return,
-            received = rx.recv() => match received {
-                Ok(e) => e,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "event triggers fell behind and missed events");
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            },
+            received = rx.recv() => received,
         };
-        let Some((name, subject)) = classify(&envelope.event, &mut alive) else { continue };
-        let concerned = envelope.event.user_id();
-        let payload = serde_json::to_value(&envelope.event).unwrap_or(Value::Null);
+        let mut batch = Vec::new();
+        let mut received = first;
+        loop {
+            match received {
+                Ok(envelope) => {
+                    if let Some((name, subject)) = classify(&envelope.event, &mut alive) {
+                        batch.push((envelope, name, subject));
+                    }
+                }
+                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "event triggers fell behind and missed events"),
+                Err(RecvError::Closed) => return,
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(envelope) => received = Ok(envelope),
+                Err(TryRecvError::Lagged(n)) => received = Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let records = match crate::repo::workflows::enabled_with_trigger(&inner.db, None, "event").await {
             Ok(r) => r,
             Err(e) => {
@@ -54,17 +74,27 @@ pub(super) async fn run(inner: Arc<Inner>, mut rx: Receiver<Envelope>) {
                 continue;
             }
         };
-        for record in records {
-            let spec = TriggerSpec::of(&inner.to_stored(record.clone()).workflow);
-            if spec != TriggerSpec::Event(name.to_owned()) {
-                continue;
-            }
-            if concerned != Some(record.user_id) && !is_admin(&inner, record.user_id).await {
-                continue;
-            }
-            let data = json!({ "event": name, "subject": subject, "payload": payload, "at": envelope.at_ms });
-            inner.fire_logged(record, "event", data).await;
+        for (envelope, name, subject) in batch {
+            fire_for(&inner, &records, &envelope, name, &subject).await;
         }
+    }
+}
+
+/// Starts the workflows among `records` that wait for `name` and may hear of this event.
+async fn fire_for(inner: &Arc<Inner>, records: &[WorkflowRecord], envelope: &Envelope, name: &str, subject: &str) {
+    let concerned = envelope.event.user_id();
+    let mut payload = None;
+    for record in records {
+        let spec = TriggerSpec::of(&inner.to_stored(record.clone()).workflow);
+        if spec != TriggerSpec::Event(name.to_owned()) {
+            continue;
+        }
+        if concerned != Some(record.user_id) && !is_admin(inner, record.user_id).await {
+            continue;
+        }
+        let payload = payload.get_or_insert_with(|| serde_json::to_value(&envelope.event).unwrap_or(Value::Null));
+        let data = json!({ "event": name, "subject": subject, "payload": payload, "at": envelope.at_ms });
+        inner.fire_logged(record.clone(), "event", data).await;
     }
 }
 
