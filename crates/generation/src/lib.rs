@@ -389,14 +389,16 @@ impl GenerationService {
     }
 }
 
-/// A task's output files, each with its thumbnail (thumbnails are files of their own).
+/// A task's output files, each with its thumbnail (a file of its own, or the output itself
+/// when it already fits).
 fn pair_thumbnails(files: Vec<FileRecord>) -> Vec<ResultFile> {
     let (outputs, thumbnails): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| f.kind == FileKind::Output.as_str());
     outputs
         .into_iter()
         .map(|file| {
             let name = settle::thumbnail_name(&file.id);
-            let thumbnail = thumbnails.iter().find(|t| t.filename == name).cloned();
+            let stored = thumbnails.iter().find(|t| t.filename == name).cloned();
+            let thumbnail = stored.or_else(|| settle::is_own_thumbnail(&file).then(|| file.clone()));
             ResultFile { file, thumbnail }
         })
         .collect()

@@ -5,7 +5,7 @@
 use crate::GenerationService;
 use gantry_core::events::{Envelope, Event};
 use gantry_dispatch::TaskStatus;
-use gantry_files::{FileKind, NewFile};
+use gantry_files::{FileKind, FileRecord, NewFile};
 use gantry_ledger::Settlement;
 use std::time::Duration;
 use tokio::sync::broadcast::Receiver;
@@ -110,17 +110,17 @@ async fn make_thumbnails(generation: &GenerationService, task_id: &str) {
 }
 
 /// A PNG at most 256 px on its longer edge, from an image (the first frame of an animation).
-/// A PNG that already fits is its own thumbnail: nothing is decoded, scaled or encoded.
 fn thumbnail(bytes: &[u8]) -> Option<Vec<u8>> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().ok()?;
-    if reader.format() == Some(image::ImageFormat::Png)
-        && reader.into_dimensions().is_ok_and(|(w, h)| w <= THUMBNAIL_EDGE && h <= THUMBNAIL_EDGE)
-    {
-        return Some(bytes.to_vec());
-    }
     let image = image::load_from_memory(bytes).ok()?;
     let small = image.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE);
     let mut out = Vec::new();
     small.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).ok()?;
     Some(out)
+}
+
+/// Whether an output is its own thumbnail: a PNG that already fits, of which nothing is
+/// decoded, scaled, encoded or stored again.
+pub(crate) fn is_own_thumbnail(file: &FileRecord) -> bool {
+    let fits = |edge: Option<i64>| edge.is_some_and(|e| e <= i64::from(THUMBNAIL_EDGE));
+    file.content_type == "image/png" && fits(file.width) && fits(file.height)
 }
