@@ -37,7 +37,16 @@ struct Level {
 #[derive(Debug, Default)]
 pub struct FairQueue {
     levels: BTreeMap<Reverse<i64>, Level>,
-    len: usize,
+    /// Where each waiting task is: its level, its user and its `seq` (each user's tasks
+    /// are sorted by `seq`, so a task is found by binary search, never by a scan).
+    index: HashMap<String, Place>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    level: Reverse<i64>,
+    user_id: UserId,
+    seq: i64,
 }
 
 /// How far into each user's queue the scheduler looks for a task it can place, so one
@@ -47,47 +56,45 @@ const LOOKAHEAD: usize = 8;
 impl FairQueue {
     /// Number of waiting tasks.
     pub fn len(&self) -> usize {
-        self.len
+        self.index.len()
     }
 
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.index.is_empty()
     }
 
-    /// Adds a task behind the same user's earlier tasks (ordered by `seq`).
+    /// Adds a task behind the same user's earlier tasks (ordered by `seq`). A task waits
+    /// once: pushed again, its earlier entry goes.
     pub fn push(&mut self, task: Pending) {
-        let level = self.levels.entry(Reverse(task.priority)).or_default();
+        self.remove(&task.id);
+        let place = Place { level: Reverse(task.priority), user_id: task.user_id, seq: task.seq };
+        let level = self.levels.entry(place.level).or_default();
         let queue = level.tasks.entry(task.user_id).or_default();
         if queue.is_empty() {
             level.turn.push_back(task.user_id);
         }
-        let at = queue.iter().position(|t| t.seq > task.seq).unwrap_or(queue.len());
+        let at = queue.partition_point(|t| t.seq <= task.seq);
+        self.index.insert(task.id.clone(), place);
         queue.insert(at, task);
-        self.len += 1;
     }
 
     /// Removes a task by id (cancel). Returns whether it was queued.
     pub fn remove(&mut self, id: &str) -> bool {
-        for (key, level) in self.levels.iter_mut() {
-            for (user, queue) in level.tasks.iter_mut() {
-                if let Some(at) = queue.iter().position(|t| t.id == id) {
-                    queue.remove(at);
-                    let (user, empty) = (*user, queue.is_empty());
-                    if empty {
-                        level.tasks.remove(&user);
-                        level.turn.retain(|u| *u != user);
-                    }
-                    let drop_level = level.turn.is_empty().then_some(*key);
-                    if let Some(key) = drop_level {
-                        self.levels.remove(&key);
-                    }
-                    self.len -= 1;
-                    return true;
-                }
-            }
+        let Some(place) = self.index.remove(id) else { return false };
+        let Some(level) = self.levels.get_mut(&place.level) else { return false };
+        let Some(queue) = level.tasks.get_mut(&place.user_id) else { return false };
+        let from = queue.partition_point(|t| t.seq < place.seq);
+        let Some(at) = queue.range(from..).position(|t| t.id == id).map(|i| from + i) else { return false };
+        queue.remove(at);
+        if queue.is_empty() {
+            level.tasks.remove(&place.user_id);
+            level.turn.retain(|u| *u != place.user_id);
         }
-        false
+        if level.turn.is_empty() {
+            self.levels.remove(&place.level);
+        }
+        true
     }
 
     /// Takes the next task that `placeable` accepts: highest priority first, users in
@@ -117,29 +124,33 @@ impl FairQueue {
         if level.turn.is_empty() {
             self.levels.remove(&key);
         }
-        self.len -= 1;
+        self.index.remove(&task.id);
         Some(task)
     }
 
-    /// 1-based position a task would be served at if every task were placeable now.
+    /// 1-based position a task would be served at if every task were placeable now: all
+    /// of the higher levels, then, within its own, `r` tasks of every user before round
+    /// `r` (its index in its user's queue), and in round `r` the users ahead in turn.
     pub fn position(&self, id: &str) -> Option<usize> {
-        let mut ahead = 0;
-        for level in self.levels.values() {
-            // Simulate the turn order: round r serves each user's r-th task.
-            let queues: Vec<&VecDeque<Pending>> = level.turn.iter().filter_map(|u| level.tasks.get(u)).collect();
-            let rounds = queues.iter().map(|q| q.len()).max().unwrap_or(0);
-            for round in 0..rounds {
-                for queue in &queues {
-                    if let Some(task) = queue.get(round) {
-                        ahead += 1;
-                        if task.id == id {
-                            return Some(ahead);
-                        }
-                    }
-                }
+        let place = self.index.get(id)?;
+        let higher: usize =
+            self.levels.range(..place.level).flat_map(|(_, l)| l.tasks.values()).map(VecDeque::len).sum();
+        let level = self.levels.get(&place.level)?;
+        let queue = level.tasks.get(&place.user_id)?;
+        let from = queue.partition_point(|t| t.seq < place.seq);
+        let round = queue.range(from..).position(|t| t.id == id)? + from;
+        let mut ahead = higher + 1;
+        let mut before_in_turn = true;
+        for user in &level.turn {
+            let len = level.tasks.get(user).map_or(0, VecDeque::len);
+            ahead += len.min(round);
+            if *user == place.user_id {
+                before_in_turn = false;
+            } else if before_in_turn && len > round {
+                ahead += 1;
             }
         }
-        None
+        Some(ahead)
     }
 }
 
@@ -166,6 +177,24 @@ mod tests {
         let order = drain(&mut q);
         assert_eq!(&order[..3], ["a0", "b0", "a1"]);
         assert_eq!(order.len(), 501);
+    }
+
+    #[test]
+    fn positions_follow_the_order_tasks_are_served_in() {
+        let pushes = [(1, 0), (1, 0), (2, 0), (1, 0), (3, 5), (2, 0), (3, 0), (1, 5), (2, 0), (4, 0)];
+        let (mut q, mut served) = (FairQueue::default(), FairQueue::default());
+        for (i, (user, priority)) in pushes.into_iter().enumerate() {
+            q.push(task(&format!("t{i}"), user, priority, i as i64));
+            served.push(task(&format!("t{i}"), user, priority, i as i64));
+        }
+        q.push(task("t1", 1, 0, 1)); // pushed again: still one entry
+        assert_eq!(q.len(), pushes.len());
+        let order = drain(&mut served);
+        for (at, id) in order.iter().enumerate() {
+            assert_eq!(q.position(id), Some(at + 1), "{id} in {order:?}");
+        }
+        assert!(q.remove("t3"));
+        assert_eq!((q.position("t3"), q.len()), (None, pushes.len() - 1));
     }
 
     #[test]
