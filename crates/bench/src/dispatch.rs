@@ -476,15 +476,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t2 = now_us();
+    let cpu_before = gantry.cpu_secs();
     let (gantry_secs, gantry_done) = gantry_run(&client, args.tasks, work, 1_000_000, Entry::Tasks).await?;
     let t3 = now_us();
     let gantry_rate = args.tasks as f64 / gantry_secs;
 
     // 3. The virtual ComfyUI.
+    let cpu_between = gantry.cpu_secs();
     let t4 = now_us();
     let (prompts_secs, prompts_done) = gantry_run(&client, args.tasks, work, 4_000_000, Entry::Prompts).await?;
     let t5 = now_us();
     let prompts_rate = args.tasks as f64 / prompts_secs;
+    let cpu_after = gantry.cpu_secs();
     let rss = gantry.peak_rss_mib();
     println!();
     println!(
@@ -495,6 +498,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "             virtual ComfyUI {prompts_rate:.1} tasks/s ({prompts_secs:.2} s, {prompts_done}), ratio {:.3}",
         prompts_rate / direct_rate
     );
+    let per_task = |from: Option<f64>, to: Option<f64>| from.zip(to).map(|(a, b)| (b - a) * 1000.0 / args.tasks as f64);
+    if let (Some(tasks), Some(prompts)) = (per_task(cpu_before, cpu_between), per_task(cpu_between, cpu_after)) {
+        println!("gantry CPU   {tasks:.2} ms per task through /api/tasks, {prompts:.2} ms per prompt through the virtual ComfyUI");
+    }
     if real {
         println!("idle gaps and latency need comfy-sim's timelines: not measured on a real fleet");
         print_rss(rss);

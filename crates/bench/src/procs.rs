@@ -15,6 +15,10 @@ fn binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s CPU times (100 on every
+/// mainstream architecture).
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
 /// A child process killed on drop.
 pub struct Proc {
     pub child: Child,
@@ -37,6 +41,15 @@ impl Proc {
     /// Resident memory now (VmRSS) in MiB.
     pub fn rss_mib(&self) -> Option<f64> {
         self.status_mib("VmRSS:")
+    }
+
+    /// CPU time it has used so far (user + system), in seconds.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name (which may hold spaces) start at its closing paren.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / CLOCK_TICKS_PER_SEC)
     }
 
     /// A `kB` field of `/proc/<pid>/status`, in MiB.
