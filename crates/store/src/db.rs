@@ -2,9 +2,13 @@
 
 use crate::{StoreError, StoreResult};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 use std::path::Path;
 use std::time::Duration;
+
+/// Pages (4 KiB each) the SQLite write-ahead log may hold before a checkpoint starts it
+/// over (see [`Db::checkpoint`]).
+const WAL_RESTART_PAGES: i64 = 4096;
 
 /// The database backend behind a [`Db`]. Queries are portable; this only matters for the few
 /// backend-specific paths (e.g. queue claims) and for tuning.
@@ -67,9 +71,19 @@ impl Db {
     /// SQLite: copies the write-ahead log into the database file (a passive checkpoint,
     /// which waits for no reader or writer). Connections do not checkpoint on commit, where
     /// the fsync would land on a request's latency: the server calls this every second.
+    ///
+    /// A passive checkpoint never starts the log over while some reader is using it, and
+    /// under steady load one always is: the log then grows without bound (gigabytes within
+    /// minutes). Once it holds more than [`WAL_RESTART_PAGES`], the checkpoint also waits
+    /// for the readers of the log to finish (new writers wait meanwhile, readers do not) and
+    /// truncates it.
     pub async fn checkpoint(&self) -> StoreResult<()> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&self.pool).await?;
+            let log_pages: i64 = row.try_get(1)?;
+            if log_pages > WAL_RESTART_PAGES {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+            }
         }
         Ok(())
     }
