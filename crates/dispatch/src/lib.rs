@@ -15,6 +15,7 @@
 
 pub mod activity;
 pub mod config;
+pub mod finished_counts;
 pub mod fleet;
 pub mod fleet_info;
 mod monitor;
@@ -206,6 +207,8 @@ struct Inner {
     activity: tokio::sync::broadcast::Sender<activity::Activity>,
     /// The fleet's merged `object_info` and when it was read (see `fleet_info`).
     object_info: tokio::sync::Mutex<Option<(i64, Arc<serde_json::Value>)>>,
+    /// The overview's counts of finished tasks, kept so it never reads the whole history.
+    finished_counts: tokio::sync::Mutex<finished_counts::FinishedCounts>,
     supervisor: Supervisor,
     seq: AtomicI64,
 }
@@ -266,6 +269,7 @@ impl Dispatcher {
             wake: Notify::new(),
             activity: tokio::sync::broadcast::channel(1024).0,
             object_info: tokio::sync::Mutex::new(None),
+            finished_counts: tokio::sync::Mutex::new(finished_counts::FinishedCounts::default()),
             supervisor,
         });
         let dispatcher = Self { inner };
@@ -418,17 +422,19 @@ impl Dispatcher {
                 ..Overview::default()
             }
         };
-        for (state, n) in tasks::count_by_status(&self.inner.db).await? {
+        for (state, n) in tasks::count_unfinished(&self.inner.db).await? {
             match state {
                 TaskStatus::Pending | TaskStatus::Dispatched => overview.pending_tasks += n,
                 TaskStatus::Running => overview.running_tasks += n,
-                TaskStatus::Completed => overview.completed_tasks += n,
-                TaskStatus::Failed => overview.failed_tasks += n,
-                TaskStatus::Cancelled => overview.cancelled_tasks += n,
+                TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled => {}
             }
         }
-        let hour_ago = self.inner.clock.now_ms().saturating_sub(3_600_000);
-        overview.completed_last_hour = tasks::completed_since(&self.inner.db, hour_ago).await?;
+        let now = self.inner.clock.now_ms();
+        let (finished, last_hour) = self.inner.finished_counts.lock().await.read(&self.inner.db, now).await?;
+        overview.completed_tasks = finished.completed;
+        overview.failed_tasks = finished.failed;
+        overview.cancelled_tasks = finished.cancelled;
+        overview.completed_last_hour = last_hour;
         Ok(overview)
     }
 

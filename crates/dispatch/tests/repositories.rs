@@ -98,9 +98,14 @@ async fn task_states_change_only_along_the_lifecycle() {
             vec![("c".to_owned(), TaskStatus::Failed)],
             "{engine:?}"
         );
-        let mut counts = tasks::count_by_status(&db).await.unwrap();
+        let mut counts = tasks::count_finished_between(&db, 0, 25).await.unwrap();
         counts.sort_by_key(|(status, _)| status.as_str());
         assert_eq!(counts, vec![(TaskStatus::Cancelled, 1), (TaskStatus::Completed, 1), (TaskStatus::Failed, 1)]);
+        // `from` is in, `to` is out: b ended at 22, c at 24.
+        let mut counts = tasks::count_finished_between(&db, 21, 24).await.unwrap();
+        counts.sort_by_key(|(status, _)| status.as_str());
+        assert_eq!(counts, vec![(TaskStatus::Cancelled, 1)], "{engine:?}");
+        assert_eq!(tasks::count_unfinished(&db).await.unwrap(), vec![], "{engine:?}");
     }
 }
 
@@ -184,6 +189,40 @@ async fn every_page_of_a_task_list_is_the_same_slice_whichever_end_it_is_read_fr
                     assert_eq!((ids.as_slice(), total), (want, expected.len() as i64), "{engine:?} {filter:?}");
                 }
             }
+        }
+    }
+}
+
+/// The overview's kept counts of finished tasks match a full count as time moves on: what
+/// ended long ago stays counted, and the last hour lets go of what is older.
+#[tokio::test]
+async fn finished_counts_stay_right_as_time_moves_on() {
+    use gantry_dispatch::finished_counts::{Counts, FinishedCounts};
+    use gantry_dispatch::repo::tasks;
+    const HOUR: i64 = 3_600_000;
+    for engine in BACKENDS {
+        let (_scratch, db) = ScratchDb::migrated(engine).await;
+        let mut kept = FinishedCounts::default();
+        let t0 = 10 * HOUR;
+        // Each task: when it ends, whether it is cancelled, when the overview is read after.
+        let ends = [(t0, false, t0 + 1_000), (t0 + 5_000, true, t0 + 6_000), (t0 + 20_000, false, t0 + 30_000)];
+        let later = [(t0 + HOUR, false, t0 + HOUR + 1), (t0 + HOUR + 30_000, false, t0 + HOUR + 40_000)];
+        let expected = [(1, 0, 1), (1, 1, 1), (2, 1, 2), (3, 1, 2), (4, 1, 2)];
+        for (i, ((at, cancelled, read_at), (completed, cancelled_n, last_hour))) in
+            ends.into_iter().chain(later).zip(expected).enumerate()
+        {
+            let id = format!("t{i}");
+            tasks::insert(&db, &task(&id, 1001, i as i64)).await.unwrap();
+            if cancelled {
+                assert!(tasks::cancel(&db, &id, 0, at).await.unwrap());
+            } else {
+                assert!(tasks::claim(&db, &id, "i", &format!("p{i}"), at).await.unwrap().is_some());
+                assert!(tasks::complete(&db, &id, "{}", at).await.unwrap());
+            }
+            let want = (Counts { completed, failed: 0, cancelled: cancelled_n }, last_hour);
+            assert_eq!(kept.read(&db, read_at).await.unwrap(), want, "{engine:?}: read at {read_at} (kept)");
+            let fresh = FinishedCounts::default().read(&db, read_at).await.unwrap();
+            assert_eq!(fresh, want, "{engine:?}: read at {read_at} (from scratch)");
         }
     }
 }

@@ -363,24 +363,37 @@ pub async fn states_of(db: &Db, ids: &[String]) -> StoreResult<Vec<(String, Task
         .collect()
 }
 
-/// Number of tasks per state.
-pub async fn count_by_status(db: &Db) -> StoreResult<Vec<(TaskStatus, i64)>> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status").fetch_all(db.pool()).await?;
+/// Number of tasks per unfinished state (one range of the `(status, finished_at)` index
+/// each: what is waiting or running, never the finished history).
+pub async fn count_unfinished(db: &Db) -> StoreResult<Vec<(TaskStatus, i64)>> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'dispatched', 'running') GROUP BY status",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    counts_of(&rows)
+}
+
+/// Number of finished tasks per state whose end is in `[from_ms, to_ms)`.
+pub async fn count_finished_between(db: &Db, from_ms: i64, to_ms: i64) -> StoreResult<Vec<(TaskStatus, i64)>> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM tasks WHERE status IN ('completed', 'failed', 'cancelled') \
+         AND finished_at >= $1 AND finished_at < $2 GROUP BY status",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(db.pool())
+    .await?;
+    counts_of(&rows)
+}
+
+fn counts_of(rows: &[sqlx::any::AnyRow]) -> StoreResult<Vec<(TaskStatus, i64)>> {
     rows.iter()
         .map(|r| {
             let status: String = r.try_get("status")?;
             Ok((TaskStatus::parse(&status).ok_or_else(|| undecodable("status", &status))?, r.try_get("n")?))
         })
         .collect()
-}
-
-/// How many tasks completed at or after `since_ms`.
-pub async fn completed_since(db: &Db, since_ms: i64) -> StoreResult<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM tasks WHERE status = 'completed' AND finished_at >= $1")
-        .bind(since_ms)
-        .fetch_one(db.pool())
-        .await?;
-    Ok(row.try_get("n")?)
 }
 
 /// What a claimed task needs for its post: its graph and input files (JSON texts).
