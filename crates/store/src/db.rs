@@ -9,6 +9,9 @@ use std::time::Duration;
 /// Pages (4 KiB each) the SQLite write-ahead log may hold before a checkpoint starts it
 /// over (see [`Db::checkpoint`]).
 const WAL_RESTART_PAGES: i64 = 4096;
+/// The size the SQLite write-ahead log file is cut back to when it starts over: the space
+/// stays allocated for the next writes below it.
+const WAL_FILE_LIMIT_BYTES: i64 = 64 << 20;
 
 /// The database backend behind a [`Db`]. Queries are portable; this only matters for the few
 /// backend-specific paths (e.g. queue claims) and for tuning.
@@ -48,11 +51,12 @@ impl Db {
         let options = match backend {
             Backend::Sqlite => options.max_connections(8).after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
-                    )
-                    .await?;
+                    let pragmas = format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+                         PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; \
+                         PRAGMA journal_size_limit = {WAL_FILE_LIMIT_BYTES};"
+                    );
+                    conn.execute(pragmas.as_str()).await?;
                     Ok(())
                 })
             }),
@@ -75,14 +79,14 @@ impl Db {
     /// A passive checkpoint never starts the log over while some reader is using it, and
     /// under steady load one always is: the log then grows without bound (gigabytes within
     /// minutes). Once it holds more than [`WAL_RESTART_PAGES`], the checkpoint also waits
-    /// for the readers of the log to finish (new writers wait meanwhile, readers do not) and
-    /// truncates it.
+    /// for the readers of the log to finish (new writers wait meanwhile, readers do not), so
+    /// the next write starts it over; `journal_size_limit` then cuts the file back.
     pub async fn checkpoint(&self) -> StoreResult<()> {
         if self.backend == Backend::Sqlite {
             let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&self.pool).await?;
             let log_pages: i64 = row.try_get(1)?;
             if log_pages > WAL_RESTART_PAGES {
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&self.pool).await?;
             }
         }
         Ok(())
