@@ -500,7 +500,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let per_task = |from: Option<f64>, to: Option<f64>| from.zip(to).map(|(a, b)| (b - a) * 1000.0 / args.tasks as f64);
     if let (Some(tasks), Some(prompts)) = (per_task(cpu_before, cpu_between), per_task(cpu_between, cpu_after)) {
-        println!("gantry CPU   {tasks:.2} ms per task through /api/tasks, {prompts:.2} ms per prompt through the virtual ComfyUI");
+        println!(
+            "gantry CPU   {tasks:.2} ms per task through /api/tasks, {prompts:.2} ms per prompt through the virtual ComfyUI"
+        );
     }
     if real {
         println!("idle gaps and latency need comfy-sim's timelines: not measured on a real fleet");
