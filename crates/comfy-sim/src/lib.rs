@@ -111,10 +111,35 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
     Ok(SimHandle { sim, addr, stopped, tasks, scratch })
 }
 
+/// Scratch directories are named `comfy-sim-<pid>-<id>`.
+const SCRATCH_PREFIX: &str = "comfy-sim-";
+
+/// Removes the scratch directories in `parent` of sims that are no longer running: a sim
+/// killed outright (as test harnesses stop them) cannot remove its own. A directory whose
+/// process is alive, or whose name carries no pid, is left alone; only where `/proc`
+/// tells which processes run.
+fn remove_stale_scratch(parent: &Path) {
+    let proc_fs = Path::new("/proc");
+    if !proc_fs.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)?.split_once('-')) else { continue };
+        if pid.0.parse::<u32>().is_ok_and(|pid| !proc_fs.join(pid.to_string()).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn prepare_dirs(config: &SimConfig) -> io::Result<(Dirs, Option<PathBuf>)> {
     let needs_scratch = config.output_dir.is_none() || config.input_dir.is_none() || config.temp_dir.is_none();
-    let scratch =
-        needs_scratch.then(|| std::env::temp_dir().join(format!("comfy-sim-{}", uuid::Uuid::new_v4().simple())));
+    let scratch = needs_scratch.then(|| {
+        let parent = std::env::temp_dir();
+        remove_stale_scratch(&parent);
+        parent.join(format!("{SCRATCH_PREFIX}{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()))
+    });
     let pick = |given: &Option<PathBuf>, name: &str| -> PathBuf {
         given.clone().unwrap_or_else(|| scratch.as_deref().unwrap_or(Path::new(".")).join(name))
     };
@@ -217,5 +242,30 @@ impl Drop for SimHandle {
         if let Some(dir) = &self.scratch {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod scratch_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_scratch_of_sims_no_longer_running_is_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        let dead = ended.id();
+        ended.wait().unwrap();
+        let names = [
+            format!("{SCRATCH_PREFIX}{dead}-a"),
+            format!("{SCRATCH_PREFIX}{}-b", std::process::id()),
+            format!("{SCRATCH_PREFIX}0123abcd"),
+            "other-1-c".to_owned(),
+        ];
+        for name in &names {
+            std::fs::create_dir_all(parent.path().join(name).join("output")).unwrap();
+        }
+        remove_stale_scratch(parent.path());
+        let left: Vec<bool> = names.iter().map(|n| parent.path().join(n).exists()).collect();
+        assert_eq!(left, [false, true, true, true], "{names:?}");
     }
 }
