@@ -228,27 +228,37 @@ async fn cancel_running_and_waiting(flavor: Flavor) {
     let (comfy, app, admin) = with_one(flavor, 1, 300_000).await;
     let mut ws = app.live_socket(&admin).await;
     // Large enough to be still running when the cancels arrive, on a fast CPU too.
-    let first = app.submit(&admin, slow_graph_of_side(0x010101, 4096), json!({})).await;
-    let second = app.submit(&admin, slow_graph_of_side(0x020202, 4096), json!({})).await;
-    app.running(&admin, &first).await;
-    eventually(60, "the first task past 10%", || async {
-        (app.task(&admin, &first).await["progress"].as_i64()? > 10).then_some(())
+    let a = app.submit(&admin, slow_graph_of_side(0x010101, 4096), json!({})).await;
+    let b = app.submit(&admin, slow_graph_of_side(0x020202, 4096), json!({})).await;
+    // Both are posted at once: whichever reached the instance first runs, the other waits.
+    let (running, waiting) = eventually(180, "one of the tasks running", || async {
+        let (ta, tb) = tokio::join!(app.task(&admin, &a), app.task(&admin, &b));
+        match (ta["status"].as_str()?, tb["status"].as_str()?) {
+            ("running", _) => Some((a.clone(), b.clone())),
+            (_, "running") => Some((b.clone(), a.clone())),
+            _ => None,
+        }
     })
     .await;
-    eventually(60, "the second task waiting inside ComfyUI", || async {
-        app.task(&admin, &second).await["instanceId"].is_string().then_some(())
+    eventually(60, "the running task past 10%", || async {
+        (app.task(&admin, &running).await["progress"].as_i64()? > 10).then_some(())
     })
     .await;
-    for id in [&second, &first] {
+    eventually(60, "the other task waiting inside ComfyUI", || async {
+        app.task(&admin, &waiting).await["instanceId"].is_string().then_some(())
+    })
+    .await;
+    for id in [&waiting, &running] {
         let (status, body) = app.call("DELETE", &format!("/api/tasks/{id}"), Some(&admin), None).await;
-        assert_eq!((status, body["data"]["status"].as_str()), (200, Some("cancelled")), "{body}");
+        let which = if *id == running { "the running task" } else { "the waiting task" };
+        assert_eq!((status, body["data"]["status"].as_str()), (200, Some("cancelled")), "{which}: {body}");
     }
-    let failed = messages_until(&mut ws, &first, "task_failed", 30).await;
+    let failed = messages_until(&mut ws, &running, "task_failed", 30).await;
     assert_eq!(failed.last().unwrap()["data"]["code"], "CANCELLED", "{failed:?}");
-    let cancelled = app.task(&admin, &first).await;
+    let cancelled = app.task(&admin, &running).await;
     assert!(cancelled["progress"].as_i64().unwrap() > 10, "the progress reached stays: {cancelled}");
     drained(&comfy, "the instance dropped both prompts and their history").await;
-    assert_eq!(comfy.outputs_of(&first) + comfy.outputs_of(&second), 0, "neither ran to the end");
+    assert_eq!(comfy.outputs_of(&running) + comfy.outputs_of(&waiting), 0, "neither ran to the end");
     // The instance is free again.
     let next = app.submit(&admin, quick_graph(0x030303, 32), json!({})).await;
     assert_eq!(app.finished(&admin, &next).await["status"], "completed");
