@@ -27,18 +27,6 @@ fn check_path(path: &str) -> AccountsResult<()> {
     if plain { Ok(()) } else { Err(AccountsError::Invalid(format!("invalid file path `{path}`"))) }
 }
 
-/// A write's outcome as the caller hears it.
-fn outcome_of(outcome: PutOutcome, path: &str) -> AccountsResult<()> {
-    match outcome {
-        PutOutcome::Written => Ok(()),
-        PutOutcome::Exists => Err(AccountsError::Conflict(format!("`{path}` exists"))),
-        PutOutcome::TooMany => Err(AccountsError::Invalid(format!("a user keeps at most {MAX_USER_FILES} files"))),
-        PutOutcome::TooLarge => {
-            Err(AccountsError::Invalid(format!("a file holds at most {MAX_USER_FILE_BYTES} bytes")))
-        }
-    }
-}
-
 impl Accounts {
     /// One of the user's documents.
     pub async fn user_file(&self, user_id: UserId, path: &str) -> AccountsResult<Option<String>> {
@@ -54,12 +42,7 @@ impl Accounts {
         content: &str,
         overwrite: bool,
     ) -> AccountsResult<()> {
-        check_path(path)?;
-        let now = self.clock.now_ms();
-        let change = |old: Option<&str>| (old.is_none() || overwrite).then(|| content.to_owned());
-        let outcome =
-            user_files::rewrite(&self.db, user_id, path, MAX_USER_FILES, MAX_USER_FILE_BYTES, now, change).await?;
-        outcome_of(outcome, path)
+        self.write_user_file(user_id, path, |old| (old.is_none() || overwrite).then(|| content.to_owned())).await
     }
 
     /// Rewrites one of the user's documents from what it holds now (`None` when there is
@@ -71,12 +54,28 @@ impl Accounts {
         path: &str,
         change: impl FnOnce(Option<&str>) -> String,
     ) -> AccountsResult<()> {
+        self.write_user_file(user_id, path, |old| Some(change(old))).await
+    }
+
+    /// Writes a document through [`user_files::rewrite`] (`None` from `change`: it exists).
+    async fn write_user_file(
+        &self,
+        user_id: UserId,
+        path: &str,
+        change: impl FnOnce(Option<&str>) -> Option<String>,
+    ) -> AccountsResult<()> {
         check_path(path)?;
         let now = self.clock.now_ms();
-        let change = |old: Option<&str>| Some(change(old));
         let outcome =
             user_files::rewrite(&self.db, user_id, path, MAX_USER_FILES, MAX_USER_FILE_BYTES, now, change).await?;
-        outcome_of(outcome, path)
+        match outcome {
+            PutOutcome::Written => Ok(()),
+            PutOutcome::Exists => Err(AccountsError::Conflict(format!("`{path}` exists"))),
+            PutOutcome::TooMany => Err(AccountsError::Invalid(format!("a user keeps at most {MAX_USER_FILES} files"))),
+            PutOutcome::TooLarge => {
+                Err(AccountsError::Invalid(format!("a file holds at most {MAX_USER_FILE_BYTES} bytes")))
+            }
+        }
     }
 
     /// The user's documents under `dir` (all of them for an empty one), by path.

@@ -126,8 +126,8 @@ fn remove_stale_scratch(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)?.split_once('-')) else { continue };
-        if pid.0.parse::<u32>().is_ok_and(|pid| !proc_fs.join(pid.to_string()).exists()) {
+        let owner = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)?.split_once('-')?.0.parse::<u32>().ok());
+        if owner.is_some_and(|pid| !proc_fs.join(pid.to_string()).exists()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -84,8 +84,7 @@ impl FairQueue {
         let Some(place) = self.index.remove(id) else { return false };
         let Some(level) = self.levels.get_mut(&place.level) else { return false };
         let Some(queue) = level.tasks.get_mut(&place.user_id) else { return false };
-        let from = queue.partition_point(|t| t.seq < place.seq);
-        let Some(at) = queue.range(from..).position(|t| t.id == id).map(|i| from + i) else { return false };
+        let Some(at) = index_in(queue, &place, id) else { return false };
         queue.remove(at);
         if queue.is_empty() {
             level.tasks.remove(&place.user_id);
@@ -137,8 +136,7 @@ impl FairQueue {
             self.levels.range(..place.level).flat_map(|(_, l)| l.tasks.values()).map(VecDeque::len).sum();
         let level = self.levels.get(&place.level)?;
         let queue = level.tasks.get(&place.user_id)?;
-        let from = queue.partition_point(|t| t.seq < place.seq);
-        let round = queue.range(from..).position(|t| t.id == id)? + from;
+        let round = index_in(queue, place, id)?;
         let mut ahead = higher + 1;
         let mut before_in_turn = true;
         for user in &level.turn {
@@ -152,6 +150,13 @@ impl FairQueue {
         }
         Some(ahead)
     }
+}
+
+/// Where task `id` is in its user's queue: found by `seq` (binary search), then by id
+/// among tasks of the same `seq`.
+fn index_in(queue: &VecDeque<Pending>, place: &Place, id: &str) -> Option<usize> {
+    let from = queue.partition_point(|t| t.seq < place.seq);
+    queue.range(from..).position(|t| t.id == id).map(|i| from + i)
 }
 
 #[cfg(test)]

@@ -42,28 +42,13 @@ pub(super) async fn run(inner: Arc<Inner>, mut rx: Receiver<Envelope>) {
             () = inner.supervisor.stopping() => return,
             received = rx.recv() => received,
         };
-        let mut batch = Vec::new();
-        let mut received = first;
-        loop {
-            match received {
-                Ok(envelope) => {
-                    if let Some((name, subject)) = classify(&envelope.event, &mut alive) {
-                        batch.push((envelope, name, subject));
-                    }
-                }
-                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "event triggers fell behind and missed events"),
-                Err(RecvError::Closed) => return,
-            }
-            if batch.len() >= BATCH {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(envelope) => received = Ok(envelope),
-                Err(TryRecvError::Lagged(n)) => received = Err(RecvError::Lagged(n)),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Closed) => return,
-            }
-        }
+        let Some(received) = with_waiting(&mut rx, first) else { return };
+        let batch: Vec<_> = received
+            .into_iter()
+            .filter_map(|envelope| {
+                classify(&envelope.event, &mut alive).map(|(name, subject)| (envelope, name, subject))
+            })
+            .collect();
         if batch.is_empty() {
             continue;
         }
@@ -74,19 +59,56 @@ pub(super) async fn run(inner: Arc<Inner>, mut rx: Receiver<Envelope>) {
                 continue;
             }
         };
+        // Each workflow's trigger is read once for the whole batch.
+        let waiting: Vec<(String, WorkflowRecord)> = records
+            .into_iter()
+            .filter_map(|record| match TriggerSpec::of(&inner.to_stored(record.clone()).workflow) {
+                TriggerSpec::Event(event) => Some((event, record)),
+                _ => None,
+            })
+            .collect();
         for (envelope, name, subject) in batch {
-            fire_for(&inner, &records, &envelope, name, &subject).await;
+            fire_for(&inner, &waiting, &envelope, name, &subject).await;
         }
     }
 }
 
-/// Starts the workflows among `records` that wait for `name` and may hear of this event.
-async fn fire_for(inner: &Arc<Inner>, records: &[WorkflowRecord], envelope: &Envelope, name: &str, subject: &str) {
+/// The event received and those already waiting behind it (at most [`BATCH`]); `None`
+/// once the bus is closed.
+fn with_waiting(rx: &mut Receiver<Envelope>, first: Result<Envelope, RecvError>) -> Option<Vec<Envelope>> {
+    let mut received = Vec::new();
+    let mut next = first;
+    loop {
+        match next {
+            Ok(envelope) => received.push(envelope),
+            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "event triggers fell behind and missed events"),
+            Err(RecvError::Closed) => return None,
+        }
+        if received.len() >= BATCH {
+            return Some(received);
+        }
+        next = match rx.try_recv() {
+            Ok(envelope) => Ok(envelope),
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            Err(TryRecvError::Empty) => return Some(received),
+            Err(TryRecvError::Closed) => return None,
+        };
+    }
+}
+
+/// Starts the workflows among `waiting` (each with the event it waits for) that wait for
+/// `name` and may hear of this event.
+async fn fire_for(
+    inner: &Arc<Inner>,
+    waiting: &[(String, WorkflowRecord)],
+    envelope: &Envelope,
+    name: &str,
+    subject: &str,
+) {
     let concerned = envelope.event.user_id();
     let mut payload = None;
-    for record in records {
-        let spec = TriggerSpec::of(&inner.to_stored(record.clone()).workflow);
-        if spec != TriggerSpec::Event(name.to_owned()) {
+    for (event, record) in waiting {
+        if event != name {
             continue;
         }
         if concerned != Some(record.user_id) && !is_admin(inner, record.user_id).await {
