@@ -25,6 +25,7 @@ pub struct Config {
     pub generation: GenerationConfig,
     pub automation: AutomationConfig,
     pub compute: ComputeConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             generation: GenerationConfig::default(),
             automation: AutomationConfig::default(),
             compute: ComputeConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -51,6 +53,14 @@ impl Config {
         match &self.database_url {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("gantry.db").display()),
+        }
+    }
+
+    /// The file store URL in force: the configured one, or `file://<data_dir>/files`.
+    pub fn effective_files_url(&self) -> String {
+        match &self.files.url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("file://{}", self.data_dir.join("files").display()),
         }
     }
 }
@@ -114,11 +124,14 @@ impl Default for HttpConfig {
 pub struct FilesConfig {
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: usize,
+    /// Where file bytes live: `file:///abs/path` or `s3://bucket/prefix` (endpoint and
+    /// credentials from the standard `AWS_*` variables); empty means `file://<data_dir>/files`.
+    pub url: Option<String>,
 }
 
 impl Default for FilesConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: 20 * 1024 * 1024 }
+        Self { max_upload_bytes: 20 * 1024 * 1024, url: None }
     }
 }
 
@@ -156,6 +169,21 @@ impl Default for AuthConfig {
     }
 }
 
+/// Several gateways on one PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// How long a gateway's hold on a ComfyUI instance lasts without a heartbeat: a gateway
+    /// that dies loses its instances (and their tasks go on elsewhere) within this time.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { lease_secs: 6 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +194,14 @@ mod tests {
         assert_eq!(config.effective_database_url(), "sqlite:///tmp/x/gantry.db");
         let config = Config { database_url: Some("postgres://h/db".into()), ..config };
         assert_eq!(config.effective_database_url(), "postgres://h/db");
+    }
+
+    #[test]
+    fn default_file_store_is_the_files_directory_inside_the_data_dir() {
+        let mut config = Config { data_dir: "/tmp/x".into(), ..Config::default() };
+        assert_eq!(config.effective_files_url(), "file:///tmp/x/files");
+        config.files.url = Some("s3://bucket/prefix".into());
+        assert_eq!(config.effective_files_url(), "s3://bucket/prefix");
     }
 }
 

@@ -2,11 +2,11 @@
 //! workflow triggers and the audit log subscribe to it.
 
 use crate::identity::{Role, UserId};
-use serde::Serialize;
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
 
 /// Something that happened. Each variant is one state change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A user account was created.
@@ -68,38 +68,65 @@ impl Event {
 }
 
 /// A stored file, as events name it: enough to build its URL without a lookup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
     pub id: String,
     pub filename: String,
 }
 
 /// A published event with its time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Unix milliseconds.
     pub at_ms: i64,
     #[serde(flatten)]
     pub event: Event,
+    /// Published by another gateway of the cluster and relayed here. Work that must happen
+    /// once per event (settling a charge, firing a workflow trigger, counting it) is done
+    /// where the event was published, so it skips these.
+    #[serde(skip)]
+    pub remote: bool,
 }
 
 /// Fan-out of events to any number of subscribers. Slow subscribers lose the oldest
 /// events (they see `RecvError::Lagged`) instead of slowing publishers down.
+///
+/// In a cluster, a relay (see [`EventBus::relay_to`]) also carries every event published
+/// here to the other gateways, and [`EventBus::deliver_remote`] brings theirs in.
 #[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Envelope>,
+    relay: std::sync::Arc<std::sync::OnceLock<mpsc::Sender<Envelope>>>,
 }
 
 impl EventBus {
     /// A bus that buffers up to `capacity` events per subscriber.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
-        Self { sender }
+        Self { sender, relay: Default::default() }
     }
 
     /// Publishes an event; having no subscribers is fine.
     pub fn publish(&self, at_ms: i64, event: Event) {
-        let _ = self.sender.send(Envelope { at_ms, event });
+        let envelope = Envelope { at_ms, event, remote: false };
+        if let Some(relay) = self.relay.get()
+            && relay.try_send(envelope.clone()).is_err()
+        {
+            tracing::warn!("the cluster relay is behind: an event reaches this gateway only");
+        }
+        let _ = self.sender.send(envelope);
+    }
+
+    /// From now on, every event published here is also sent to `relay` (once per bus; a
+    /// second call is ignored). When `relay` is full the event stays on this gateway.
+    pub fn relay_to(&self, relay: mpsc::Sender<Envelope>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Hands subscribers an event another gateway published.
+    pub fn deliver_remote(&self, mut envelope: Envelope) {
+        envelope.remote = true;
+        let _ = self.sender.send(envelope);
     }
 
     /// A new subscription that sees events published from now on.
@@ -127,6 +154,24 @@ mod tests {
         let got = rx.recv().await.unwrap();
         assert_eq!(got.at_ms, 2);
         assert_eq!(got.event, Event::UserUpdated { user_id: 2 });
+        assert!(!got.remote);
+    }
+
+    #[tokio::test]
+    async fn relayed_events_round_trip_and_arrive_marked_remote() {
+        let (tx, mut relayed) = mpsc::channel(8);
+        let here = EventBus::new(8);
+        here.relay_to(tx);
+        let event =
+            Event::TaskFailed { task_id: "t".into(), user_id: 3, reason: TaskFailure::TimedOut, error: "slow".into() };
+        here.publish(5, event.clone());
+        let sent = relayed.recv().await.unwrap();
+        let wire = serde_json::to_string(&sent).unwrap();
+        let there = EventBus::new(8);
+        let mut rx = there.subscribe();
+        there.deliver_remote(serde_json::from_str(&wire).unwrap());
+        let got = rx.recv().await.unwrap();
+        assert_eq!((got.at_ms, got.event, got.remote), (5, event, true));
     }
 }
 
@@ -144,6 +189,13 @@ pub enum TaskFailure {
     NoInstance,
     /// It ran longer than the task time limit.
     TimedOut,
+}
+
+impl<'de> Deserialize<'de> for TaskFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = String::deserialize(deserializer)?;
+        TaskFailure::parse(&stored).ok_or_else(|| serde::de::Error::custom(format!("unknown failure `{stored}`")))
+    }
 }
 
 impl Serialize for TaskFailure {

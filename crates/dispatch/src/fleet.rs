@@ -35,6 +35,15 @@ pub struct Instance {
     pub queue_remaining: u64,
     /// Monotonic counter of assignments, for least-recently-used tie breaks.
     pub last_assigned: u64,
+    /// Whether this gateway drives it (always, with one gateway). The others show what its
+    /// driver reports and never place work on it.
+    pub owned: bool,
+    /// Owned, and being handed to another gateway: it gets no new work meanwhile.
+    pub handing_off: bool,
+    /// Owned until (Unix ms): the lease, renewed every heartbeat.
+    pub lease_until: i64,
+    /// Unfinished tasks its driving gateway reports (for instances this one does not drive).
+    pub reported_active: u64,
 }
 
 impl Instance {
@@ -51,12 +60,21 @@ impl Instance {
             abandoned: HashSet::new(),
             queue_remaining: 0,
             last_assigned: 0,
+            owned: true,
+            handing_off: false,
+            lease_until: i64::MAX,
+            reported_active: 0,
         }
     }
 
     /// Whether it is working on anything.
     pub fn busy(&self) -> bool {
-        !self.slots.is_empty() || self.queue_remaining > 0
+        self.active() > 0 || self.queue_remaining > 0
+    }
+
+    /// Tasks handed to it that have not finished.
+    pub fn active(&self) -> u64 {
+        if self.owned { self.slots.len() as u64 } else { self.reported_active }
     }
 
     /// Whether it may receive work at all.
@@ -90,7 +108,13 @@ impl Fleet {
         let checkpoint = task.checkpoint();
         self.instances
             .values()
-            .filter(|i| i.usable() && i.slots.len() < slots_per_instance && i.has_models(&task.models))
+            .filter(|i| {
+                i.owned
+                    && !i.handing_off
+                    && i.usable()
+                    && i.slots.len() < slots_per_instance
+                    && i.has_models(&task.models)
+            })
             .min_by_key(|i| {
                 let affinity_miss = checkpoint.is_some() && i.last_checkpoint.as_deref() != checkpoint;
                 (i.slots.len(), affinity_miss, i.last_assigned, i.spec.id.as_str())

@@ -14,6 +14,7 @@
 //! loses a task nor runs a finished one twice.
 
 pub mod activity;
+pub mod cluster;
 pub mod config;
 pub mod finished_counts;
 pub mod fleet;
@@ -157,7 +158,7 @@ impl From<&Instance> for InstanceView {
             alive: i.alive,
             busy: i.busy(),
             last_heartbeat: i.last_heartbeat.map(gantry_core::clock::iso_millis),
-            active_tasks: i.slots.len(),
+            active_tasks: i.active() as usize,
             queue_remaining: i.queue_remaining,
             models,
         }
@@ -211,6 +212,8 @@ struct Inner {
     finished_counts: tokio::sync::Mutex<finished_counts::FinishedCounts>,
     supervisor: Supervisor,
     seq: AtomicI64,
+    /// This gateway's place in a cluster; `None` when it is the only one.
+    membership: Option<cluster::Membership>,
 }
 
 /// The dispatcher. Cloning is cheap.
@@ -225,7 +228,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Dispatcher {
     /// Loads the configuration and the queue, re-attaches tasks that were on instances
-    /// when Gantry stopped, and starts the monitors and the scheduler. Everything stops
+    /// when Gantry stopped, and starts the monitors and the scheduler. With a `membership`,
+    /// it is one of several gateways on the database (see [`cluster`]) and drives only the
+    /// instances it holds leases on. Everything stops
     /// when `supervisor` shuts down, which also tracks every task it starts.
     pub async fn start(
         db: Db,
@@ -234,6 +239,7 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
         supervisor: Supervisor,
+        membership: Option<cluster::Membership>,
     ) -> Result<Self, DispatchError> {
         let config: FleetConfig = match settings::get(&db, CONFIG_KEY).await? {
             Some(json) => {
@@ -271,6 +277,7 @@ impl Dispatcher {
             object_info: tokio::sync::Mutex::new(None),
             finished_counts: tokio::sync::Mutex::new(finished_counts::FinishedCounts::default()),
             supervisor,
+            membership: membership.clone(),
         });
         let dispatcher = Self { inner };
         let flags: HashMap<String, bool> = instances::flags(&dispatcher.inner.db).await?.into_iter().collect();
@@ -279,6 +286,10 @@ impl Dispatcher {
         dispatcher.inner.spawn_monitors();
         dispatcher.inner.supervisor.spawn(runner::schedule_loop(dispatcher.inner.clone()));
         dispatcher.inner.supervisor.spawn(runner::watchdog_loop(dispatcher.inner.clone()));
+        if let Some(me) = membership {
+            dispatcher.inner.supervisor.spawn(cluster::run(dispatcher.inner.clone(), me));
+            dispatcher.inner.supervisor.spawn(cluster::listen(dispatcher.inner.clone()));
+        }
         Ok(dispatcher)
     }
 
@@ -443,6 +454,11 @@ impl Dispatcher {
         self.inner.activity.subscribe()
     }
 
+    /// This gateway's id in the cluster; `None` when it runs alone.
+    pub fn gateway(&self) -> Option<&str> {
+        self.inner.membership.as_ref().map(|m| m.node.as_str())
+    }
+
     /// Whether any instance can take work now.
     pub fn any_instance_usable(&self) -> bool {
         lock(&self.inner.fleet).any_usable()
@@ -495,7 +511,9 @@ impl Inner {
                     instance.enabled = enabled;
                 }
                 None => {
-                    fleet.instances.insert(spec.id.clone(), Instance::new(spec, enabled));
+                    let mut instance = Instance::new(spec, enabled);
+                    instance.owned = self.membership.is_none();
+                    fleet.instances.insert(instance.spec.id.clone(), instance);
                 }
             }
         }
@@ -504,15 +522,22 @@ impl Inner {
         fleet.order = order;
     }
 
+    /// The ids of the configured instances.
+    fn configured_ids(&self) -> std::collections::HashSet<String> {
+        let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        config.instances().into_iter().map(|s| s.id).collect()
+    }
+
     /// Whether an instance was removed from the configuration (it only drains).
     fn is_retired(&self, instance_id: &str) -> bool {
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         !config.instances().iter().any(|s| s.id == instance_id)
     }
 
-    /// Starts a monitor for every instance that has none.
+    /// Starts a monitor for every instance this gateway drives that has none.
     fn spawn_monitors(self: &Arc<Self>) {
-        let ids: Vec<String> = lock(&self.fleet).instances.keys().cloned().collect();
+        let ids: Vec<String> =
+            lock(&self.fleet).instances.values().filter(|i| i.owned).map(|i| i.spec.id.clone()).collect();
         let mut monitors = lock(&self.monitors);
         for id in ids {
             if !monitors.contains_key(&id) {
@@ -535,6 +560,9 @@ impl Inner {
                 let pending = pending_of(&task);
                 match (task.status, &task.instance_id, &task.prompt_id) {
                     (TaskStatus::Pending, _, _) => queue.push(pending),
+                    // In a cluster, the gateway that takes the instance's lease carries on.
+                    (_, Some(instance), Some(_))
+                        if fleet.instances.contains_key(instance) && self.membership.is_some() => {}
                     (_, Some(instance), Some(prompt)) if fleet.instances.contains_key(instance) => {
                         fleet.occupy(instance, prompt, &pending);
                     }
@@ -612,8 +640,9 @@ impl Inner {
         };
         tasks::insert(&self.db, &task).await?;
         lock(&self.queue).push(pending_of(&task));
-        self.events.publish(now, Event::TaskQueued { task_id: id, user_id: task.user_id, kind: task.kind.clone() });
         self.wake.notify_one();
+        self.announce(cluster::Notice::Queued(&id)).await;
+        self.events.publish(now, Event::TaskQueued { task_id: id, user_id: task.user_id, kind: task.kind.clone() });
         Ok(task)
     }
 
@@ -626,8 +655,11 @@ impl Inner {
         }
         lock(&self.queue).remove(id);
         self.forget_live(id);
+        self.announce(cluster::Notice::Cancelled(id)).await;
         // While the prompt is being posted, the dispatch withdraws it once the post is over.
+        // An instance another gateway drives is left to that gateway (it heard the notice).
         if let (Some(instance), Some(prompt)) = (task.instance_id.clone(), task.prompt_id.clone())
+            && self.drives(&instance)
             && !lock(&self.posting).contains(&prompt)
             && let Some(client) = self.client_of(&instance)
         {
@@ -681,6 +713,7 @@ impl Inner {
                 tracing::info!(task_id, reason, "task back in the queue");
                 lock(&self.queue).push(pending_of(&task));
                 self.wake.notify_one();
+                self.announce(cluster::Notice::Queued(task_id)).await;
             }
             Ok(false) => {}
             Err(e) => tracing::error!(task_id, error = %e, "cannot requeue task"),

@@ -64,6 +64,16 @@ impl FairQueue {
         self.index.is_empty()
     }
 
+    /// Whether task `id` waits here.
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The ids of every waiting task, in no order.
+    pub fn ids(&self) -> Vec<String> {
+        self.index.keys().cloned().collect()
+    }
+
     /// Adds a task behind the same user's earlier tasks (ordered by `seq`). A task waits
     /// once: pushed again, its earlier entry goes.
     pub fn push(&mut self, task: Pending) {

@@ -67,7 +67,10 @@ async fn dispatch(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: 
 async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id: &str, prompt_id: &str) {
     let now = inner.now();
     let claimed = match tasks::claim(&inner.db, &task.id, instance_id, prompt_id, now).await {
-        Ok(Some(claimed)) => claimed,
+        Ok(Some(claimed)) => {
+            inner.announce(crate::cluster::Notice::Dispatched(&task.id)).await;
+            claimed
+        }
         Ok(None) => {
             // Cancelled while waiting for the slot.
             lock(&inner.fleet).release(instance_id, prompt_id);
@@ -121,7 +124,9 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
             abandon(inner, instance_id, prompt_id);
             let now = inner.now();
             if matches!(tasks::unclaim(&inner.db, &task.id, prompt_id, now).await, Ok(true)) {
+                let id = task.id.clone();
                 lock(&inner.queue).push(task);
+                inner.announce(crate::cluster::Notice::Queued(&id)).await;
             }
             inner.wake.notify_one();
         }

@@ -1,7 +1,8 @@
-//! The files context: uploads and generation outputs. Bytes live under
-//! `<data_dir>/files/<id[..2]>/<id>`; metadata (owner, name, type, size, digest, image
-//! size) lives in the database. Ids are random UUIDv4s, so a file URL
-//! (`/files/<id>/<name>`) is an unguessable capability that works in an `<img>` tag.
+//! The files context: uploads and generation outputs. Bytes live in an object store
+//! (`files.url`: a local directory, by default `<data_dir>/files`, or an S3 bucket) under
+//! `<prefix>/<id[..2]>/<id>`; metadata (owner, name, type, size, digest, image size) lives in
+//! the database. Ids are random UUIDv4s, so a file URL (`/files/<id>/<name>`) is an
+//! unguessable capability that works in an `<img>` tag.
 
 pub mod repo;
 mod sniff;
@@ -12,10 +13,14 @@ pub use sniff::sniff_content_type;
 use bytes::Bytes;
 use gantry_core::{Clock, IdSource, UserId};
 use gantry_store::{Db, StoreError};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use repo::files;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a stored file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,21 +75,63 @@ pub struct NewFile {
 #[derive(Clone)]
 pub struct FileStore {
     db: Db,
-    root: PathBuf,
+    objects: Arc<dyn ObjectStore>,
+    /// Where the files sit inside `objects` (empty for a local directory).
+    prefix: ObjectPath,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
 }
 
+/// How long the start-up probe of the store may take (the S3 client retries a store it
+/// cannot reach for minutes).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl FileStore {
-    /// A store rooted at `<data_dir>/files`.
-    pub fn open(db: Db, data_dir: &Path, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>) -> std::io::Result<Self> {
-        let root = data_dir.join("files");
-        std::fs::create_dir_all(&root)?;
-        Ok(Self { db, root, clock, ids })
+    /// A store at `url`: `file:///abs/path` (created when missing) or `s3://bucket/prefix`,
+    /// whose endpoint and credentials come from the standard `AWS_*` variables. It writes and
+    /// deletes a probe object first, so an unusable store (no such bucket, wrong credentials,
+    /// a read-only directory) fails here, naming `url`, not at the first upload.
+    pub async fn open(db: Db, url: &str, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>) -> std::io::Result<Self> {
+        let unusable = |why: &dyn std::fmt::Display| std::io::Error::other(format!("{url}: {why}"));
+        let (objects, prefix, hint): (Arc<dyn ObjectStore>, _, _) = if let Some(root) = url.strip_prefix("file://") {
+            if !root.starts_with('/') {
+                return Err(unusable(&"expected file:///absolute/path"));
+            }
+            tokio::fs::create_dir_all(root).await.map_err(|e| unusable(&e))?;
+            let local = LocalFileSystem::new_with_prefix(root).map_err(|e| unusable(&e))?;
+            (Arc::new(local), ObjectPath::default(), String::new())
+        } else if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(unusable(&"expected s3://bucket/prefix"));
+            }
+            let prefix = ObjectPath::parse(prefix.trim_end_matches('/')).map_err(|e| unusable(&e))?;
+            let s3 = AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(|e| unusable(&e))?;
+            let hint = format!(
+                " (does the bucket `{bucket}` exist, and do AWS_ENDPOINT_URL and the AWS credentials reach it?)"
+            );
+            (Arc::new(s3), prefix, hint)
+        } else {
+            return Err(unusable(&"expected file:///absolute/path or s3://bucket/prefix"));
+        };
+        let store = Self { db, objects, prefix, clock, ids };
+        match tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await {
+            Ok(Ok(())) => Ok(store),
+            Ok(Err(e)) => Err(unusable(&format!("cannot write and delete a probe object{hint}: {e}"))),
+            Err(_) => Err(unusable(&format!("no answer within {} s{hint}", PROBE_TIMEOUT.as_secs()))),
+        }
     }
 
-    fn path_of(&self, id: &str) -> PathBuf {
-        self.root.join(id.get(..2).unwrap_or("00")).join(id)
+    /// Writes and deletes a small object beside the files.
+    async fn probe(&self) -> object_store::Result<()> {
+        let key = self.prefix.clone().join(format!(".probe-{}", self.ids.random().simple()));
+        self.objects.put(&key, PutPayload::from_static(b"gantry")).await?;
+        self.objects.delete(&key).await
+    }
+
+    /// The key of file `id`: `<prefix>/<id[..2]>/<id>`, as the local layout always was.
+    fn key_of(&self, id: &str) -> ObjectPath {
+        self.prefix.clone().join(id.get(..2).unwrap_or("00")).join(id)
     }
 
     /// Stores a media file (PNG, JPEG, WebP, GIF, MP4, WebM, judged by content, not by
@@ -113,15 +160,11 @@ impl FileStore {
             task_id: new.task_id,
             created_at: self.clock.now_ms(),
         };
-        let path = self.path_of(&record.id);
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let partial = path.with_extension("part");
-        tokio::fs::write(&partial, &new.bytes).await?;
-        tokio::fs::rename(&partial, &path).await?;
+        // One put is atomic on every store: readers see the whole object or none.
+        let key = self.key_of(&record.id);
+        self.objects.put(&key, PutPayload::from_bytes(new.bytes)).await.map_err(storage)?;
         if let Err(e) = files::insert(&self.db, &record).await {
-            let _ = tokio::fs::remove_file(&path).await;
+            let _ = self.objects.delete(&key).await;
             return Err(e.into());
         }
         Ok(record)
@@ -154,11 +197,8 @@ impl FileStore {
 
     /// A file's bytes.
     pub async fn read(&self, record: &FileRecord) -> Result<Bytes, FilesError> {
-        match tokio::fs::read(self.path_of(&record.id)).await {
-            Ok(bytes) => Ok(bytes.into()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FilesError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        let object = self.objects.get(&self.key_of(&record.id)).await.map_err(storage)?;
+        object.bytes().await.map_err(storage)
     }
 
     /// A user's files of one kind, newest first, with the total.
@@ -190,11 +230,19 @@ impl FileStore {
             return Err(FilesError::NotFound);
         }
         files::delete(&self.db, id).await?;
-        match tokio::fs::remove_file(self.path_of(id)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
+        match self.objects.delete(&self.key_of(id)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage(e)),
         }
+    }
+}
+
+/// An object store error as the context's: a missing object is [`FilesError::NotFound`], the
+/// rest storage errors (which callers retry).
+fn storage(e: object_store::Error) -> FilesError {
+    match e {
+        object_store::Error::NotFound { .. } => FilesError::NotFound,
+        e => FilesError::Io(std::io::Error::other(e)),
     }
 }
 
@@ -263,5 +311,84 @@ mod tests {
         assert_eq!(sanitize_filename(".hidden", "image/webp"), "hidden.webp");
         assert_eq!(sanitize_filename("a<b>?.png", "image/png"), "ab.png");
         assert_eq!(sanitize_filename("cat.png", "image/jpeg"), "cat.png.jpg");
+    }
+
+    async fn local_store(url: &str) -> (gantry_testkit::ScratchDb, Db, std::io::Result<FileStore>) {
+        let (scratch, db) = gantry_testkit::ScratchDb::migrated(gantry_testkit::Backend::Sqlite).await;
+        let store =
+            FileStore::open(db.clone(), url, Arc::new(gantry_core::SystemClock), Arc::new(gantry_core::SystemIds))
+                .await;
+        (scratch, db, store)
+    }
+
+    fn png() -> NewFile {
+        let mut bytes = Vec::new();
+        image::RgbImage::new(4, 3).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        NewFile { user_id: 1, kind: FileKind::Upload, filename: "a.png".into(), bytes: bytes.into(), task_id: None }
+    }
+
+    /// Every file under `dir`, relative to it.
+    fn tree(dir: &std::path::Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(at) = stack.pop() {
+            for entry in std::fs::read_dir(at).unwrap().map(Result::unwrap) {
+                if entry.file_type().unwrap().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    found.push(entry.path().strip_prefix(dir).unwrap().display().to_string());
+                }
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn a_file_url_keeps_files_in_the_local_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("files");
+        let (_scratch, _db, store) = local_store(&format!("file://{}", root.display())).await;
+        let store = store.unwrap();
+        let new = png();
+        let record = store.put_media(new.clone(), 1 << 20).await.unwrap();
+        assert_eq!((record.width, record.height), (Some(4), Some(3)));
+        let path = format!("{}/{}", &record.id[..2], record.id);
+        assert_eq!(tree(&root), std::slice::from_ref(&path), "the file alone, where the local store always kept it");
+        assert_eq!(std::fs::read(root.join(&path)).unwrap(), new.bytes);
+        assert_eq!(store.read(&record).await.unwrap(), new.bytes);
+
+        store.delete(&record.id, 1, false).await.unwrap();
+        assert!(tree(&root).is_empty());
+        assert!(matches!(store.read(&record).await, Err(FilesError::NotFound)));
+        assert!(matches!(store.get(&record.id).await, Err(FilesError::NotFound)));
+
+        // Bytes already gone: the delete still succeeds.
+        let record = store.put_media(png(), 1 << 20).await.unwrap();
+        std::fs::remove_file(root.join(&record.id[..2]).join(&record.id)).unwrap();
+        assert!(matches!(store.read(&record).await, Err(FilesError::NotFound)));
+        store.delete(&record.id, 1, false).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_whose_record_cannot_be_kept_leaves_no_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_scratch, db, store) = local_store(&format!("file://{}", dir.path().display())).await;
+        let store = store.unwrap();
+        sqlx::query("DROP TABLE files").execute(db.pool()).await.unwrap();
+        assert!(matches!(store.put_media(png(), 1 << 20).await, Err(FilesError::Store(_))));
+        assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+    }
+
+    #[tokio::test]
+    async fn an_unusable_url_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"not a directory").unwrap();
+        let not_a_dir = format!("file://{}", plain.display());
+        for url in ["ftp://host/files", "file://relative/files", "s3:///no-bucket", not_a_dir.as_str()] {
+            let (_scratch, _db, store) = local_store(url).await;
+            let error = store.err().unwrap_or_else(|| panic!("{url} was accepted")).to_string();
+            assert!(error.contains(url), "{url}: {error}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! cleanly. The `gantry` binary and the integration tests both start Gantry through here.
 
 pub mod cli;
+mod cluster;
 mod listener;
 mod server_lock;
 pub mod settings;
@@ -152,11 +153,28 @@ pub async fn start_with(
         tracing::warn!(username = "admin", "created the first admin with a random password, shown once on stderr");
     }
     let supervisor = Supervisor::new();
-    let files =
-        FileStore::open(db.clone(), &config.data_dir, clock.clone(), ids.clone()).context("opening the file store")?;
-    let dispatcher =
-        Dispatcher::start(db.clone(), files.clone(), events.clone(), clock.clone(), ids.clone(), supervisor.clone())
-            .await?;
+    let files = FileStore::open(db.clone(), &config.effective_files_url(), clock.clone(), ids.clone())
+        .await
+        .context("opening the file store")?;
+    // On PostgreSQL this is one gateway of a cluster (perhaps of one).
+    let membership = gantry_store::cluster::is_shared(&db).then(|| gantry_dispatch::cluster::Membership {
+        node: ids.random().simple().to_string(),
+        addr: config.listen.clone(),
+        lease: Duration::from_secs(config.cluster.lease_secs.max(1)),
+    });
+    if let Some(me) = &membership {
+        cluster::relay_events(db.clone(), &events, me.node.clone(), clock.clone(), &supervisor);
+    }
+    let dispatcher = Dispatcher::start(
+        db.clone(),
+        files.clone(),
+        events.clone(),
+        clock.clone(),
+        ids.clone(),
+        supervisor.clone(),
+        membership,
+    )
+    .await?;
     let ledger = gantry_ledger::Ledger::new(db.clone(), clock.clone());
     let contexts = gantry_generation::Contexts {
         dispatcher: dispatcher.clone(),

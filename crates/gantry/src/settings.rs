@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// The static directory of the PyPI package comfyui-frontend-package, served at /comfy/ [default: none].
     #[arg(long, env = "GANTRY_COMFYUI_FRONTEND_DIR")]
     pub comfyui_frontend_dir: Option<PathBuf>,
+    /// Where file bytes live: file:///abs/path or s3://bucket/prefix (endpoint and credentials
+    /// from the AWS_* variables) [default: file://<data-dir>/files].
+    #[arg(long, env = "GANTRY_FILES_URL")]
+    pub files_url: Option<String>,
     /// Largest JSON request body, in bytes [default: 2097152].
     #[arg(long, env = "GANTRY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -121,6 +125,9 @@ pub fn serve_config(storage: &StorageArgs, serve: &ServeArgs) -> anyhow::Result<
     if let Some(dir) = &serve.comfyui_frontend_dir {
         config.http.comfyui_frontend_dir = Some(dir.clone());
     }
+    if let Some(url) = &serve.files_url {
+        config.files.url = Some(url.clone());
+    }
     if let Some(bytes) = serve.max_body_bytes {
         config.http.max_body_bytes = bytes;
     }
@@ -153,9 +160,14 @@ mod tests {
         )
         .unwrap();
         let storage = StorageArgs { config: Some(file), ..StorageArgs::default() };
-        let serve = ServeArgs { listen: Some("127.0.0.1:5000".into()), ..ServeArgs::default() };
+        let serve = ServeArgs {
+            listen: Some("127.0.0.1:5000".into()),
+            files_url: Some("s3://bucket/prefix".into()),
+            ..ServeArgs::default()
+        };
         let config = serve_config(&storage, &serve).unwrap();
         assert_eq!(config.listen, "127.0.0.1:5000");
+        assert_eq!(config.files.url.as_deref(), Some("s3://bucket/prefix"));
         assert_eq!(config.data_dir, PathBuf::from("/srv/gantry"));
         assert_eq!(config.auth.access_ttl_secs, 60);
         assert_eq!(config.auth.refresh_ttl_secs, Config::default().auth.refresh_ttl_secs);

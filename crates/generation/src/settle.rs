@@ -26,6 +26,8 @@ pub async fn run(generation: GenerationService, mut events: Receiver<Envelope>, 
             () = supervisor.stopping() => return,
             _ = sweep.tick() => sweep_once(&generation).await,
             event = events.recv() => match event {
+                // The gateway that ran the task settles it.
+                Ok(envelope) if envelope.remote => {}
                 Ok(envelope) => on_event(&generation, envelope.event).await,
                 Err(RecvError::Lagged(_)) => sweep_once(&generation).await,
                 Err(RecvError::Closed) => return,

@@ -159,6 +159,8 @@ impl Metrics {
             tokio::select! {
                 () = supervisor.stopping() => return,
                 event = events.recv() => match event {
+                    // Each gateway counts what it did; the cluster's totals are their sum.
+                    Ok(envelope) if envelope.remote => {}
                     Ok(envelope) => self.count(envelope, &mut started),
                     // Events missed under load are not counted; nothing else depends on them.
                     Err(RecvError::Lagged(_)) => {}
@@ -168,7 +170,7 @@ impl Metrics {
         }
     }
 
-    fn count(&self, Envelope { at_ms, event }: Envelope, started: &mut HashMap<String, i64>) {
+    fn count(&self, Envelope { at_ms, event, .. }: Envelope, started: &mut HashMap<String, i64>) {
         let (task, outcome) = match event {
             Event::TaskStarted { task_id, .. } => {
                 if started.len() < MAX_TIMED_TASKS || started.contains_key(&task_id) {

@@ -26,6 +26,8 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connected to (dedicated connections, such as a LISTEN, open their own).
+    url: std::sync::Arc<str>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -63,7 +65,7 @@ impl Db {
             Backend::Postgres => options.max_connections(16),
         };
         let pool = options.connect(&url).await?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, url: url.into() })
     }
 
     /// Applies every pending migration.
@@ -106,6 +108,11 @@ impl Db {
     /// Which database backend this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The URL connected to.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Begins a transaction that will write. On SQLite it takes the write lock at once

@@ -2,6 +2,7 @@
 //! embedded default) and PostgreSQL (for several gateway nodes), through sqlx's `Any`
 //! driver. Each module is the repository of one aggregate.
 
+pub mod cluster;
 pub mod db;
 pub mod settings;
 

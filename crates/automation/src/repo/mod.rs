@@ -2,4 +2,5 @@
 
 pub mod executions;
 pub mod folders;
+pub mod schedule_fires;
 pub mod workflows;

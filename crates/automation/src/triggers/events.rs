@@ -43,8 +43,11 @@ pub(super) async fn run(inner: Arc<Inner>, mut rx: Receiver<Envelope>) {
             received = rx.recv() => received,
         };
         let Some(received) = with_waiting(&mut rx, first) else { return };
+        // Each event fires its triggers once for the whole cluster: on the gateway that
+        // published it.
         let batch: Vec<_> = received
             .into_iter()
+            .filter(|envelope| !envelope.remote)
             .filter_map(|envelope| {
                 classify(&envelope.event, &mut alive).map(|(name, subject)| (envelope, name, subject))
             })

@@ -11,7 +11,12 @@ use crate::record::TriggerSpec;
 
 /// Whether `cron` is due in `(after, until]`.
 pub fn due_between(cron: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> bool {
-    matches!(gantry_workflow_engine::next_fire(cron, after), Ok(Some(t)) if t <= until)
+    due_in(cron, after, until).is_some()
+}
+
+/// The time `cron` fires in `(after, until]`, if it does.
+fn due_in(cron: &str, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    gantry_workflow_engine::next_fire(cron, after).ok().flatten().filter(|t| *t <= until)
 }
 
 /// The first fire time of `cron` after `now_ms`, in ms.
@@ -49,10 +54,21 @@ async fn tick(inner: &Arc<Inner>, after: DateTime<Utc>, until: DateTime<Utc>) {
     };
     for record in records {
         let TriggerSpec::Schedule(cron) = TriggerSpec::of(&inner.to_stored(record.clone()).workflow) else { continue };
-        if due_between(&cron, after, until) {
-            let data = serde_json::json!({ "firedAt": until.timestamp_millis() });
-            inner.fire_logged(record, "schedule", data).await;
+        let Some(due) = due_in(&cron, after, until) else { continue };
+        // Every gateway on the database ticks; the one that claims the fire runs it.
+        match crate::repo::schedule_fires::claim(&inner.db, &record.id, due.timestamp_millis()).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(workflow_id = %record.id, error = %e, "scheduler cannot claim a fire");
+                continue;
+            }
         }
+        let data = serde_json::json!({ "firedAt": until.timestamp_millis() });
+        inner.fire_logged(record, "schedule", data).await;
+    }
+    if let Err(e) = crate::repo::schedule_fires::prune(&inner.db, until.timestamp_millis()).await {
+        tracing::warn!(error = %e, "scheduler cannot prune old fires");
     }
 }
 

@@ -352,6 +352,39 @@ pub async fn in_states(db: &Db, states: &[TaskStatus]) -> StoreResult<Vec<TaskRe
     Ok(list(db, &filter).await?.0)
 }
 
+/// The tasks handed to `instance_id` that have not finished (a gateway taking over the
+/// instance carries on with them).
+pub async fn on_instance(db: &Db, instance_id: &str) -> StoreResult<Vec<TaskRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE instance_id = $1 AND status IN ('dispatched', 'running')"
+    ))
+    .bind(instance_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The queue's view of the pending tasks among `ids`, or of every pending task.
+pub async fn waiting(db: &Db, ids: Option<&[String]>) -> StoreResult<Vec<crate::queue::Pending>> {
+    const SQL: &str = "SELECT id, user_id, priority, seq, models FROM tasks WHERE status = 'pending'";
+    let rows = match ids {
+        Some(ids) => db.fetch_for_ids(&format!("{SQL} AND id IN ({{ids}})"), ids).await?,
+        None => sqlx::query(SQL).fetch_all(db.pool()).await?,
+    };
+    rows.iter()
+        .map(|r| {
+            let models: String = r.try_get("models")?;
+            Ok(crate::queue::Pending {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                priority: r.try_get("priority")?,
+                seq: r.try_get("seq")?,
+                models: serde_json::from_str(&models).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 /// The states of the tasks named (unknown ids are left out).
 pub async fn states_of(db: &Db, ids: &[String]) -> StoreResult<Vec<(String, TaskStatus)>> {
     let rows = db.fetch_for_ids("SELECT id, status FROM tasks WHERE id IN ({ids})", ids).await?;

@@ -194,7 +194,9 @@ async fn the_example_configuration_holds_every_default_and_starts_the_server() {
     keys("", &text.parse::<toml::Table>().map(toml::Value::Table).unwrap(), &mut written);
     let missing: Vec<&String> = wanted.iter().filter(|k| !written.contains(k)).collect();
     assert!(missing.is_empty(), "not in the example: {missing:?}");
-    for optional in ["database_url", "otlp_endpoint", "public_url", "jwt_secret", "storage_root", "probe_guest_dir"] {
+    for optional in
+        ["database_url", "otlp_endpoint", "public_url", "jwt_secret", "storage_root", "probe_guest_dir", "url"]
+    {
         assert!(text.contains(&format!("# {optional} = ")), "{optional} shown commented out");
     }
 

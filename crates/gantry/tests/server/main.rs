@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod cluster;
 mod comfy_contract;
 mod comfyui_facade;
 mod common;
@@ -9,6 +10,7 @@ mod connections;
 mod console;
 mod contract_fuzz;
 mod errors;
+mod files_url;
 mod fleet;
 mod fleet_faults;
 mod metrics;

@@ -11,7 +11,8 @@ use std::time::Duration;
 /// `gantry` without the caller's `GANTRY_*` settings.
 pub fn command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    for var in ["GANTRY_ADMIN_PASSWORD", "GANTRY_DATABASE_URL", "GANTRY_CONFIG", "GANTRY_DATA_DIR"] {
+    for var in ["GANTRY_ADMIN_PASSWORD", "GANTRY_DATABASE_URL", "GANTRY_CONFIG", "GANTRY_DATA_DIR", "GANTRY_FILES_URL"]
+    {
         command.env_remove(var);
     }
     command

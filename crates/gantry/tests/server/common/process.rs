@@ -17,9 +17,22 @@ impl GantryProcess {
     /// Starts the binary on `data_dir` and the database at `database_url`, with an optional
     /// TOML config file.
     pub fn start(data_dir: &Path, database_url: &str, config: Option<&Path>) -> Self {
+        Self::start_with_env(data_dir, database_url, config, &[])
+    }
+
+    /// [`Self::start`] with extra environment variables; the caller's `GANTRY_FILES_URL` and
+    /// `AWS_*` are dropped, so only `env` can point the file store elsewhere.
+    pub fn start_with_env(data_dir: &Path, database_url: &str, config: Option<&Path>, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        command.env_remove("GANTRY_FILES_URL");
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(|n| n.starts_with("AWS_")) {
+                command.env_remove(name);
+            }
+        }
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .envs(env.iter().copied())
             .env("GANTRY_DATA_DIR", data_dir)
             .env("GANTRY_DATABASE_URL", database_url)
             .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)

@@ -88,6 +88,8 @@ struct Health {
     redis: &'static str,
     /// Configured ComfyUI instances, and how many answer.
     instances: InstanceCounts,
+    /// On PostgreSQL, this gateway's id in the cluster (which gateway answered).
+    gateway: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -104,7 +106,8 @@ async fn health(State(state): State<AppState>) -> ApiResult<ComfyManager, Health
         Ok(()) => {
             let list = state.dispatcher.instances();
             let instances = InstanceCounts { total: list.len(), alive: list.iter().filter(|i| i.alive).count() };
-            Ok(Reply::ok(Health { status: "ok", database: "ok", redis: "disabled", instances }))
+            let gateway = state.dispatcher.gateway().map(str::to_owned);
+            Ok(Reply::ok(Health { status: "ok", database: "ok", redis: "disabled", instances, gateway }))
         }
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");

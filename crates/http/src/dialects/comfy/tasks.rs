@@ -87,7 +87,9 @@ fn view_with(state: &AppState, base: &str, task: TaskRecord, files: &[FileRecord
         TaskResult { files: outputs.map(|f| urls::file_url(base, f)).collect() }
     });
     TaskView {
-        queue_position: state.dispatcher.queue_position(&task.id),
+        queue_position: (task.status == TaskStatus::Pending)
+            .then(|| state.dispatcher.queue_position(&task.id))
+            .flatten(),
         status: status_name(task.status),
         created_at: iso_millis(task.created_at),
         updated_at: iso_millis(task.updated_at),

@@ -1,0 +1,36 @@
+-- Several gateways over one PostgreSQL database (on SQLite these stay empty: one process).
+
+-- The gateways alive in the cluster: each writes `seen_at` every heartbeat.
+CREATE TABLE gateways (
+    id TEXT PRIMARY KEY,
+    addr TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL
+);
+
+-- Which gateway drives each ComfyUI instance, until when, and what it last saw of it (the
+-- other gateways show and place by this).
+CREATE TABLE instance_leases (
+    instance_id TEXT PRIMARY KEY,
+    gateway_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    alive BIGINT NOT NULL DEFAULT 0,
+    heartbeat_at BIGINT,
+    queue_remaining BIGINT NOT NULL DEFAULT 0,
+    active BIGINT NOT NULL DEFAULT 0,
+    models TEXT
+);
+
+-- Cron fires already claimed: a scheduled workflow fires once per tick for the cluster.
+CREATE TABLE schedule_fires (
+    workflow_id TEXT NOT NULL,
+    fire_at BIGINT NOT NULL,
+    PRIMARY KEY (workflow_id, fire_at)
+);
+
+-- Cluster messages too large for a NOTIFY payload: the notification carries the id.
+CREATE TABLE cluster_messages (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
