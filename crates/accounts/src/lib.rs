@@ -176,6 +176,12 @@ impl Accounts {
             }
             None => settings::get_or_insert(&db, "jwt_secret", &secrets::random_token("")).await?,
         };
+        let login_guard = LoginGuard::new(
+            db.clone(),
+            config.max_failed_logins,
+            config.max_failed_logins_per_address,
+            config.failed_login_window_secs,
+        );
         Ok(Self {
             db,
             clock,
@@ -184,11 +190,7 @@ impl Accounts {
             keys: Arc::new(JwtKeys::new(secret.as_bytes())),
             access_ttl_secs: config.access_ttl_secs.max(1),
             refresh_ttl_secs: config.refresh_ttl_secs.max(1),
-            login_guard: Arc::new(LoginGuard::new(
-                config.max_failed_logins,
-                config.max_failed_logins_per_address,
-                config.failed_login_window_secs,
-            )),
+            login_guard: Arc::new(login_guard),
             hashing: Arc::new(Hashing::per_core()),
         })
     }
@@ -310,7 +312,7 @@ impl Accounts {
         client: Option<IpAddr>,
     ) -> AccountsResult<IssuedTokens> {
         let now = self.clock.now_ms();
-        self.login_guard.check(username, client, now).map_err(|retry_at_ms| {
+        self.login_guard.check(username, client, now).await?.map_err(|retry_at_ms| {
             tracing::warn!(username, ?client, "login refused: too many failed attempts");
             AccountsError::TooManyAttempts { retry_at_ms }
         })?;
@@ -319,11 +321,11 @@ impl Accounts {
         let ok = self.hashing.run(move || password::verify(&password, &stored)).await?;
         match user {
             Some(user) if ok => {
-                self.login_guard.succeeded(username, client);
+                self.login_guard.succeeded(username, client).await?;
                 self.open_session(user, dialect, device).await
             }
             _ => {
-                self.login_guard.failed(username, client, now);
+                self.login_guard.failed(username, client, now).await?;
                 Err(AccountsError::InvalidCredentials)
             }
         }
@@ -342,7 +344,7 @@ impl Accounts {
             return if principal.username == username { Ok(principal) } else { Err(AccountsError::InvalidCredentials) };
         }
         let now = self.clock.now_ms();
-        self.login_guard.check(username, client, now).map_err(|retry_at_ms| {
+        self.login_guard.check(username, client, now).await?.map_err(|retry_at_ms| {
             tracing::warn!(username, ?client, "basic authentication refused: too many failed attempts");
             AccountsError::TooManyAttempts { retry_at_ms }
         })?;
@@ -352,7 +354,7 @@ impl Accounts {
         let ok = self.hashing.run(move || password::verify(&input, &stored)).await?;
         match user {
             Some(user) if ok => {
-                self.login_guard.succeeded(username, client);
+                self.login_guard.succeeded(username, client).await?;
                 Ok(Principal {
                     user_id: user.id,
                     username: user.username,
@@ -365,7 +367,7 @@ impl Accounts {
                 })
             }
             _ => {
-                self.login_guard.failed(username, client, now);
+                self.login_guard.failed(username, client, now).await?;
                 Err(AccountsError::InvalidCredentials)
             }
         }

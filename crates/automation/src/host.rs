@@ -93,6 +93,7 @@ impl OwnerHost {
             params,
             priority,
             meta: None,
+            max_active: None,
         };
         let task = self.inner.generation.submit_graph(submission).await.map_err(|e| e.to_string())?;
         self.maybe_wait(&task.id, inputs, call).await

@@ -61,6 +61,8 @@ pub enum DispatchError {
     ModelUnavailable(String),
     #[error("the queue is full ({0} tasks waiting)")]
     QueueFull(u64),
+    #[error("too many unfinished tasks (at most {0})")]
+    TooManyActive(u64),
     #[error("task not found")]
     TaskNotFound,
     #[error("instance not found")]
@@ -112,6 +114,9 @@ pub struct Submission {
     pub priority: i64,
     /// Dialect-specific details to keep with the task.
     pub meta: Option<serde_json::Value>,
+    /// Refused with [`DispatchError::TooManyActive`] if the owner already has this many
+    /// unfinished tasks (counted in the database, so it holds across gateways).
+    pub max_active: Option<u64>,
 }
 
 /// An input file uploaded to the instance before the prompt.
@@ -638,7 +643,9 @@ impl Inner {
             meta: s.meta.map(|m| m.to_string()),
             archived_at: None,
         };
-        tasks::insert(&self.db, &task).await?;
+        if !tasks::insert(&self.db, &task, s.max_active).await? {
+            return Err(DispatchError::TooManyActive(s.max_active.unwrap_or_default()));
+        }
         lock(&self.queue).push(pending_of(&task));
         self.wake.notify_one();
         self.announce(cluster::Notice::Queued(&id)).await;

@@ -41,7 +41,7 @@ async fn task_states_change_only_along_the_lifecycle() {
     for engine in BACKENDS {
         let (_scratch, db) = ScratchDb::migrated(engine).await;
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
-            tasks::insert(&db, &task(id, 1001 + (i as i64 % 2), i as i64)).await.unwrap();
+            tasks::insert(&db, &task(id, 1001 + (i as i64 % 2), i as i64), None).await.unwrap();
         }
         assert!(
             tasks::claim(&db, "a", "127.0.0.1:8188", "p-a", 10)
@@ -158,7 +158,7 @@ async fn every_page_of_a_task_list_is_the_same_slice_whichever_end_it_is_read_fr
             if i % 3 == 0 {
                 t.status = TaskStatus::Cancelled;
             }
-            tasks::insert(&db, &t).await.unwrap();
+            tasks::insert(&db, &t, None).await.unwrap();
             all.push(t);
         }
         for (user, statuses) in [(None, vec![]), (Some(1001), vec![]), (Some(1001), vec![TaskStatus::Pending])] {
@@ -212,7 +212,7 @@ async fn finished_counts_stay_right_as_time_moves_on() {
             ends.into_iter().chain(later).zip(expected).enumerate()
         {
             let id = format!("t{i}");
-            tasks::insert(&db, &task(&id, 1001, i as i64)).await.unwrap();
+            tasks::insert(&db, &task(&id, 1001, i as i64), None).await.unwrap();
             if cancelled {
                 assert!(tasks::cancel(&db, &id, 0, at).await.unwrap());
             } else {

@@ -127,7 +127,7 @@ impl From<DispatchError> for GenerationError {
     fn from(e: DispatchError) -> Self {
         match e {
             DispatchError::ModelUnavailable(m) => Self::ModelUnavailable(m),
-            DispatchError::QueueFull(_) => Self::QueueFull,
+            DispatchError::QueueFull(_) | DispatchError::TooManyActive(_) => Self::QueueFull,
             DispatchError::TaskNotFound => Self::TaskNotFound,
             DispatchError::AlreadyFinished => Self::AlreadyFinished,
             DispatchError::InvalidWorkflow(m) | DispatchError::InvalidParams(m) | DispatchError::InvalidConfig(m) => {
@@ -290,6 +290,7 @@ impl GenerationService {
             params,
             priority: 0,
             meta: Some(meta),
+            max_active: Some(self.config.max_active_tasks_per_user),
         };
         if let Err(e) = self.dispatcher.submit(submission).await {
             self.ledger.settle(&task_id, Settlement::Refunded, "submission refused").await?;

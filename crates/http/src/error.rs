@@ -124,6 +124,7 @@ impl From<gantry_dispatch::DispatchError> for ApiError {
             | E::FileNotFound(_)
             | E::ModelUnavailable(_) => ErrorKind::BadRequest,
             E::QueueFull(_) => ErrorKind::Unavailable,
+            E::TooManyActive(_) => ErrorKind::RateLimited,
             E::TaskNotFound | E::InstanceNotFound | E::ServerNotFound => ErrorKind::NotFound,
             E::AlreadyFinished => ErrorKind::Conflict,
             E::PriorityNotAllowed => ErrorKind::Forbidden,

@@ -34,3 +34,12 @@ CREATE TABLE cluster_messages (
     body TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Failed logins per key (a username from an address, or an address), in windows that start
+-- at the first failure: kept in the database so the limit holds across gateways.
+CREATE TABLE login_failures (
+    key TEXT PRIMARY KEY,
+    count BIGINT NOT NULL,
+    ends_at BIGINT NOT NULL
+);
+CREATE INDEX login_failures_by_end ON login_failures (ends_at);

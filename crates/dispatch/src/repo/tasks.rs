@@ -147,8 +147,11 @@ fn from_row(row: &AnyRow) -> StoreResult<TaskRecord> {
     })
 }
 
-/// Stores a new task as its user's next one (see [`list`]).
-pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
+/// Stores a new task as its user's next one (see [`list`]), unless the user already has
+/// `max_active` unfinished tasks: then nothing is stored and the answer is false. The user's
+/// `task_counts` row, written first, is locked until the end, so concurrent submissions of
+/// one user through any gateway are counted one after another.
+pub async fn insert(db: &Db, t: &TaskRecord, max_active: Option<u64>) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
     let ordinal: i64 = sqlx::query_scalar(
         "INSERT INTO task_counts (user_id, n) VALUES ($1, 1) \
@@ -157,6 +160,18 @@ pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     .bind(t.user_id)
     .fetch_one(&mut *tx)
     .await?;
+    if let Some(max) = max_active {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE user_id = $1 AND status IN ('pending', 'dispatched', 'running')",
+        )
+        .bind(t.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if active as u64 >= max {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+    }
     sqlx::query(
         "INSERT INTO tasks (id, user_id, kind, status, priority, seq, graph, params, inputs, models, total_steps, \
          instance_id, prompt_id, attempts, progress, error, error_code, result, created_at, updated_at, started_at, finished_at, meta, \
@@ -190,7 +205,7 @@ pub async fn insert(db: &Db, t: &TaskRecord) -> StoreResult<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// A task by id.

@@ -49,47 +49,83 @@ async fn id_of(gateway: &GantryProcess) -> String {
     health["data"]["gateway"].as_str().unwrap_or_else(|| panic!("{health}")).to_owned()
 }
 
+/// Three gateways on a scratch PostgreSQL database, sharing a file directory, with
+/// `config` (TOML) added to `lease_secs = 2`.
+struct Cluster {
+    db: ScratchDb,
+    files: tempfile::TempDir,
+    dirs: Vec<tempfile::TempDir>,
+    config: std::path::PathBuf,
+    gateways: Vec<GantryProcess>,
+}
+
+impl Cluster {
+    async fn start(config: &str) -> Self {
+        let db = ScratchDb::new(Backend::Postgres).await;
+        let files = tempfile::tempdir().unwrap();
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let path = files.path().join("gantry.toml");
+        std::fs::write(&path, format!("{config}\n[cluster]\nlease_secs = 2\n")).unwrap();
+        let gateways = dirs.iter().map(|d| gateway(d.path(), &db.url, files.path(), &path)).collect();
+        Self { db, files, dirs, config: path, gateways }
+    }
+
+    /// Kills gateway `i` with SIGKILL and starts a new process in its place.
+    fn kill_and_restart(&mut self, i: usize) {
+        self.gateways[i].kill9();
+        self.gateways[i] = gateway(self.dirs[i].path(), &self.db.url, self.files.path(), &self.config);
+    }
+
+    /// Configures the fleet through the first gateway and waits until every gateway shows
+    /// `instances` instances alive.
+    async fn use_fleet(&self, admin: &str, ports: &[u16], prefetch: u32) {
+        let answer =
+            self.gateways[0].call("PUT", "/api/config", Some(admin), Some(fleet_config(ports, prefetch))).await;
+        assert_eq!(answer["code"], 200, "{answer}");
+        for g in &self.gateways {
+            eventually(20, "every gateway to see every instance alive", || async {
+                (alive_instances(g, admin).await == ports.len()).then_some(())
+            })
+            .await;
+        }
+    }
+
+    /// A user with 10 000 credits, created through the second gateway; its token.
+    async fn paying_user(&self, admin: &str, username: &str) -> String {
+        let body = json!({"username": username, "password": "user-password-1"});
+        let created = self.gateways[1].call("POST", "/api/v1/admin/users", Some(admin), Some(body)).await;
+        let id = created["data"]["id"].as_i64().unwrap_or_else(|| panic!("{created}"));
+        let path = format!("/api/v1/admin/users/{id}/credits");
+        self.gateways[2].call("POST", &path, Some(admin), Some(json!({"amount": 10_000}))).await;
+        login(&self.gateways[2], username, "user-password-1").await
+    }
+}
+
 #[tokio::test]
 async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
     let sims = [Sim::spawn(&["--step-ms", "60"]), Sim::spawn(&["--step-ms", "60"])];
-    let db = ScratchDb::new(Backend::Postgres).await;
-    let files = tempfile::tempdir().unwrap();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let config = files.path().join("gantry.toml");
-    std::fs::write(&config, "[cluster]\nlease_secs = 2\n").unwrap();
-    let mut gateways: Vec<GantryProcess> =
-        dirs.iter().map(|d| gateway(d.path(), &db.url, files.path(), &config)).collect();
+    let mut cluster = Cluster::start("").await;
     let http = reqwest::Client::new();
 
     // A token from one gateway works on all; the fleet configured through the first is
     // live on the others.
-    let admin = login(&gateways[0], "admin", ADMIN_PASSWORD).await;
-    let answer = gateways[0]
-        .call("PUT", "/api/config", Some(&admin), Some(fleet_config(&[sims[0].port, sims[1].port], 1)))
-        .await;
-    assert_eq!(answer["code"], 200, "{answer}");
-    for g in &gateways {
-        eventually(20, "every gateway to see both instances alive", || async {
-            (alive_instances(g, &admin).await == 2).then_some(())
-        })
-        .await;
-    }
+    let admin = login(&cluster.gateways[0], "admin", ADMIN_PASSWORD).await;
+    cluster.use_fleet(&admin, &[sims[0].port, sims[1].port], 1).await;
 
-    // A user, and clients of the event streams on the second and third gateways.
-    let created = gateways[1]
-        .call(
-            "POST",
-            "/api/v1/admin/users",
-            Some(&admin),
-            Some(json!({"username": "ada", "password": "ada-password-1"})),
-        )
-        .await;
-    let ada_id = created["data"]["id"].as_i64().unwrap_or_else(|| panic!("{created}"));
-    gateways[2]
-        .call("POST", &format!("/api/v1/admin/users/{ada_id}/credits"), Some(&admin), Some(json!({"amount": 10_000})))
-        .await;
-    let ada = login(&gateways[2], "ada", "ada-password-1").await;
-    let ws_url = format!("{}/ws?token={admin}", gateways[1].base.replace("http://", "ws://"));
+    // A user.
+    let ada = cluster.paying_user(&admin, "ada").await;
+    let gateways = &cluster.gateways;
+    // The gateway to kill drives an instance; the socket listens on another one.
+    let driving = drivers(&cluster.db).await;
+    let mut victim = None;
+    for (i, g) in gateways.iter().enumerate() {
+        if driving.contains(&id_of(g).await) {
+            victim = Some(i);
+        }
+    }
+    let victim = victim.expect("some gateway drives an instance");
+    let survivor = (victim + 1) % 3;
+    let ws_url = format!("{}/ws?token={admin}", gateways[survivor].base.replace("http://", "ws://"));
     let mut socket = tokio_tungstenite::connect_async(ws_url).await.expect("websocket connects").0;
 
     // An event trigger (one run per completed task for the whole cluster) and a cron
@@ -121,17 +157,8 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
         (running["data"]["total"].as_i64()? == 2).then_some(())
     })
     .await;
-    let driving = drivers(&db).await;
-    let mut victim = None;
-    for (i, g) in gateways.iter().enumerate() {
-        if driving.contains(&id_of(g).await) {
-            victim = Some(i);
-        }
-    }
-    let victim = victim.expect("some gateway drives an instance");
-    gateways[victim].kill9();
-    let survivor = (victim + 1) % 3;
-    gateways[victim] = gateway(dirs[victim].path(), &db.url, files.path(), &config);
+    cluster.kill_and_restart(victim);
+    let gateways = &cluster.gateways;
 
     // Every task completes once, and every gateway shows it and serves its output.
     for id in &ids {
@@ -142,7 +169,7 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
         })
         .await;
         assert_eq!(task["status"], "completed", "{task}");
-        for g in &gateways {
+        for g in gateways {
             let seen = g.call("GET", &format!("/api/tasks/{id}"), Some(&ada), None).await;
             assert_eq!(seen["data"]["status"], "completed", "{seen}");
             let url = seen["data"]["result"]["files"][0].as_str().unwrap_or_else(|| panic!("{seen}"));
@@ -161,7 +188,7 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
     }
     assert_eq!(executed, ids.len(), "each task ran exactly once on the instances");
 
-    // The socket on the second gateway heard every completion, whichever gateway ran it.
+    // The socket on a surviving gateway heard every completion, whichever gateway ran it.
     let mut heard = std::collections::HashSet::new();
     while heard.len() < ids.len() {
         let message = next_message(&mut socket, "task_completed", |_| true).await;
@@ -171,7 +198,7 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
 
     // The event trigger ran once per task.
     let runs = |workflow: String, gateway: usize| {
-        let (gateways, ada) = (&gateways, &ada);
+        let ada = &ada;
         async move {
             let list = gateways[gateway]
                 .call("GET", &format!("/api/v1/executions?workflowId={workflow}&pageSize=100"), Some(ada), None)
@@ -188,9 +215,9 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
 
     // A STOMP client on a gateway that drives no instance gets its result from the gateway
     // that ran the task.
-    let driving = drivers(&db).await;
+    let driving = drivers(&cluster.db).await;
     let mut idle = None;
-    for g in &gateways {
+    for g in gateways {
         if !driving.contains(&id_of(g).await) {
             idle = Some(g.base.clone());
         }
@@ -220,4 +247,77 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let list = runs(workflows[1].clone(), 1).await;
     assert_eq!(list.len(), fired.len().max(1), "one run per tick: {list:?}");
+}
+
+/// The per-user limit of unfinished generations holds however many gateways a user's
+/// requests go through at once, and two users' tasks take turns on the one instance
+/// whichever gateways they were submitted to.
+#[tokio::test]
+async fn limits_and_fairness_hold_across_gateways() {
+    let sim = Sim::spawn(&["--step-ms", "40"]);
+    let cluster = Cluster::start("[generation]\nmax_active_tasks_per_user = 3").await;
+    let admin = login(&cluster.gateways[0], "admin", ADMIN_PASSWORD).await;
+    cluster.use_fleet(&admin, &[sim.port], 0).await;
+    let ada = cluster.paying_user(&admin, "ada").await;
+    let body = json!({"prompt": "x", "width": 64, "height": 64, "steps": 40});
+    let answers =
+        futures_util::future::join_all((0..12).map(|i| {
+            cluster.gateways[i % 3].call("POST", "/api/v1/generate/text2img", Some(&ada), Some(body.clone()))
+        }))
+        .await;
+    let accepted = answers.iter().filter(|a| a["code"] == 200).count();
+    let refused = answers.iter().filter(|a| a["code"] == "E003").count();
+    assert_eq!((accepted, refused), (3, 9), "{answers:?}");
+
+    // Wrong passwords count the same through every gateway: five spread over three, then
+    // even the right one is refused everywhere.
+    for attempt in 0..5 {
+        let body = json!({"username": "ada", "password": format!("guess-{attempt}")});
+        let answer = cluster.gateways[attempt % 3].call("POST", "/api/auth/login", None, Some(body)).await;
+        assert_eq!(answer["code"], 401, "attempt {attempt}: {answer}");
+    }
+    for g in &cluster.gateways {
+        let body = json!({"username": "ada", "password": "user-password-1"});
+        let answer = g.call("POST", "/api/auth/login", None, Some(body)).await;
+        assert_eq!(answer["code"], 429, "{answer}");
+    }
+
+    // Alice fills the queue through the first gateway, then Bob submits through the second:
+    // his tasks run between hers, not after them.
+    let alice = cluster.paying_user(&admin, "alice").await;
+    let bob = cluster.paying_user(&admin, "bob").await;
+    let submit = |gateway: usize, token: &str, seed: u64| {
+        let body = json!({"workflow": t2i_graph(SD15, 10, seed), "params": {"prompt": "fair"}});
+        let (g, token) = (&cluster.gateways[gateway], token.to_owned());
+        async move {
+            let answer = g.call("POST", "/api/tasks", Some(&token), Some(body)).await;
+            answer["data"]["id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
+        }
+    };
+    let mut hers = Vec::new();
+    for seed in 0..6 {
+        hers.push(submit(0, &alice, seed).await);
+    }
+    let his = [submit(1, &bob, 10).await, submit(1, &bob, 11).await];
+    let mut prompts = std::collections::HashMap::new();
+    for id in hers.iter().chain(&his) {
+        let task = eventually(90, "task to finish", || async {
+            let task = cluster.gateways[2].call("GET", &format!("/api/tasks/{id}"), Some(&admin), None).await;
+            (task["data"]["status"] == "completed").then(|| task["data"].clone())
+        })
+        .await;
+        prompts.insert(task["promptId"].as_str().unwrap_or_default().to_owned(), his.contains(id));
+    }
+    let timeline: Value = reqwest::get(format!("{}/sim/timeline", sim.base())).await.unwrap().json().await.unwrap();
+    let mut started: Vec<(u64, bool)> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| Some((p["started_at"].as_u64()?, *prompts.get(p["prompt_id"].as_str()?)?)))
+        .collect();
+    started.sort();
+    let order: Vec<&str> = started.iter().map(|(_, bobs)| if *bobs { "bob" } else { "alice" }).collect();
+    assert_eq!(order.len(), 8, "{order:?}");
+    let last_of_his = order.iter().rposition(|who| *who == "bob").unwrap();
+    assert!(last_of_his <= 4, "Bob's tasks took turns with Alice's: {order:?}");
 }

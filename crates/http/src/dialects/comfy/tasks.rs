@@ -181,6 +181,7 @@ async fn submit_task(
         params: new.params,
         priority: new.priority,
         meta: None,
+        max_active: None,
     };
     let task = state.generation.submit_graph(submission).await?;
     let base = urls::public_base(&state, &headers);

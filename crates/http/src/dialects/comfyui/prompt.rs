@@ -130,6 +130,7 @@ async fn queue_prompt(
         params: Map::new(),
         priority: 0,
         meta: Some(json!({ "comfyui": meta })),
+        max_active: None,
     };
     let task = state.generation.submit_graph(submission).await.map_err(|refused| {
         let error = ApiError::from(refused);
