@@ -119,7 +119,7 @@ async fn seed(database: &Path, user_id: i64, n: usize) -> anyhow::Result<()> {
     let now = now_ms();
     for i in 0..n {
         let (record, file) = task(i, user_id, (n - i) as i64, now);
-        tasks::insert(&db, &record).await?;
+        tasks::insert(&db, &record, None).await?;
         if let Some(file) = file {
             gantry_files::repo::files::insert(&db, &file).await?;
         }
