@@ -133,6 +133,7 @@ impl Compute {
             let now = self.now();
             let entry = HostEntry { config, maintenance: false, created_at: now, updated_at: now };
             repo::create(self.db(), &entry.record()?).await?;
+            repo::set_machine(self.db(), &name, &self.inner.machine).await?;
             self.set_engine(&name, Some(engine.clone()));
             self.watch(&name, engine);
             tracing::info!(host = %name, "host created");
@@ -146,6 +147,7 @@ impl Compute {
     /// Changes a host's settings (see [`HostUpdate`] for what may change when).
     pub async fn host_update(&self, actor: &Actor, hs_name: &str, u: HostUpdate) -> Result<HostView> {
         self.audited(actor, "host.update", Target::host(hs_name), async {
+            self.local(hs_name).await?;
             let _w = self.inner.write.lock().await;
             let mut h = self.load_host(hs_name).await?;
             let old = h.config.clone();
@@ -222,7 +224,7 @@ impl Compute {
             if !vms.is_empty() && !force {
                 return invalid(format!("host {hs_name} has {} VMs: delete them first or pass force", vms.len()));
             }
-            let engine = self.engine(hs_name)?;
+            let engine = self.engine(hs_name).await?;
             for vm in &vms {
                 engine.delete(&vm.vm_uuid).await.or_else(|e| match e {
                     gantry_vm_engine::EngineError::NotFound(_) => Ok(()),
@@ -240,7 +242,7 @@ impl Compute {
     /// Host facts, VM counts and the engine's version.
     pub async fn host_status(&self, hs_name: &str) -> Result<HostStatus> {
         let h = self.load_host(hs_name).await?;
-        let engine = self.engine(hs_name)?;
+        let engine = self.engine(hs_name).await?;
         let facts = engine.host_facts().await?;
         let vms = vm_repo::list(self.db(), Some(hs_name)).await?;
         let mut running = 0;
@@ -324,7 +326,8 @@ impl Compute {
     /// Builds the engines of every stored host.
     pub(crate) async fn build_engines(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();
-        for r in repo::list(self.db()).await? {
+        repo::claim_unowned(self.db(), &self.inner.machine).await?;
+        for r in repo::list_on(self.db(), &self.inner.machine).await? {
             let h = HostEntry::from_record(&r)?;
             match settings::Settings::engine(&self.inner.settings, &h.config) {
                 Ok(engine) => {

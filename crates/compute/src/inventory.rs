@@ -117,12 +117,15 @@ impl Compute {
                     None => None,
                 };
                 if before.is_none_or(|old| engine_fields(&old) != engine_fields(&config))
-                    || self.engine(&h.name).is_err()
+                    || self.engine(&h.name).await.is_err()
                 {
                     rebuild.push((h.name.clone(), self.inner.settings.engine(&config)?));
                 }
             }
             host_repo::import(self.db(), &hosts, &vms).await?;
+            for h in &hosts {
+                host_repo::set_machine(self.db(), &h.name, &self.inner.machine).await?;
+            }
             for (name, engine) in rebuild {
                 self.set_engine(&name, Some(engine.clone()));
                 self.watch(&name, engine);

@@ -66,6 +66,9 @@ struct Inner {
     /// Host facts the resource checks use, with when they were read (Unix ms).
     facts: std::sync::Mutex<HashMap<String, (i64, gantry_vm_engine::HostFacts)>>,
     supervisor: Supervisor,
+    /// This machine's id (`<data_dir>/machine-id`): it runs the VMs of the hosts recorded
+    /// with it; gateways on other machines refuse requests for them.
+    machine: String,
 }
 
 /// What [`Compute::open`] needs.
@@ -92,6 +95,7 @@ impl Compute {
     pub async fn open(deps: ComputeDeps, config: &ComputeConfig, data_dir: &Path) -> Result<Compute> {
         let settings = Settings::from_config(config, data_dir)?;
         let limiter = agent::Limiter::new(settings.agent_per_minute);
+        let machine = machine_id(data_dir, deps.ids.as_ref())?;
         let compute = Compute {
             inner: Arc::new(Inner {
                 db: deps.db,
@@ -105,6 +109,7 @@ impl Compute {
                 limiter,
                 facts: std::sync::Mutex::new(HashMap::new()),
                 supervisor: deps.supervisor,
+                machine,
             }),
         };
         let interrupted = crate::repo::compute_log::fail_unfinished(&compute.inner.db, compute.now()).await?;
@@ -124,15 +129,37 @@ impl Compute {
         &self.inner.db
     }
 
-    /// The engine of a host (404 for an unknown host), e.g. for the console proxy.
-    pub fn engine(&self, hs_name: &str) -> Result<Arc<dyn VmEngine>> {
-        self.inner
-            .engines
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(hs_name)
-            .cloned()
-            .ok_or_else(|| ComputeError::NotFound(format!("host {hs_name} not found")))
+    /// The engine of a host, e.g. for the console proxy: 404 for an unknown host, 409 naming
+    /// the machine for a host another gateway's machine runs.
+    pub async fn engine(&self, hs_name: &str) -> Result<Arc<dyn VmEngine>> {
+        let engine = self.inner.engines.read().unwrap_or_else(PoisonError::into_inner).get(hs_name).cloned();
+        match engine {
+            Some(engine) => Ok(engine),
+            None => {
+                self.local(hs_name).await?;
+                Err(ComputeError::NotFound(format!("host {hs_name} not found")))
+            }
+        }
+    }
+
+    /// Refuses a host this machine does not run (404 if there is no such host).
+    async fn local(&self, hs_name: &str) -> Result<()> {
+        match crate::repo::hosts::machine_of(self.db(), hs_name).await? {
+            None => Err(ComputeError::NotFound(format!("host {hs_name} not found"))),
+            Some((Some(machine), addr)) if machine != self.inner.machine => {
+                let at = addr.map(|a| format!(", served by the gateway at {a}")).unwrap_or_default();
+                Err(ComputeError::Conflict(format!(
+                    "host {hs_name} runs on another machine ({machine}{at}): send requests for its VMs there"
+                )))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Records where this machine's gateway serves (named when another gateway refuses a
+    /// request for one of its hosts).
+    pub async fn serving_at(&self, addr: &str) -> Result<()> {
+        Ok(crate::repo::hosts::machine_seen(self.db(), &self.inner.machine, addr, self.now()).await?)
     }
 
     fn set_engine(&self, hs_name: &str, engine: Option<Arc<dyn VmEngine>>) {
@@ -141,5 +168,19 @@ impl Compute {
             Some(e) => map.insert(hs_name.to_string(), e),
             None => map.remove(hs_name),
         };
+    }
+}
+
+/// This machine's id, kept in `<data_dir>/machine-id` (made at first start).
+fn machine_id(data_dir: &Path, ids: &dyn gantry_core::IdSource) -> Result<String> {
+    let path = data_dir.join("machine-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Ok(_) | Err(_) => {
+            let id = ids.random().simple().to_string();
+            std::fs::write(&path, format!("{id}\n"))
+                .map_err(|e| ComputeError::Internal(format!("cannot write {}: {e}", path.display())))?;
+            Ok(id)
+        }
     }
 }

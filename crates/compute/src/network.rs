@@ -61,7 +61,7 @@ impl Compute {
     async fn add_forward(&self, host: &HostEntry, e: &mut VmEntry, rule: NatRule) -> Result<PortData> {
         let hs_name = &host.config.hs_name;
         self.check_nat(hs_name, &host.config, std::slice::from_ref(&rule)).await?;
-        let engine = self.engine(hs_name)?;
+        let engine = self.engine(hs_name).await?;
         let stored = engine.nat_add(&e.record.vm_uuid, rule).await?;
         let data = port_data(&stored);
         e.config.nat_all.push(data.clone());
@@ -98,7 +98,7 @@ impl Compute {
     /// Removes and unstores one forward; the caller holds the write lock.
     async fn remove_forward(&self, e: &mut VmEntry, index: usize) -> Result<()> {
         let rule = nat_rule(&e.config.nat_all[index])?;
-        let engine = self.engine(&e.record.host)?;
+        let engine = self.engine(&e.record.host).await?;
         match engine.nat_remove(&e.record.vm_uuid, rule.protocol, rule.wan_port).await {
             Ok(_) | Err(EngineError::NotFound(_)) => {}
             Err(err) => return Err(err.into()),

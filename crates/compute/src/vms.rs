@@ -58,7 +58,7 @@ impl Compute {
 
     /// The VM's power state as its engine sees it (`UNKNOWN` when it cannot tell).
     pub(crate) async fn power_of(&self, hs_name: &str, vm_uuid: &str) -> VmPower {
-        match self.engine(hs_name) {
+        match self.engine(hs_name).await {
             Ok(engine) => engine.status(vm_uuid).await.map(|s| s.power).unwrap_or(VmPower::Unknown),
             Err(_) => VmPower::Unknown,
         }
@@ -101,7 +101,7 @@ impl Compute {
             tracing::trace!(host = %hs_name, age_ms = now - at, "cached host facts");
             return Ok(facts);
         }
-        let facts = self.engine(hs_name)?.host_facts().await?;
+        let facts = self.engine(hs_name).await?.host_facts().await?;
         self.inner
             .facts
             .lock()
@@ -175,7 +175,7 @@ impl Compute {
             self.check_addresses(&cfg, None).await?;
             self.check_nat(hs_name, &host.config, &spec.nat).await?;
             self.check_resources(hs_name, &cfg).await?;
-            let engine = self.engine(hs_name)?;
+            let engine = self.engine(hs_name).await?;
             engine.create(spec).await?;
             let stored = engine.get(vm_uuid).await?;
             cfg.nat_all = stored.nat.iter().map(port_data).collect();
@@ -203,7 +203,7 @@ impl Compute {
     /// Pushes a VM's stored configuration to its engine (live where QEMU allows, else on the
     /// next boot).
     pub(crate) async fn apply(&self, host: &HostEntry, cfg: &VmConfig) -> Result<gantry_vm_engine::UpdateOutcome> {
-        let engine = self.engine(&host.config.hs_name)?;
+        let engine = self.engine(&host.config.hs_name).await?;
         let current = engine.get(&cfg.vm_uuid).await?;
         let spec = to_spec(&host.config, cfg, agent_of(&current).as_deref(), true)?;
         Ok(engine.update(spec).await?)
@@ -253,7 +253,7 @@ impl Compute {
         let op = self.tracked(actor, "delete", target, |_| async move {
             let _w = self.inner.write.lock().await;
             let e = self.load_vm(hs_name, vm_uuid).await?;
-            match self.engine(hs_name)?.delete(vm_uuid).await {
+            match self.engine(hs_name).await?.delete(vm_uuid).await {
                 Ok(()) | Err(EngineError::NotFound(_)) => {}
                 Err(err) => return Err(err.into()),
             }
@@ -280,7 +280,7 @@ impl Compute {
             if host.maintenance && matches!(action, PowerAction::Start | PowerAction::Reboot { .. }) {
                 return invalid(format!("host {hs_name} is in maintenance"));
             }
-            let out = self.engine(hs_name)?.power(vm_uuid, action).await?;
+            let out = self.engine(hs_name).await?.power(vm_uuid, action).await?;
             Ok(PowerResult { action: out.action, forced: out.forced, task_id, status: status_view(out.status, &e) })
         });
         self.audited(actor, &format!("vm.{}", action.name()), target, op).await
@@ -301,7 +301,7 @@ impl Compute {
             if !matches!(self.power_of(hs_name, vm_uuid).await, VmPower::Started | VmPower::Suspend) {
                 return invalid(format!("VM {vm_uuid} is not running"));
             }
-            let engine = self.engine(hs_name)?;
+            let engine = self.engine(hs_name).await?;
             let password = vnc_password();
             engine.console_password(vm_uuid, &password, Some(valid_for)).await?;
             Ok((engine, password))
@@ -312,7 +312,7 @@ impl Compute {
     /// The VM's live state (QMP `query-status`, process use) and its agent's last report.
     pub async fn vm_status(&self, hs_name: &str, vm_uuid: &str) -> Result<VmStatusView> {
         let e = self.load_vm(hs_name, vm_uuid).await?;
-        let status = self.engine(hs_name)?.status(vm_uuid).await?;
+        let status = self.engine(hs_name).await?.status(vm_uuid).await?;
         Ok(status_view(status, &e))
     }
 
@@ -323,7 +323,7 @@ impl Compute {
         let op = self.tracked(actor, "scan", target, |task_id| async move {
             let _w = self.inner.write.lock().await;
             let host = self.load_host(hs_name).await?;
-            let engine = self.engine(hs_name)?;
+            let engine = self.engine(hs_name).await?;
             let known: Vec<String> =
                 repo::list(self.db(), Some(hs_name)).await?.into_iter().map(|r| r.vm_uuid).collect();
             let mut result = ScanResult { task_id, adopted: Vec::new(), skipped: Vec::new() };
@@ -359,7 +359,7 @@ impl Compute {
         let (secret, hash) = new_secret();
         let record = new_record(hs_name, &cfg, hash, self.now())?;
         repo::create(self.db(), &record).await?;
-        if let Err(e) = self.engine(hs_name)?.attach(&cfg.vm_uuid).await {
+        if let Err(e) = self.engine(hs_name).await?.attach(&cfg.vm_uuid).await {
             tracing::warn!(vm = %cfg.vm_uuid, error = %e, "adopted VM could not be attached");
         }
         tracing::info!(host = %hs_name, vm = %cfg.vm_uuid, "VM adopted");

@@ -54,7 +54,7 @@ impl Compute {
     /// so VMs that kept running while Gantry was down are reported truly.
     pub(crate) async fn attach_all(&self) -> Result<()> {
         for host in self.build_engines().await? {
-            let engine = self.engine(&host)?;
+            let engine = self.engine(&host).await?;
             for vm in crate::repo::vms::list(self.db(), Some(&host)).await? {
                 match engine.attach(&vm.vm_uuid).await {
                     Ok(s) => {

@@ -101,6 +101,9 @@ pub struct HttpConfig {
     /// The `static` directory of the PyPI package `comfyui-frontend-package`: ComfyUI's web
     /// front end, served at `/comfy/`; none: not served.
     pub comfyui_frontend_dir: Option<std::path::PathBuf>,
+    /// Load balancers and proxies (addresses or networks, `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` names the client; login and rate limits count by that client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -114,6 +117,7 @@ impl Default for HttpConfig {
             metrics_public: false,
             comfyui_listen: None,
             comfyui_frontend_dir: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

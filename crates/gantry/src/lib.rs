@@ -144,6 +144,8 @@ pub async fn start_with(
     // Paths derived from it (VM storage, sandboxes) must not depend on where the process runs.
     config.data_dir = std::path::absolute(&config.data_dir)
         .with_context(|| format!("resolving data dir {}", config.data_dir.display()))?;
+    let trusted =
+        gantry_http::client_addr::TrustedProxies::parse(&config.http.trusted_proxies).map_err(anyhow::Error::msg)?;
     let lock = server_lock::hold(&config)?;
     let db = open_database(&config).await?;
     let events = EventBus::default();
@@ -250,11 +252,12 @@ pub async fn start_with(
     };
     supervisor.spawn(state.metrics.clone().count_events(state.events.subscribe(), supervisor.clone()));
     supervisor.spawn(checkpoint_loop(db.clone(), supervisor.clone()));
-    let app = gantry_http::router(state.clone(), &config.http);
+    let app = gantry_http::router(state.clone(), &config.http, trusted);
 
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    state.compute.serving_at(&addr.to_string()).await.context("recording where this gateway serves")?;
     tracing::info!(%addr, database = %redact(&config.effective_database_url()), "gantry listening");
     let limits = listener::Limits {
         header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs.max(1)),

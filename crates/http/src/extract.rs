@@ -126,15 +126,16 @@ impl<D: Envelope> FromRequestParts<AppState> for MaybeAuth<D> {
     }
 }
 
-/// The client's address, when the server records peers (it does: `gantry::start` serves
-/// with connect info).
+/// The client's address (see [`crate::client_addr`]), when the server records peers (it
+/// does: `gantry::start` serves with connect info).
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(Self(peer.map(|axum::extract::ConnectInfo(a)| a.ip())))
+        let resolved = parts.extensions.get::<crate::client_addr::ClientAddr>().map(|c| c.0);
+        let peer = || parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        Ok(Self(resolved.or_else(peer)))
     }
 }

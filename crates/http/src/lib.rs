@@ -2,6 +2,7 @@
 //! vflow) map requests to the shared contexts and answers to their own envelopes;
 //! common middleware adds request ids, tracing, metrics, CORS, body limits and panic safety.
 
+pub mod client_addr;
 pub mod dialects;
 pub use dialects::openidcs::console;
 pub mod envelope;
@@ -32,7 +33,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// Builds the whole application router. The reverse proxy runs before routing: requests
 /// for a proxied host never reach Gantry's routes (see [`reverse_proxy`]).
-pub fn router(state: AppState, http: &HttpConfig) -> Router {
+pub fn router(state: AppState, http: &HttpConfig, trusted: client_addr::TrustedProxies) -> Router {
     let proxy = reverse_proxy::ReverseProxy::new(state.proxies.clone(), state.supervisor.clone());
     let limiter = rate_limit::Limiter::new(state.config.automation.rate_limits.clone(), state.clock.clone());
     let api = openapi::router()
@@ -53,6 +54,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .layer(axum::middleware::from_fn(dialects::openidcs::upstream::rewrite))
         .layer(axum::middleware::from_fn(dialects::comfyui::rewrite))
         .layer(axum::middleware::from_fn_with_state(proxy, reverse_proxy::route))
+        .layer(axum::middleware::from_fn_with_state(trusted, client_addr::resolve))
         .layer(axum::middleware::from_fn(request_id::assign))
 }
 

@@ -74,7 +74,9 @@ fn classify(method: &Method, path: &str) -> Class {
 }
 
 fn client_ip(request: &Request) -> String {
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+    let resolved = request.extensions().get::<crate::client_addr::ClientAddr>().map(|c| c.0);
+    let peer = || request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    resolved.or_else(peer).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 /// Whether requests for `path` are counted (vflow's routes are).

@@ -43,3 +43,15 @@ CREATE TABLE login_failures (
     ends_at BIGINT NOT NULL
 );
 CREATE INDEX login_failures_by_end ON login_failures (ends_at);
+
+-- The machine (a gateway's data directory, `<data_dir>/machine-id`) that runs each hypervisor
+-- host's VMs; other gateways refuse requests for them, naming it. NULL: claimed by the next
+-- gateway to start (hosts of databases from before several gateways).
+ALTER TABLE compute_hosts ADD COLUMN machine TEXT;
+
+-- Where each machine's gateway serves, for those refusals.
+CREATE TABLE compute_machines (
+    id TEXT PRIMARY KEY,
+    addr TEXT NOT NULL,
+    seen_at BIGINT NOT NULL
+);

@@ -122,3 +122,52 @@ pub async fn import(db: &Db, hosts: &[HostRecord], vms: &[super::vms::VmRecord])
     tx.commit().await?;
     Ok(())
 }
+
+/// Gives every host no machine runs yet to `machine`.
+pub async fn claim_unowned(db: &Db, machine: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE compute_hosts SET machine = $1 WHERE machine IS NULL").bind(machine).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Records that `machine` runs host `name`.
+pub async fn set_machine(db: &Db, name: &str, machine: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE compute_hosts SET machine = $1 WHERE name = $2")
+        .bind(machine)
+        .bind(name)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// The machine that runs host `name` and where its gateway was last seen serving: `None` for
+/// an unknown host.
+pub async fn machine_of(db: &Db, name: &str) -> StoreResult<Option<(Option<String>, Option<String>)>> {
+    let row = sqlx::query(
+        "SELECT h.machine, m.addr FROM compute_hosts h LEFT JOIN compute_machines m ON m.id = h.machine \
+         WHERE h.name = $1",
+    )
+    .bind(name)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((r.try_get("machine")?, r.try_get("addr")?))).transpose()
+}
+
+/// Records where `machine`'s gateway serves.
+pub async fn machine_seen(db: &Db, machine: &str, addr: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO compute_machines (id, addr, seen_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET addr = excluded.addr, seen_at = excluded.seen_at",
+    )
+    .bind(machine)
+    .bind(addr)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The hosts `machine` runs, by name.
+pub async fn list_on(db: &Db, machine: &str) -> StoreResult<Vec<HostRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM compute_hosts WHERE machine = $1 ORDER BY name");
+    sqlx::query(&sql).bind(machine).fetch_all(db.pool()).await?.iter().map(from_row).collect()
+}

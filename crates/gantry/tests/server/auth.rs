@@ -427,6 +427,40 @@ async fn one_address_spraying_many_usernames_is_refused(backend: Backend) {
     app.stop().await;
 }
 
+/// Behind a trusted load balancer, the limits count the client it names, not the balancer:
+/// one client's spraying does not lock out the others; an untrusted peer's header is ignored.
+async fn behind_a_trusted_proxy_each_client_counts_apart(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.auth.max_failed_logins_per_address = 3;
+        c.http.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let login = |from: &'static str, username: String| {
+        let body = json!({"username": username, "password": "Winter2026!"});
+        let request = app.http.post(app.url("/api/auth/login")).header("x-forwarded-for", from).json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for i in 0..3 {
+        assert_eq!(login("198.51.100.7", format!("sprayed-{i}")).await, 401);
+    }
+    assert_eq!(login("198.51.100.7", "sprayed-3".into()).await, 429, "the spraying client is refused");
+    assert_eq!(login("203.0.113.8", "sprayed-3".into()).await, 401, "another client behind the same proxy is not");
+    app.stop().await;
+
+    // Without the proxy trusted, the header counts for nothing: every request is the peer's.
+    let app = TestApp::start_with(backend, |c| c.auth.max_failed_logins_per_address = 3).await;
+    let login = |from: &'static str, username: String| {
+        let body = json!({"username": username, "password": "Winter2026!"});
+        let request = app.http.post(app.url("/api/auth/login")).header("x-forwarded-for", from).json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for i in 0..3 {
+        assert_eq!(login("198.51.100.7", format!("sprayed-{i}")).await, 401);
+    }
+    assert_eq!(login("203.0.113.8", "sprayed-3".into()).await, 429, "a claimed address changes nothing");
+    app.stop().await;
+}
+
 async fn a_login_flood_is_refused_not_hashed_without_bound(backend: Backend) {
     let app = TestApp::start(backend).await;
     let logins = (0..150).map(|i| {
@@ -449,6 +483,7 @@ async fn a_login_flood_is_refused_not_hashed_without_bound(backend: Backend) {
 
 gantry_testkit::on_each_backend!(
     one_address_spraying_many_usernames_is_refused,
+    behind_a_trusted_proxy_each_client_counts_apart,
     a_login_flood_is_refused_not_hashed_without_bound,
     the_last_admin_cannot_demote_itself,
     logout_and_revoke_end_access_tokens_at_once,

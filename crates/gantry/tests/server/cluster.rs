@@ -3,6 +3,7 @@
 //! loses nothing (its instances and their tasks go on under another gateway, each task
 //! running once), and every gateway's clients hear every event.
 
+use crate::common::compute::host_body;
 use crate::common::process::GantryProcess;
 use crate::common::sim::Sim;
 use crate::common::vflow::step;
@@ -281,6 +282,20 @@ async fn limits_and_fairness_hold_across_gateways() {
         let answer = g.call("POST", "/api/auth/login", None, Some(body)).await;
         assert_eq!(answer["code"], 429, "{answer}");
     }
+
+    // A QEMU host belongs to the machine of the gateway that created it: the others refuse
+    // requests for its VMs, naming where it runs; every gateway lists it.
+    let host = host_body("h1", (31000, 31099));
+    let created = cluster.gateways[0].call("POST", "/api/server/create", Some(&admin), Some(host)).await;
+    assert_eq!(created["code"], 200, "{created}");
+    let here = cluster.gateways[0].call("GET", "/api/server/status/h1", Some(&admin), None).await;
+    assert_eq!(here["code"], 200, "{here}");
+    let there = cluster.gateways[1].call("GET", "/api/server/status/h1", Some(&admin), None).await;
+    let msg = there["msg"].as_str().unwrap_or_default();
+    let owner = cluster.gateways[0].base.trim_start_matches("http://");
+    assert!(there["code"] != 200 && msg.contains("another machine") && msg.contains(owner), "{there}");
+    let listed = cluster.gateways[2].call("GET", "/api/server/detail/h1", Some(&admin), None).await;
+    assert_eq!(listed["code"], 200, "{listed}");
 
     // Alice fills the queue through the first gateway, then Bob submits through the second:
     // his tasks run between hers, not after them.
