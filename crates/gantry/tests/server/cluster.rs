@@ -4,6 +4,7 @@
 //! running once), and every gateway's clients hear every event.
 
 use crate::common::compute::host_body;
+use crate::common::moto::Moto;
 use crate::common::process::GantryProcess;
 use crate::common::sim::Sim;
 use crate::common::vflow::step;
@@ -15,10 +16,11 @@ use std::path::Path;
 
 const SD15: &str = "v1-5-pruned-emaonly.safetensors";
 
-/// One gateway of the cluster: its own data directory, the shared database and file store.
-fn gateway(data: &Path, db: &str, files: &Path, config: &Path) -> GantryProcess {
-    let files_url = format!("file://{}", files.display());
-    GantryProcess::start_with_env(data, db, Some(config), &[("GANTRY_FILES_URL", &files_url)])
+/// One gateway of the cluster: its own data directory, the shared database and file store
+/// (`env` names it).
+fn gateway(data: &Path, db: &str, config: &Path, env: &[(&'static str, String)]) -> GantryProcess {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    GantryProcess::start_with_env(data, db, Some(config), &env)
 }
 
 async fn login(gateway: &GantryProcess, username: &str, password: &str) -> String {
@@ -50,31 +52,35 @@ async fn id_of(gateway: &GantryProcess) -> String {
     health["data"]["gateway"].as_str().unwrap_or_else(|| panic!("{health}")).to_owned()
 }
 
-/// Three gateways on a scratch PostgreSQL database, sharing a file directory, with
-/// `config` (TOML) added to `lease_secs = 2`.
+/// Three gateways on a scratch PostgreSQL database, with `config` (TOML) added to
+/// `lease_secs = 2`, sharing the file store `env` names (a shared directory without it).
 struct Cluster {
     db: ScratchDb,
-    files: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
     dirs: Vec<tempfile::TempDir>,
     config: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
     gateways: Vec<GantryProcess>,
 }
 
 impl Cluster {
-    async fn start(config: &str) -> Self {
+    async fn start(config: &str, mut env: Vec<(&'static str, String)>) -> Self {
         let db = ScratchDb::new(Backend::Postgres).await;
-        let files = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        if env.is_empty() {
+            env.push(("GANTRY_FILES_URL", format!("file://{}", scratch.path().join("files").display())));
+        }
         let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let path = files.path().join("gantry.toml");
+        let path = scratch.path().join("gantry.toml");
         std::fs::write(&path, format!("{config}\n[cluster]\nlease_secs = 2\n")).unwrap();
-        let gateways = dirs.iter().map(|d| gateway(d.path(), &db.url, files.path(), &path)).collect();
-        Self { db, files, dirs, config: path, gateways }
+        let gateways = dirs.iter().map(|d| gateway(d.path(), &db.url, &path, &env)).collect();
+        Self { db, _scratch: scratch, dirs, config: path, env, gateways }
     }
 
     /// Kills gateway `i` with SIGKILL and starts a new process in its place.
     fn kill_and_restart(&mut self, i: usize) {
         self.gateways[i].kill9();
-        self.gateways[i] = gateway(self.dirs[i].path(), &self.db.url, self.files.path(), &self.config);
+        self.gateways[i] = gateway(self.dirs[i].path(), &self.db.url, &self.config, &self.env);
     }
 
     /// Configures the fleet through the first gateway and waits until every gateway shows
@@ -105,7 +111,16 @@ impl Cluster {
 #[tokio::test]
 async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
     let sims = [Sim::spawn(&["--step-ms", "60"]), Sim::spawn(&["--step-ms", "60"])];
-    let mut cluster = Cluster::start("").await;
+    // The file store is an S3 bucket (moto's server) where moto is installed, as under CI.
+    let moto = Moto::start().await;
+    let env = match &moto {
+        Some(moto) => {
+            moto.create_bucket("cluster").await;
+            moto.env("s3://cluster/files")
+        }
+        None => Vec::new(),
+    };
+    let mut cluster = Cluster::start("", env).await;
     let http = reqwest::Client::new();
 
     // A token from one gateway works on all; the fleet configured through the first is
@@ -180,6 +195,10 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
             assert_eq!(download.status(), 200, "{} serves {file}", g.base);
             assert!(download.bytes().await.unwrap().starts_with(b"\x89PNG"));
         }
+    }
+    if let Some(moto) = &moto {
+        let outputs = moto.keys("cluster").await.into_iter().filter(|k| k.starts_with("files/")).count();
+        assert_eq!(outputs, ids.len(), "every output in the bucket");
     }
     let mut executed = 0;
     for sim in &sims {
@@ -256,7 +275,7 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
 #[tokio::test]
 async fn limits_and_fairness_hold_across_gateways() {
     let sim = Sim::spawn(&["--step-ms", "40"]);
-    let cluster = Cluster::start("[generation]\nmax_active_tasks_per_user = 3").await;
+    let cluster = Cluster::start("[generation]\nmax_active_tasks_per_user = 3", Vec::new()).await;
     let admin = login(&cluster.gateways[0], "admin", ADMIN_PASSWORD).await;
     cluster.use_fleet(&admin, &[sim.port], 0).await;
     let ada = cluster.paying_user(&admin, "ada").await;

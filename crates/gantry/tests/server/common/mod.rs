@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod comfy;
 pub mod compute;
+pub mod moto;
 pub mod process;
 pub mod sim;
 pub mod vflow;
