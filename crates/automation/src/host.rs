@@ -2,7 +2,6 @@
 //! exactly the owner's authority (their tasks, their credits; admin-only actions refused
 //! to others).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,15 +259,8 @@ impl Host for OwnerHost {
         }
     }
 
-    fn sandbox_dir(&self) -> Option<PathBuf> {
-        let dir = self.inner.sandbox_root.join(self.owner.user_id.to_string());
-        match std::fs::create_dir_all(&dir) {
-            Ok(()) => Some(dir),
-            Err(e) => {
-                tracing::error!(dir = %dir.display(), error = %e, "cannot create a workflow file sandbox");
-                None
-            }
-        }
+    fn sandbox(&self) -> Option<Arc<dyn gantry_workflow_engine::Sandbox>> {
+        Some(crate::sandbox::of_user(&self.inner.sandbox, self.owner.user_id))
     }
 
     fn device_info(&self) -> Value {

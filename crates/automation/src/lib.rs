@@ -16,6 +16,7 @@ mod host;
 mod record;
 pub mod repo;
 mod runs;
+mod sandbox;
 pub mod system;
 pub mod transfer;
 pub mod triggers;
@@ -90,7 +91,9 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     config: AutomationConfig,
-    sandbox_root: PathBuf,
+    /// The file store's area holding the file modules' per-user sandboxes.
+    sandbox: gantry_files::Area,
+    data_dir: PathBuf,
     compute: Option<Compute>,
     webhook_key: Vec<u8>,
     runs: runs::Runs,
@@ -126,6 +129,8 @@ impl Automation {
             compute,
             supervisor,
         } = deps;
+        let sandbox = files.area(sandbox::AREA);
+        sandbox::adopt_old_sandboxes(&data_dir, &sandbox);
         let recovered = crate::repo::executions::fail_all_running(&db, INTERRUPTED, clock.now_ms()).await?;
         if recovered > 0 {
             tracing::warn!(count = recovered, "marked executions interrupted by the last stop as failed");
@@ -151,7 +156,8 @@ impl Automation {
             clock,
             ids,
             config,
-            sandbox_root: data_dir.join("workflow-files"),
+            sandbox,
+            data_dir,
             compute,
             webhook_key: key.into_bytes(),
             runs: runs::Runs::default(),

@@ -150,7 +150,7 @@ impl Automation {
         let totals = repo::stats(db, owner.user_id, since).await?;
         let today = repo::stats(db, owner.user_id, Period::Today.since(now)).await?;
         let top_workflows = repo::top_workflows(db, owner.user_id, since, 5).await?;
-        let dir = self.inner.sandbox_root.parent().unwrap_or(&self.inner.sandbox_root);
+        let dir = &self.inner.data_dir;
         let mem_total = meminfo(&read("/proc/meminfo"), "MemTotal");
         Ok(Stats {
             workflow_count,

@@ -56,7 +56,7 @@ const CHECKPOINT: &str = "v1-5-pruned-emaonly.safetensors";
 /// The benchmark's graph: a small text-to-image run on the sims, or a model-free one on a
 /// real ComfyUI, which has no model weights here (a 512² image blurred and saved: tens of
 /// milliseconds of CPU work, so the run measures dispatch rather than Python's overhead).
-fn graph(seed: usize, steps: u64, real: bool) -> Value {
+pub(crate) fn graph(seed: usize, steps: u64, real: bool) -> Value {
     if real {
         return json!({
             "1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 1, "color": seed % 0x100_0000}},
@@ -76,19 +76,19 @@ fn graph(seed: usize, steps: u64, real: bool) -> Value {
     })
 }
 
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 #[derive(Debug, Clone)]
-struct Timing {
-    prompt_id: String,
-    queued: u64,
-    started: u64,
-    finished: u64,
+pub(crate) struct Timing {
+    pub prompt_id: String,
+    pub queued: u64,
+    pub started: u64,
+    pub finished: u64,
 }
 
-async fn timelines(http: &reqwest::Client, sims: &[Proc]) -> anyhow::Result<Vec<Vec<Timing>>> {
+pub(crate) async fn timelines(http: &reqwest::Client, sims: &[Proc]) -> anyhow::Result<Vec<Vec<Timing>>> {
     let mut all = Vec::new();
     for sim in sims {
         let list: Value = http.get(format!("http://{}/sim/timeline", sim.addr)).send().await?.json().await?;
@@ -142,9 +142,9 @@ fn run_times(timelines: &[Vec<Timing>], from: u64, to: u64) -> Vec<f64> {
 
 /// Tasks a run finished: completed, and failed (an execution error, say).
 #[derive(Debug, Default, Clone, Copy)]
-struct Finished {
-    completed: usize,
-    failed: usize,
+pub(crate) struct Finished {
+    pub completed: usize,
+    pub failed: usize,
 }
 
 impl std::ops::AddAssign for Finished {
@@ -239,14 +239,14 @@ async fn direct_run(
     Ok((start.elapsed().as_secs_f64(), done))
 }
 
-struct GantryClient {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+pub(crate) struct GantryClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
 }
 
 impl GantryClient {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let answer: Value = self
             .http
             .post(format!("{}{path}", self.base))
@@ -290,7 +290,7 @@ impl GantryClient {
     }
 
     /// Completed and failed tasks, from the monitor overview.
-    async fn finished_count(&self) -> anyhow::Result<Finished> {
+    pub async fn finished_count(&self) -> anyhow::Result<Finished> {
         let overview: Value = self
             .http
             .get(format!("{}/api/monitor/overview", self.base))
@@ -304,7 +304,7 @@ impl GantryClient {
     }
 
     /// Tasks as they end, with their result files' URLs, from the WebSocket.
-    async fn completions(&self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Vec<String>)>> {
+    pub async fn completions(&self) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Vec<String>)>> {
         let url = format!("ws://{}/ws?token={}", self.base.trim_start_matches("http://"), self.token);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

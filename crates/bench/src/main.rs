@@ -2,6 +2,7 @@
 //! baseline measured in the same run. Build first: `cargo build --release -p gantry -p gantry-bench -p comfy-sim`.
 
 mod api;
+mod cluster;
 mod dispatch;
 mod engine;
 mod engine_server;
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Several gateways on one PostgreSQL database: throughput of three against one, latency
+    /// beside SQLite, and failover time when a gateway is killed.
+    Cluster(cluster::Args),
     /// Dispatch throughput, added latency and GPU idle gaps: N comfy-sim instances, the
     /// same workload sent straight to them by an ideal client, then through Gantry.
     Dispatch(dispatch::Args),
@@ -40,6 +44,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Cluster(args) => cluster::run(args).await,
         Command::Dispatch(args) => dispatch::run(args).await,
         Command::Engine(args) => engine::run(args).await,
         Command::Lists(args) => lists::run(args).await,

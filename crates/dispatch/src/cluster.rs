@@ -19,10 +19,12 @@ use crate::repo::leases::{self, Seen};
 use crate::repo::tasks;
 use crate::{CONFIG_KEY, Inner, lock, pending_of};
 use gantry_comfy::graph::ModelRef;
+use gantry_core::events::{Envelope, Event};
 use gantry_store::{cluster, settings};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// The NOTIFY channel of queue changes: `q:<gateway>:<task id>` (pending again or new),
 /// `d:…` (claimed for an instance), `c:…` (cancelled), from the gateway that made them.
@@ -273,6 +275,42 @@ pub(crate) async fn listen(inner: Arc<Inner>) {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Tasks whose progress is followed at most (a bound on memory should their ends be missed).
+const MAX_FOLLOWED: usize = 100_000;
+
+/// Keeps the progress other gateways report of the tasks they run, so every gateway shows a
+/// running task's progress.
+pub(crate) async fn follow_progress(inner: Arc<Inner>, mut events: broadcast::Receiver<Envelope>) {
+    loop {
+        let envelope = tokio::select! {
+            () = inner.supervisor.stopping() => return,
+            received = events.recv() => match received {
+                Ok(envelope) => envelope,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        if !envelope.remote {
+            continue;
+        }
+        let mut followed = lock(&inner.remote_progress);
+        match envelope.event {
+            Event::TaskProgress { task_id, progress, .. } => {
+                if followed.len() >= MAX_FOLLOWED {
+                    followed.clear();
+                }
+                followed.insert(task_id, progress);
+            }
+            Event::TaskCompleted { task_id, .. }
+            | Event::TaskFailed { task_id, .. }
+            | Event::TaskCancelled { task_id, .. } => {
+                followed.remove(&task_id);
+            }
+            _ => {}
         }
     }
 }

@@ -202,6 +202,8 @@ struct Inner {
     fleet: Mutex<Fleet>,
     queue: Mutex<FairQueue>,
     progress: Mutex<HashMap<String, Progress>>,
+    /// Percent reached by tasks other gateways run (from their progress events).
+    remote_progress: Mutex<HashMap<String, u8>>,
     /// Running tasks: task id → (instance, prompt id, start ms), for the timeout watchdog.
     running: Mutex<HashMap<String, (String, String, i64)>>,
     monitors: Mutex<HashMap<String, CancellationToken>>,
@@ -274,6 +276,7 @@ impl Dispatcher {
             fleet: Mutex::new(Fleet::default()),
             queue: Mutex::new(FairQueue::default()),
             progress: Mutex::new(HashMap::new()),
+            remote_progress: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             monitors: Mutex::new(HashMap::new()),
             posting: Mutex::new(std::collections::HashSet::new()),
@@ -294,6 +297,8 @@ impl Dispatcher {
         if let Some(me) = membership {
             dispatcher.inner.supervisor.spawn(cluster::run(dispatcher.inner.clone(), me));
             dispatcher.inner.supervisor.spawn(cluster::listen(dispatcher.inner.clone()));
+            let events = dispatcher.inner.events.subscribe();
+            dispatcher.inner.supervisor.spawn(cluster::follow_progress(dispatcher.inner.clone(), events));
         }
         Ok(dispatcher)
     }
@@ -683,8 +688,9 @@ impl Inner {
     }
 
     fn with_live_progress(&self, mut task: TaskRecord) -> TaskRecord {
-        if let Some(p) = lock(&self.progress).get(&task.id) {
-            task.progress = i64::from(p.percent);
+        let local = lock(&self.progress).get(&task.id).map(|p| p.percent);
+        if let Some(percent) = local.or_else(|| lock(&self.remote_progress).get(&task.id).copied()) {
+            task.progress = i64::from(percent);
         }
         task
     }

@@ -8,6 +8,7 @@ pub mod repo;
 mod sniff;
 
 pub use crate::repo::files::FileRecord;
+pub use object_store;
 pub use sniff::sniff_content_type;
 
 use bytes::Bytes;
@@ -78,8 +79,17 @@ pub struct FileStore {
     objects: Arc<dyn ObjectStore>,
     /// Where the files sit inside `objects` (empty for a local directory).
     prefix: ObjectPath,
+    /// The directory of a `file://` store.
+    local_root: Option<std::path::PathBuf>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
+}
+
+/// A named area of a [`FileStore`]: a directory for a `file://` store, or a prefix in its
+/// object store.
+pub enum Area {
+    Local(std::path::PathBuf),
+    Objects(Arc<dyn ObjectStore>, ObjectPath),
 }
 
 /// How long the start-up probe of the store may take (the S3 client retries a store it
@@ -93,6 +103,7 @@ impl FileStore {
     /// a read-only directory) fails here, naming `url`, not at the first upload.
     pub async fn open(db: Db, url: &str, clock: Arc<dyn Clock>, ids: Arc<dyn IdSource>) -> std::io::Result<Self> {
         let unusable = |why: &dyn std::fmt::Display| std::io::Error::other(format!("{url}: {why}"));
+        let local_root = url.strip_prefix("file://").map(std::path::PathBuf::from);
         let (objects, prefix, hint): (Arc<dyn ObjectStore>, _, _) = if let Some(root) = url.strip_prefix("file://") {
             if !root.starts_with('/') {
                 return Err(unusable(&"expected file:///absolute/path"));
@@ -114,11 +125,20 @@ impl FileStore {
         } else {
             return Err(unusable(&"expected file:///absolute/path or s3://bucket/prefix"));
         };
-        let store = Self { db, objects, prefix, clock, ids };
+        let store = Self { db, objects, prefix, local_root, clock, ids };
         match tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await {
             Ok(Ok(())) => Ok(store),
             Ok(Err(e)) => Err(unusable(&format!("cannot write and delete a probe object{hint}: {e}"))),
             Err(_) => Err(unusable(&format!("no answer within {} s{hint}", PROBE_TIMEOUT.as_secs()))),
+        }
+    }
+
+    /// A named area of the store beside the files (e.g. the workflow file modules' sandboxes),
+    /// for bytes that are not file records.
+    pub fn area(&self, name: &str) -> Area {
+        match &self.local_root {
+            Some(root) => Area::Local(root.join(name)),
+            None => Area::Objects(self.objects.clone(), self.prefix.clone().join(name)),
         }
     }
 

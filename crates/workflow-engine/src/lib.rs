@@ -18,6 +18,7 @@ mod triggers;
 mod validate;
 pub mod value;
 
+pub use exec::files::{LocalSandbox, Sandbox, SandboxEntry};
 pub use exec::{
     BoxFuture, DefaultHost, EngineConfig, Host, HostCall, HttpPolicy, LogEntry, LogLevel, NoopObserver, Outcome,
     RunObserver, RunReport, RunRequest, WorkflowEngine, is_internal,

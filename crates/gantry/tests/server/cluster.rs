@@ -173,6 +173,20 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
         (running["data"]["total"].as_i64()? == 2).then_some(())
     })
     .await;
+    // A gateway that drives no instance shows the running tasks' progress as it grows.
+    let mut idle = None;
+    for g in gateways {
+        if !driving.contains(&id_of(g).await) {
+            idle = Some(g);
+        }
+    }
+    let idle = idle.expect("two instances leave one of three gateways idle");
+    eventually(30, "progress on a gateway that runs nothing", || async {
+        let running = idle.call("GET", "/api/tasks?status=running", Some(&admin), None).await;
+        let tasks = running["data"]["items"].as_array()?.clone();
+        tasks.iter().any(|t| t["progress"].as_i64().is_some_and(|p| p > 0 && p < 100)).then_some(())
+    })
+    .await;
     cluster.kill_and_restart(victim);
     let gateways = &cluster.gateways;
 
@@ -245,6 +259,36 @@ async fn three_gateways_share_one_postgres_and_survive_a_killed_one() {
     let idle = idle.expect("two instances leave one of three gateways idle");
     let outcome = node_script("stomp-client.mjs", &["ws", &idle, &ada]).await;
     assert_eq!(outcome["results"][0]["status"], "COMPLETED", "{outcome}");
+
+    // A workflow's files are in the shared store: written through one gateway, appended to
+    // and listed through others.
+    let steps = [
+        json!([step("w", "file_write", 0, json!({"path": "notes/a.txt", "content": "hello"}))]),
+        json!([step("w", "file_write", 0, json!({"path": "notes/a.txt", "content": " world", "append": true}))]),
+        json!([
+            step("r", "file_read", 0, json!({"path": "notes/a.txt"})),
+            step("ls", "file_list", 0, json!({"path": "notes"})),
+        ]),
+    ];
+    let mut last = Value::Null;
+    for (i, steps) in steps.into_iter().enumerate() {
+        let body = json!({"name": format!("files {i}"), "steps": steps, "isEnabled": true});
+        let created = gateways[i].call("POST", "/api/v1/workflows", Some(&ada), Some(body)).await;
+        let id = created["data"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+        let run = json!({"async": false});
+        last = gateways[i].call("POST", &format!("/api/v1/workflows/{id}/execute"), Some(&ada), Some(run)).await;
+        assert_eq!(last["data"]["status"], "completed", "{last}");
+    }
+    assert_eq!(last["data"]["outputs"]["r"]["content"]["value"], "hello world", "{last}");
+    assert_eq!(last["data"]["outputs"]["ls"]["files"]["value"][0]["name"], "a.txt", "{last}");
+    if let Some(moto) = &moto {
+        assert!(
+            moto.keys("cluster")
+                .await
+                .iter()
+                .any(|k| k.starts_with("files/workflow-files/") && k.ends_with("notes/a.txt"))
+        );
+    }
 
     // Disabling an instance through one gateway is live on the others.
     let instance = format!("127.0.0.1:{}", sims[0].port);

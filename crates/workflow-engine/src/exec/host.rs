@@ -1,7 +1,6 @@
 //! What the engine needs from the process embedding it.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -42,8 +41,9 @@ pub trait Host: Send + Sync {
         HttpPolicy::STRICT
     }
 
-    /// Directory the file modules are confined to; `None` disables them.
-    fn sandbox_dir(&self) -> Option<PathBuf> {
+    /// Where the file modules keep their files (a [`super::files::LocalSandbox`] directory,
+    /// say); `None` disables them.
+    fn sandbox(&self) -> Option<std::sync::Arc<dyn super::files::Sandbox>> {
         None
     }
 

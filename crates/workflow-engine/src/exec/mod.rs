@@ -1,7 +1,7 @@
 //! The executor: runs a workflow to completion against a [`Host`].
 
 mod actions;
-mod files;
+pub mod files;
 mod host;
 mod http;
 mod net_guard;

@@ -541,13 +541,13 @@ impl Run<'_> {
                 self.guard(http::http_request(&self.engine.http, policy, &inputs)).await?
             }
             Action::FileRead | Action::FileWrite | Action::FileList => {
-                let Some(root) = self.engine.host.sandbox_dir() else {
+                let Some(sandbox) = self.engine.host.sandbox() else {
                     return Ok(Err("file modules are disabled on this host (no sandbox directory)".into()));
                 };
                 match p.action {
-                    Action::FileRead => self.guard(files::read(&root, &inputs)).await?,
-                    Action::FileWrite => self.guard(files::write(&root, &inputs)).await?,
-                    _ => self.guard(files::list(&root, &inputs)).await?,
+                    Action::FileRead => self.guard(files::read(sandbox.as_ref(), &inputs)).await?,
+                    Action::FileWrite => self.guard(files::write(sandbox.as_ref(), &inputs)).await?,
+                    _ => self.guard(files::list(sandbox.as_ref(), &inputs)).await?,
                 }
             }
             Action::Host => {

@@ -10,7 +10,8 @@ use axum::http::HeaderMap;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use gantry_workflow_engine::{
-    Catalogue, Host, HttpPolicy, NoopObserver, Outcome, RunReport, RunRequest, Step, Workflow, WorkflowEngine,
+    Catalogue, Host, HttpPolicy, LocalSandbox, NoopObserver, Outcome, RunReport, RunRequest, Sandbox, Step, Workflow,
+    WorkflowEngine,
 };
 use serde_json::{Value, json};
 
@@ -23,8 +24,8 @@ impl Host for IoHost {
     fn http_policy(&self) -> HttpPolicy {
         self.policy
     }
-    fn sandbox_dir(&self) -> Option<PathBuf> {
-        self.sandbox.clone()
+    fn sandbox(&self) -> Option<Arc<dyn Sandbox>> {
+        self.sandbox.clone().map(|dir| Arc::new(LocalSandbox(dir)) as Arc<dyn Sandbox>)
     }
 }
 
