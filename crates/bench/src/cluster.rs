@@ -56,6 +56,7 @@ async fn start(
     count: usize,
 ) -> anyhow::Result<Gateways> {
     let password = format!("bench-{}", now_us());
+    std::fs::create_dir_all(scratch)?;
     let config = scratch.join("gantry.toml");
     std::fs::write(&config, format!("[cluster]\nlease_secs = {LEASE_SECS}\n"))?;
     let files = format!("file://{}", scratch.join("files").display());
@@ -208,13 +209,6 @@ async fn failover(
     tasks: usize,
     steps: u64,
 ) -> anyhow::Result<(f64, Finished, usize)> {
-    let before = g.clients[0].finished_count().await?;
-    for i in 0..tasks {
-        g.clients[i % g.clients.len()]
-            .post("/api/tasks", json!({"workflow": graph(900_000 + i, steps, false)}))
-            .await?;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let db = Db::connect(&g.db_url).await?;
     let leases: Vec<(String, String)> =
         sqlx::query_as("SELECT instance_id, gateway_id FROM instance_leases").fetch_all(db.pool()).await?;
@@ -230,10 +224,26 @@ async fn failover(
     }
     let orphaned: Vec<&Proc> =
         sims.iter().filter(|s| leases.iter().any(|(inst, gw)| *inst == s.addr && *gw == victim.2)).collect();
+    if orphaned.is_empty() {
+        bail!("no gateway drives an instance ({} leases)", leases.len());
+    }
+    // Tasks go in through the other gateways while the victim runs its share, then dies.
+    let survivor = (victim.0 + 1) % g.clients.len();
+    let before = g.clients[survivor].finished_count().await?;
+    let entries: Vec<Arc<GantryClient>> =
+        g.clients.iter().enumerate().filter(|(i, _)| *i != victim.0).map(|(_, c)| c.clone()).collect();
+    let submitter = tokio::spawn(async move {
+        for i in 0..tasks {
+            entries[i % entries.len()]
+                .post("/api/tasks", json!({"workflow": graph(900_000 + i, steps, false)}))
+                .await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let killed_at = now_us();
     let _ = g.procs[victim.0].child.kill();
     let _ = g.procs[victim.0].child.wait();
-    let survivor = (victim.0 + 1) % g.clients.len();
     let resumed = loop {
         let mut first = None;
         for sim in &orphaned {
@@ -249,11 +259,27 @@ async fn failover(
         if let Some(at) = first {
             break at;
         }
-        if now_us() - killed_at > 120_000_000 {
-            bail!("the killed gateway's instances got no new work within 2 minutes");
+        if now_us() - killed_at > 30_000_000 {
+            let db = Db::connect(&g.db_url).await?;
+            let after: Vec<(String, String, i64)> =
+                sqlx::query_as("SELECT instance_id, gateway_id, expires_at FROM instance_leases")
+                    .fetch_all(db.pool())
+                    .await?;
+            let live: Vec<(String, i64)> =
+                sqlx::query_as("SELECT id, seen_at FROM gateways").fetch_all(db.pool()).await?;
+            let pending: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE status = 'pending'").fetch_one(db.pool()).await?;
+            eprintln!(
+                "victim {} drove {}; now {}; leases {after:?}; gateways {live:?}; pending {pending}",
+                victim.2,
+                orphaned.len(),
+                now_us() / 1000
+            );
+            bail!("the killed gateway's instances got no new work within 30 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    submitter.await??;
     let run = wait_finished(&g.clients[survivor], &before, tasks).await?;
     let executed: usize = timelines(http, sims).await?.iter().map(Vec::len).sum();
     Ok(((resumed - killed_at) as f64 / 1e6, run, executed))
@@ -300,16 +326,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             scratch_database(&postgres, &db_name).await?
         };
         let mut gateways = start(&http, &sims, &dir, db_url, count).await?;
+        let cpu_before: Vec<f64> = gateways.procs.iter().map(|p| p.cpu_secs().unwrap_or(0.0)).collect();
         let (secs, done) = throughput(&gateways, args.tasks, args.steps, n * 1_000_000).await?;
         let rate = args.tasks as f64 / secs;
-        println!("{label:<22} throughput {rate:.1} tasks/s ({secs:.1} s; {done})");
+        let cpu: Vec<String> = gateways
+            .procs
+            .iter()
+            .zip(&cpu_before)
+            .map(|(p, before)| format!("{:.2}", (p.cpu_secs().unwrap_or(0.0) - before) * 1000.0 / args.tasks as f64))
+            .collect();
+        println!(
+            "{label:<22} throughput {rate:.1} tasks/s ({secs:.1} s; {done}); gateway CPU ms per task: {}",
+            cpu.join(" + ")
+        );
         let mut times = latency(&gateways, args.latency_samples, args.steps, n * 1_000_000 + 500_000).await?;
         println!("{label:<22} single-task latency {}", summary_ms(&mut times));
         rates.push(rate);
         latencies.push(times);
         if count > 1 {
             let (secs, done, executed) =
-                failover(&http, &mut gateways, &sims, args.instances * 4, args.steps * 5).await?;
+                failover(&http, &mut gateways, &sims, args.instances * 150, args.steps).await?;
             println!(
                 "{label:<22} failover: a killed gateway's instances got new work after {secs:.2} s; \
                  {done}, {executed} prompts run on the sims in all"

@@ -15,19 +15,20 @@
 //!   in force on all within one.
 
 use crate::config::FleetConfig;
+use crate::queue::Pending;
 use crate::repo::leases::{self, Seen};
 use crate::repo::tasks;
 use crate::{CONFIG_KEY, Inner, lock, pending_of};
 use gantry_comfy::graph::ModelRef;
 use gantry_core::events::{Envelope, Event};
 use gantry_store::{cluster, settings};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
-/// The NOTIFY channel of queue changes: `q:<gateway>:<task id>` (pending again or new),
-/// `d:…` (claimed for an instance), `c:…` (cancelled), from the gateway that made them.
+/// The NOTIFY channel of queue changes ([`Notices`]).
 const CHANNEL: &str = "gantry_dispatch";
 /// How often every pending task is re-read, against notifications lost while the listening
 /// connection was down.
@@ -51,23 +52,36 @@ impl Membership {
 }
 
 /// A change to the queue other gateways must hear of.
-pub(crate) enum Notice<'a> {
-    Queued(&'a str),
-    Dispatched(&'a str),
-    Cancelled(&'a str),
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Notice {
+    /// Waiting (new, or back after a failed attempt).
+    Queued(Pending),
+    /// Claimed for an instance.
+    Dispatched(String),
+    Cancelled(String),
 }
 
+/// Notices as received: a batch of one gateway's, in order.
+#[derive(Deserialize)]
+struct Notices {
+    from: String,
+    notices: Vec<Notice>,
+}
+
+/// Notices waiting to be sent before new ones are dropped (the periodic re-read repairs).
+pub(crate) const NOTICE_BACKLOG: usize = 65_536;
+/// Most bytes of notices sent in one notification.
+const BATCH_BYTES: usize = 6_000;
+
 impl Inner {
-    /// Tells the other gateways of a queue change (nothing with one gateway).
-    pub(crate) async fn announce(&self, notice: Notice<'_>) {
-        let Some(me) = &self.membership else { return };
-        let body = match notice {
-            Notice::Queued(id) => format!("q:{}:{id}", me.node),
-            Notice::Dispatched(id) => format!("d:{}:{id}", me.node),
-            Notice::Cancelled(id) => format!("c:{}:{id}", me.node),
-        };
-        if let Err(e) = cluster::notify(&self.db, CHANNEL, &body, self.now()).await {
-            tracing::warn!(error = %e, "cannot tell the other gateways of a queue change");
+    /// Tells the other gateways of a queue change (nothing with one gateway). Sent in the
+    /// background, batched with those made meanwhile.
+    pub(crate) fn announce(&self, notice: Notice) {
+        if let Some(notices) = &self.notices
+            && notices.try_send(notice).is_err()
+        {
+            tracing::warn!("queue notices are behind; the other gateways will re-read the queue");
         }
     }
 
@@ -315,27 +329,59 @@ pub(crate) async fn follow_progress(inner: Arc<Inner>, mut events: broadcast::Re
     }
 }
 
+/// Sends this gateway's notices until shutdown, as many in one notification as fit.
+pub(crate) async fn send_notices(inner: Arc<Inner>, node: String, mut rx: mpsc::Receiver<Notice>) {
+    loop {
+        let first = tokio::select! {
+            () = inner.supervisor.stopping() => return,
+            next = rx.recv() => match next { Some(notice) => notice, None => return },
+        };
+        let mut parts = Vec::new();
+        let mut size = 0;
+        let mut next = Some(first);
+        while let Some(notice) = next.take() {
+            let part = serde_json::to_string(&notice).unwrap_or_default();
+            size += part.len() + 1;
+            parts.push(part);
+            if size < BATCH_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        let from = serde_json::Value::from(node.as_str());
+        let body = format!(r#"{{"from":{from},"notices":[{}]}}"#, parts.join(","));
+        if let Err(e) = cluster::notify(&inner.db, CHANNEL, &body, inner.now()).await {
+            tracing::warn!(error = %e, "cannot tell the other gateways of queue changes");
+        }
+    }
+}
+
 async fn on_notice(inner: &Inner, payload: &str) {
-    let Some((kind, rest)) = payload.split_once(':') else { return };
-    let Some((from, id)) = rest.split_once(':') else { return };
-    if inner.membership.as_ref().is_some_and(|me| me.node == from) {
+    let body = match cluster::body_of_payload(&inner.db, payload).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read queue notices");
+            return;
+        }
+    };
+    let Ok(batch) = serde_json::from_str::<Notices>(&body) else {
+        tracing::warn!("unreadable queue notices");
+        return;
+    };
+    if inner.membership.as_ref().is_some_and(|me| me.node == batch.from) {
         return;
     }
-    if kind == "q" {
-        match tasks::waiting(&inner.db, Some(&[id.to_owned()])).await {
-            Ok(found) => {
-                let mut queue = lock(&inner.queue);
-                for task in found {
-                    queue.push(task);
-                }
+    for notice in batch.notices {
+        match notice {
+            Notice::Queued(task) => {
+                lock(&inner.queue).push(task);
+                inner.wake.notify_one();
             }
-            Err(e) => tracing::warn!(task_id = id, error = %e, "cannot read a task queued elsewhere"),
+            Notice::Dispatched(id) => {
+                lock(&inner.queue).remove(&id);
+            }
+            Notice::Cancelled(id) => inner.cancelled_elsewhere(&id).await,
         }
-        inner.wake.notify_one();
-    } else if kind == "d" {
-        lock(&inner.queue).remove(id);
-    } else if kind == "c" {
-        inner.cancelled_elsewhere(id).await;
     }
 }
 

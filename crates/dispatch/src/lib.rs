@@ -221,6 +221,8 @@ struct Inner {
     seq: AtomicI64,
     /// This gateway's place in a cluster; `None` when it is the only one.
     membership: Option<cluster::Membership>,
+    /// Queue changes on their way to the other gateways (see [`cluster::Notice`]).
+    notices: Option<tokio::sync::mpsc::Sender<cluster::Notice>>,
 }
 
 /// The dispatcher. Cloning is cheap.
@@ -262,6 +264,7 @@ impl Dispatcher {
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| DispatchError::Internal(e.to_string()))?;
+        let notices = membership.as_ref().map(|_| tokio::sync::mpsc::channel(cluster::NOTICE_BACKLOG));
         let inner = Arc::new(Inner {
             db,
             files,
@@ -286,6 +289,7 @@ impl Dispatcher {
             finished_counts: tokio::sync::Mutex::new(finished_counts::FinishedCounts::default()),
             supervisor,
             membership: membership.clone(),
+            notices: notices.as_ref().map(|(tx, _)| tx.clone()),
         });
         let dispatcher = Self { inner };
         let flags: HashMap<String, bool> = instances::flags(&dispatcher.inner.db).await?.into_iter().collect();
@@ -294,7 +298,9 @@ impl Dispatcher {
         dispatcher.inner.spawn_monitors();
         dispatcher.inner.supervisor.spawn(runner::schedule_loop(dispatcher.inner.clone()));
         dispatcher.inner.supervisor.spawn(runner::watchdog_loop(dispatcher.inner.clone()));
-        if let Some(me) = membership {
+        if let (Some(me), Some((_, rx))) = (membership, notices) {
+            let node = me.node.clone();
+            dispatcher.inner.supervisor.spawn(cluster::send_notices(dispatcher.inner.clone(), node, rx));
             dispatcher.inner.supervisor.spawn(cluster::run(dispatcher.inner.clone(), me));
             dispatcher.inner.supervisor.spawn(cluster::listen(dispatcher.inner.clone()));
             let events = dispatcher.inner.events.subscribe();
@@ -653,7 +659,7 @@ impl Inner {
         }
         lock(&self.queue).push(pending_of(&task));
         self.wake.notify_one();
-        self.announce(cluster::Notice::Queued(&id)).await;
+        self.announce(cluster::Notice::Queued(pending_of(&task)));
         self.events.publish(now, Event::TaskQueued { task_id: id, user_id: task.user_id, kind: task.kind.clone() });
         Ok(task)
     }
@@ -667,7 +673,7 @@ impl Inner {
         }
         lock(&self.queue).remove(id);
         self.forget_live(id);
-        self.announce(cluster::Notice::Cancelled(id)).await;
+        self.announce(cluster::Notice::Cancelled(id.to_owned()));
         // While the prompt is being posted, the dispatch withdraws it once the post is over.
         // An instance another gateway drives is left to that gateway (it heard the notice).
         if let (Some(instance), Some(prompt)) = (task.instance_id.clone(), task.prompt_id.clone())
@@ -726,7 +732,7 @@ impl Inner {
                 tracing::info!(task_id, reason, "task back in the queue");
                 lock(&self.queue).push(pending_of(&task));
                 self.wake.notify_one();
-                self.announce(cluster::Notice::Queued(task_id)).await;
+                self.announce(cluster::Notice::Queued(pending_of(&task)));
             }
             Ok(false) => {}
             Err(e) => tracing::error!(task_id, error = %e, "cannot requeue task"),

@@ -68,7 +68,7 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
     let now = inner.now();
     let claimed = match tasks::claim(&inner.db, &task.id, instance_id, prompt_id, now).await {
         Ok(Some(claimed)) => {
-            inner.announce(crate::cluster::Notice::Dispatched(&task.id)).await;
+            inner.announce(crate::cluster::Notice::Dispatched(task.id.clone()));
             claimed
         }
         Ok(None) => {
@@ -124,9 +124,8 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
             abandon(inner, instance_id, prompt_id);
             let now = inner.now();
             if matches!(tasks::unclaim(&inner.db, &task.id, prompt_id, now).await, Ok(true)) {
-                let id = task.id.clone();
+                inner.announce(crate::cluster::Notice::Queued(task.clone()));
                 lock(&inner.queue).push(task);
-                inner.announce(crate::cluster::Notice::Queued(&id)).await;
             }
             inner.wake.notify_one();
         }

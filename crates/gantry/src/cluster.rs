@@ -5,7 +5,7 @@
 use gantry_core::events::{Envelope, EventBus};
 use gantry_core::{Clock, Supervisor};
 use gantry_store::{Db, cluster};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -15,11 +15,14 @@ const CHANNEL: &str = "gantry_events";
 /// Events waiting to be sent before new ones stay on this gateway only.
 const BACKLOG: usize = 65_536;
 
-/// An event on the wire, with the gateway that published it.
-#[derive(Serialize, Deserialize)]
+/// Most bytes of events sent in one notification.
+const BATCH_BYTES: usize = 6_000;
+
+/// Events as received: a batch of one gateway's, in the order published.
+#[derive(Deserialize)]
 struct Relayed {
     from: String,
-    envelope: Envelope,
+    events: Vec<Envelope>,
 }
 
 /// Starts relaying `events` to and from the other gateways of `db`, as gateway `node`.
@@ -36,14 +39,27 @@ async fn send(db: Db, mut rx: mpsc::Receiver<Envelope>, node: String, clock: Arc
             () = supervisor.stopping() => return,
             next = rx.recv() => match next { Some(e) => e, None => return },
         };
-        let relayed = Relayed { from: node.clone(), envelope };
-        let body = match serde_json::to_string(&relayed) {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode an event for the cluster");
-                continue;
+        // Whatever else is waiting goes in the same notification, up to a few kilobytes.
+        let mut parts = Vec::new();
+        let mut size = 0;
+        let mut next = Some(envelope);
+        while let Some(envelope) = next.take() {
+            match serde_json::to_string(&envelope) {
+                Ok(part) => {
+                    size += part.len() + 1;
+                    parts.push(part);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot encode an event for the cluster"),
             }
-        };
+            if size < BATCH_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let from = serde_json::Value::from(node.as_str());
+        let body = format!(r#"{{"from":{from},"events":[{}]}}"#, parts.join(","));
         if let Err(e) = cluster::notify(&db, CHANNEL, &body, clock.now_ms()).await {
             tracing::warn!(error = %e, "cannot send an event to the other gateways");
         }
@@ -90,7 +106,11 @@ async fn receive(db: Db, events: EventBus, node: String, supervisor: Supervisor)
                 }
             };
             match serde_json::from_str::<Relayed>(&body) {
-                Ok(relayed) if relayed.from != node => events.deliver_remote(relayed.envelope),
+                Ok(relayed) if relayed.from != node => {
+                    for envelope in relayed.events {
+                        events.deliver_remote(envelope);
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot read a relayed event"),
             }

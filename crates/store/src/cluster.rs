@@ -77,7 +77,11 @@ pub async fn listen(db: &Db, channels: &[&str]) -> StoreResult<PgListener> {
 
 /// The body of a notification received by a [`listen`]er; `None` if a stored body is gone.
 pub async fn body_of(db: &Db, notification: &PgNotification) -> StoreResult<Option<String>> {
-    let payload = notification.payload();
+    body_of_payload(db, notification.payload()).await
+}
+
+/// The body of a notification's payload; `None` if a stored body is gone.
+pub async fn body_of_payload(db: &Db, payload: &str) -> StoreResult<Option<String>> {
     match payload.strip_prefix(STORED_PREFIX) {
         Some(id) => Ok(sqlx::query_scalar("SELECT body FROM cluster_messages WHERE id = $1")
             .bind(id)
