@@ -5,7 +5,7 @@
 //! mid-run, and the time until its instances get new work from the others is measured on
 //! the sims' own timelines; every task must still complete once.
 
-use crate::dispatch::{Finished, GantryClient, graph, now_us, timelines};
+use crate::dispatch::{Finished, GantryClient, admin_client, configure_fleet, graph, now_us, timelines, wait_alive};
 use crate::procs::{self, Proc};
 use crate::stats::summary_ms;
 use anyhow::{Context, bail};
@@ -70,58 +70,20 @@ async fn start(
         ];
         procs.push(procs::gantry_with_env(&scratch.join(format!("gateway-{i}")), &password, &env)?);
     }
-    let base = format!("http://{}", procs[0].addr);
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["data"]["token"].as_str().context("login")?.to_owned();
+    let first = admin_client(http, format!("http://{}", procs[0].addr), &password).await?;
     let clients: Vec<Arc<GantryClient>> = procs
         .iter()
         .map(|p| {
-            Arc::new(GantryClient { http: http.clone(), base: format!("http://{}", p.addr), token: token.clone() })
+            Arc::new(GantryClient {
+                http: http.clone(),
+                base: format!("http://{}", p.addr),
+                token: first.token.clone(),
+            })
         })
         .collect();
-    let servers: Vec<Value> = sims
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (ip, port) = s.addr.rsplit_once(':').unwrap_or(("127.0.0.1", "0"));
-            json!({"id": format!("sim-{i}"), "name": format!("sim {i}"), "ip": ip, "ports": [port.parse::<u16>().unwrap_or(0)]})
-        })
-        .collect();
-    let fleet = json!({"servers": servers, "healthCheck": {"interval": 5000, "timeout": 5000, "failureThreshold": 3},
-        "dispatch": {"prefetch": 1, "maxAttempts": 3, "taskTimeout": 600000, "maxQueue": 1000000}});
-    let answer: Value = http
-        .put(format!("{}/api/config", clients[0].base))
-        .bearer_auth(&token)
-        .json(&fleet)
-        .send()
-        .await?
-        .json()
-        .await?;
-    if answer["code"] != 200 {
-        bail!("config: {answer}");
-    }
+    configure_fleet(&first, sims).await?;
     for client in &clients {
-        let ready = Instant::now();
-        loop {
-            let list: Value =
-                http.get(format!("{}/api/instances", client.base)).bearer_auth(&token).send().await?.json().await?;
-            let alive = list["data"].as_array().map_or(0, |l| {
-                l.iter().filter(|i| i["alive"] == true && i["models"].as_array().is_some_and(|m| !m.is_empty())).count()
-            });
-            if alive == sims.len() {
-                break;
-            }
-            if ready.elapsed() > Duration::from_secs(120) {
-                bail!("{} of {} instances alive at {}", alive, sims.len(), client.base);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_alive(client, sims.len(), false).await?;
     }
     Ok(Gateways { procs, clients, db_url })
 }

@@ -426,55 +426,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let data = scratch.join("gantry");
     let password = format!("bench-{}", now_us());
     let gantry = procs::gantry(&data, &password)?;
-    let base = format!("http://{}", gantry.addr);
-    let login: Value = http
-        .post(format!("{base}/api/auth/login"))
-        .json(&json!({"username": "admin", "password": password}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["data"]["token"].as_str().context("login")?.to_owned();
-    let client = Arc::new(GantryClient { http: http.clone(), base, token });
-    let servers: Vec<Value> = sims
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let (ip, port) = s.addr.rsplit_once(':').unwrap_or(("127.0.0.1", "0"));
-            json!({"id": format!("sim-{i}"), "name": format!("sim {i}"), "ip": ip, "ports": [port.parse::<u16>().unwrap_or(0)]})
-        })
-        .collect();
-    let config = json!({"servers": servers, "healthCheck": {"interval": 5000, "timeout": 5000, "failureThreshold": 3},
-        "dispatch": {"prefetch": 1, "maxAttempts": 3, "taskTimeout": 600000, "maxQueue": 1000000}});
-    let answer: Value = http
-        .put(format!("{}/api/config", client.base))
-        .bearer_auth(&client.token)
-        .json(&config)
-        .send()
-        .await?
-        .json()
-        .await?;
-    if answer["code"] != 200 {
-        bail!("config: {answer}");
-    }
-    let ready = Instant::now();
-    loop {
-        let list: Value =
-            http.get(format!("{}/api/instances", client.base)).bearer_auth(&client.token).send().await?.json().await?;
-        // Sims report models once probed; a real ComfyUI here has none to report.
-        let alive = list["data"].as_array().map_or(0, |l| {
-            l.iter()
-                .filter(|i| i["alive"] == true && (real || i["models"].as_array().is_some_and(|m| !m.is_empty())))
-                .count()
-        });
-        if alive == args.instances {
-            break;
-        }
-        if ready.elapsed() > Duration::from_secs(60) {
-            bail!("only {alive} instances came up");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let client = Arc::new(admin_client(&http, format!("http://{}", gantry.addr), &password).await?);
+    configure_fleet(&client, &sims).await?;
+    wait_alive(&client, args.instances, real).await?;
     let t2 = now_us();
     let cpu_before = gantry.cpu_secs();
     let (gantry_secs, gantry_done) = gantry_run(&client, args.tasks, work, 1_000_000, Entry::Tasks).await?;
@@ -547,8 +501,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     // Through Gantry, on the same single instance.
-    let config_one = json!({"servers": [config["servers"][0].clone()], "healthCheck": config["healthCheck"].clone(), "dispatch": config["dispatch"].clone()});
-    http.put(format!("{}/api/config", client.base)).bearer_auth(&client.token).json(&config_one).send().await?;
+    configure_fleet(&client, &sims[..1]).await?;
     let mut done = client.completions().await?;
     let mut totals = HashMap::new();
     // Wall-clock stamps (µs) per task: submitted, `task_completed` received, files downloaded.
@@ -644,6 +597,74 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     print_rss(rss);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// Signs in as the admin of the gantry at `base`; a client of it.
+pub(crate) async fn admin_client(http: &reqwest::Client, base: String, password: &str) -> anyhow::Result<GantryClient> {
+    let login: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["data"]["token"].as_str().context("login")?.to_owned();
+    Ok(GantryClient { http: http.clone(), base, token })
+}
+
+/// Configures a fleet of one server per instance in `sims` through `client`.
+pub(crate) async fn configure_fleet(client: &GantryClient, sims: &[Proc]) -> anyhow::Result<()> {
+    let servers: Vec<Value> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (ip, port) = s.addr.rsplit_once(':').unwrap_or(("127.0.0.1", "0"));
+            json!({"id": format!("sim-{i}"), "name": format!("sim {i}"), "ip": ip, "ports": [port.parse::<u16>().unwrap_or(0)]})
+        })
+        .collect();
+    let config = json!({"servers": servers, "healthCheck": {"interval": 5000, "timeout": 5000, "failureThreshold": 3},
+        "dispatch": {"prefetch": 1, "maxAttempts": 3, "taskTimeout": 600000, "maxQueue": 1000000}});
+    let answer: Value = client
+        .http
+        .put(format!("{}/api/config", client.base))
+        .bearer_auth(&client.token)
+        .json(&config)
+        .send()
+        .await?
+        .json()
+        .await?;
+    if answer["code"] != 200 {
+        bail!("config: {answer}");
+    }
+    Ok(())
+}
+
+/// Waits (up to a minute) until `client` shows `count` instances alive; sims also with their
+/// models probed (a real ComfyUI here has none to report).
+pub(crate) async fn wait_alive(client: &GantryClient, count: usize, real: bool) -> anyhow::Result<()> {
+    let ready = Instant::now();
+    loop {
+        let list: Value = client
+            .http
+            .get(format!("{}/api/instances", client.base))
+            .bearer_auth(&client.token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let alive = list["data"].as_array().map_or(0, |l| {
+            l.iter()
+                .filter(|i| i["alive"] == true && (real || i["models"].as_array().is_some_and(|m| !m.is_empty())))
+                .count()
+        });
+        if alive == count {
+            return Ok(());
+        }
+        if ready.elapsed() > Duration::from_secs(60) {
+            bail!("only {alive} of {count} instances came up at {}", client.base);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn print_rss(rss: Option<f64>) {

@@ -435,30 +435,30 @@ async fn behind_a_trusted_proxy_each_client_counts_apart(backend: Backend) {
         c.http.trusted_proxies = vec!["127.0.0.0/8".into()];
     })
     .await;
-    let login = |from: &'static str, username: String| {
-        let body = json!({"username": username, "password": "Winter2026!"});
-        let request = app.http.post(app.url("/api/auth/login")).header("x-forwarded-for", from).json(&body);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
-    for i in 0..3 {
-        assert_eq!(login("198.51.100.7", format!("sprayed-{i}")).await, 401);
-    }
-    assert_eq!(login("198.51.100.7", "sprayed-3".into()).await, 429, "the spraying client is refused");
-    assert_eq!(login("203.0.113.8", "sprayed-3".into()).await, 401, "another client behind the same proxy is not");
+    spray(&app, "198.51.100.7").await;
+    assert_eq!(login_from(&app, "198.51.100.7", "sprayed-3").await, 429, "the spraying client is refused");
+    assert_eq!(login_from(&app, "203.0.113.8", "sprayed-3").await, 401, "another client behind the same proxy is not");
     app.stop().await;
 
     // Without the proxy trusted, the header counts for nothing: every request is the peer's.
     let app = TestApp::start_with(backend, |c| c.auth.max_failed_logins_per_address = 3).await;
-    let login = |from: &'static str, username: String| {
-        let body = json!({"username": username, "password": "Winter2026!"});
-        let request = app.http.post(app.url("/api/auth/login")).header("x-forwarded-for", from).json(&body);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
-    for i in 0..3 {
-        assert_eq!(login("198.51.100.7", format!("sprayed-{i}")).await, 401);
-    }
-    assert_eq!(login("203.0.113.8", "sprayed-3".into()).await, 429, "a claimed address changes nothing");
+    spray(&app, "198.51.100.7").await;
+    assert_eq!(login_from(&app, "203.0.113.8", "sprayed-3").await, 429, "a claimed address changes nothing");
     app.stop().await;
+}
+
+/// A wrong login for `username` sent with `X-Forwarded-For: from`; the status.
+async fn login_from(app: &TestApp, from: &str, username: &str) -> u16 {
+    let body = json!({"username": username, "password": "Winter2026!"});
+    let request = app.http.post(app.url("/api/auth/login")).header("x-forwarded-for", from).json(&body);
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Three wrong logins for three usernames, said to come from `from`.
+async fn spray(app: &TestApp, from: &str) {
+    for i in 0..3 {
+        assert_eq!(login_from(app, from, &format!("sprayed-{i}")).await, 401);
+    }
 }
 
 async fn a_login_flood_is_refused_not_hashed_without_bound(backend: Backend) {

@@ -45,6 +45,13 @@ impl Sim {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// How many prompts this sim started (each at most once, whatever its queue saw).
+    pub async fn prompts_started(&self) -> usize {
+        let timeline: serde_json::Value =
+            reqwest::get(format!("{}/sim/timeline", self.base())).await.unwrap().json().await.unwrap();
+        timeline.as_array().unwrap().iter().filter(|p| p["started_at"].is_number()).count()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
