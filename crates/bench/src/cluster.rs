@@ -247,6 +247,14 @@ async fn failover(
     Ok(((resumed - killed_at) as f64 / 1e6, run, executed))
 }
 
+/// `gantry_dispatch_claims_lost` of a gateway, from its `/metrics`.
+async fn claims_lost(client: &GantryClient) -> anyhow::Result<u64> {
+    let text =
+        client.http.get(format!("{}/metrics", client.base)).bearer_auth(&client.token).send().await?.text().await?;
+    let line = text.lines().find(|l| l.starts_with("gantry_dispatch_claims_lost ")).context("no claims metric")?;
+    Ok(line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0))
+}
+
 /// A fresh database on the PostgreSQL server at `admin_url`; its URL.
 async fn scratch_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
     let admin = Db::connect(admin_url).await?;
@@ -297,9 +305,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .zip(&cpu_before)
             .map(|(p, before)| format!("{:.2}", (p.cpu_secs().unwrap_or(0.0) - before) * 1000.0 / args.tasks as f64))
             .collect();
+        let mut lost = Vec::new();
+        for client in &gateways.clients {
+            lost.push(claims_lost(client).await?.to_string());
+        }
         println!(
-            "{label:<22} throughput {rate:.1} tasks/s ({secs:.1} s; {done}); gateway CPU ms per task: {}",
-            cpu.join(" + ")
+            "{label:<22} throughput {rate:.1} tasks/s ({secs:.1} s; {done}); gateway CPU ms per task: {}; claims lost: {}",
+            cpu.join(" + "),
+            lost.join(" + ")
         );
         let mut times = latency(&gateways, args.latency_samples, args.steps, n * 1_000_000 + 500_000).await?;
         println!("{label:<22} single-task latency {}", summary_ms(&mut times));

@@ -219,6 +219,8 @@ struct Inner {
     finished_counts: tokio::sync::Mutex<finished_counts::FinishedCounts>,
     supervisor: Supervisor,
     seq: AtomicI64,
+    /// Tasks picked for an instance here whose claim failed (see [`Dispatcher::claims_lost`]).
+    claims_lost: std::sync::atomic::AtomicU64,
     /// This gateway's place in a cluster; `None` when it is the only one.
     membership: Option<cluster::Membership>,
     /// Queue changes on their way to the other gateways (see [`cluster::Notice`]).
@@ -270,6 +272,7 @@ impl Dispatcher {
             files,
             events,
             seq: AtomicI64::new(clock.now_ms() * 1000),
+            claims_lost: std::sync::atomic::AtomicU64::new(0),
             clock,
             ids: ids.clone(),
             http,
@@ -468,6 +471,13 @@ impl Dispatcher {
     /// Node-level activity of running tasks from now on (see [`activity`]).
     pub fn activity(&self) -> tokio::sync::broadcast::Receiver<activity::Activity> {
         self.inner.activity.subscribe()
+    }
+
+    /// How many tasks this gateway picked for one of its instances and then found claimed by
+    /// another gateway, or cancelled, first (with several gateways: their races for the same
+    /// task).
+    pub fn claims_lost(&self) -> u64 {
+        self.inner.claims_lost.load(Ordering::Relaxed)
     }
 
     /// This gateway's id in the cluster; `None` when it runs alone.

@@ -72,7 +72,8 @@ async fn hand_over(inner: &Arc<Inner>, task: crate::queue::Pending, instance_id:
             claimed
         }
         Ok(None) => {
-            // Cancelled while waiting for the slot.
+            // Claimed by another gateway, or cancelled, while waiting for the slot.
+            inner.claims_lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             lock(&inner.fleet).release(instance_id, prompt_id);
             inner.wake.notify_one();
             return;

@@ -78,6 +78,7 @@ pub struct Metrics {
     tasks: Family<StateLabels, Gauge>,
     instances: Family<StateLabels, Gauge>,
     machines: Family<StateLabels, Gauge>,
+    claims_lost: Gauge,
     tasks_finished: Family<OutcomeLabels, Counter>,
     task_duration: Durations,
     executions: Family<StatusLabels, Counter>,
@@ -111,6 +112,7 @@ impl Default for Metrics {
         let tasks = Family::<StateLabels, Gauge>::default();
         let instances = Family::<StateLabels, Gauge>::default();
         let machines = Family::<StateLabels, Gauge>::default();
+        let claims_lost = Gauge::default();
         let tasks_finished = Family::<OutcomeLabels, Counter>::default();
         let task_duration: Durations = Family::new_with_constructor(task_duration_histogram);
         let executions = Family::<StatusLabels, Counter>::default();
@@ -120,6 +122,11 @@ impl Default for Metrics {
         registry.register("tasks", "Tasks by state (pending includes those waiting inside an instance)", tasks.clone());
         registry.register("instances", "ComfyUI instances: configured, alive, busy", instances.clone());
         registry.register("machines", "Hypervisor hosts and VMs: hosts, vms, vms_running", machines.clone());
+        registry.register(
+            "dispatch_claims_lost",
+            "Tasks this gateway picked for one of its instances that another gateway claimed (or a cancel ended) first",
+            claims_lost.clone(),
+        );
         registry.register("tasks_finished", "Tasks ended, by outcome", tasks_finished.clone());
         registry.register("task_run_seconds", "Time from a task's (last) start to its end", task_duration.clone());
         registry.register("workflow_executions", "Workflow executions ended, by status", executions.clone());
@@ -135,6 +142,7 @@ impl Default for Metrics {
             tasks,
             instances,
             machines,
+            claims_lost,
             tasks_finished,
             task_duration,
             executions,
@@ -255,6 +263,7 @@ async fn scrape(
     {
         metrics.machines.get_or_create(&StateLabels { state: name }).set(n as i64);
     }
+    metrics.claims_lost.set(i64::try_from(state.dispatcher.claims_lost()).unwrap_or(i64::MAX));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry).map_err(ApiError::internal)?;
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
