@@ -71,8 +71,6 @@ struct Notices {
 
 /// Notices waiting to be sent before new ones are dropped (the periodic re-read repairs).
 pub(crate) const NOTICE_BACKLOG: usize = 65_536;
-/// Most bytes of notices sent in one notification.
-const BATCH_BYTES: usize = 6_000;
 
 impl Inner {
     /// Tells the other gateways of a queue change (nothing with one gateway). Sent in the
@@ -336,19 +334,8 @@ pub(crate) async fn send_notices(inner: Arc<Inner>, node: String, mut rx: mpsc::
             () = inner.supervisor.stopping() => return,
             next = rx.recv() => match next { Some(notice) => notice, None => return },
         };
-        let mut parts = Vec::new();
-        let mut size = 0;
-        let mut next = Some(first);
-        while let Some(notice) = next.take() {
-            let part = serde_json::to_string(&notice).unwrap_or_default();
-            size += part.len() + 1;
-            parts.push(part);
-            if size < BATCH_BYTES {
-                next = rx.try_recv().ok();
-            }
-        }
-        let from = serde_json::Value::from(node.as_str());
-        let body = format!(r#"{{"from":{from},"notices":[{}]}}"#, parts.join(","));
+        let encode = |notice: Notice| serde_json::to_string(&notice).unwrap_or_default();
+        let body = cluster::batch(&node, "notices", encode(first), || rx.try_recv().ok().map(encode));
         if let Err(e) = cluster::notify(&inner.db, CHANNEL, &body, inner.now()).await {
             tracing::warn!(error = %e, "cannot tell the other gateways of queue changes");
         }

@@ -15,9 +15,6 @@ const CHANNEL: &str = "gantry_events";
 /// Events waiting to be sent before new ones stay on this gateway only.
 const BACKLOG: usize = 65_536;
 
-/// Most bytes of events sent in one notification.
-const BATCH_BYTES: usize = 6_000;
-
 /// Events as received: a batch of one gateway's, in the order published.
 #[derive(Deserialize)]
 struct Relayed {
@@ -39,31 +36,21 @@ async fn send(db: Db, mut rx: mpsc::Receiver<Envelope>, node: String, clock: Arc
             () = supervisor.stopping() => return,
             next = rx.recv() => match next { Some(e) => e, None => return },
         };
-        // Whatever else is waiting goes in the same notification, up to a few kilobytes.
-        let mut parts = Vec::new();
-        let mut size = 0;
-        let mut next = Some(envelope);
-        while let Some(envelope) = next.take() {
-            match serde_json::to_string(&envelope) {
-                Ok(part) => {
-                    size += part.len() + 1;
-                    parts.push(part);
-                }
-                Err(e) => tracing::error!(error = %e, "cannot encode an event for the cluster"),
-            }
-            if size < BATCH_BYTES {
-                next = rx.try_recv().ok();
-            }
-        }
-        if parts.is_empty() {
-            continue;
-        }
-        let from = serde_json::Value::from(node.as_str());
-        let body = format!(r#"{{"from":{from},"events":[{}]}}"#, parts.join(","));
+        // Whatever else is waiting goes in the same notification.
+        let Some(first) = encode(&envelope) else { continue };
+        let body = cluster::batch(&node, "events", first, || {
+            std::iter::from_fn(|| rx.try_recv().ok()).find_map(|next| encode(&next))
+        });
         if let Err(e) = cluster::notify(&db, CHANNEL, &body, clock.now_ms()).await {
             tracing::warn!(error = %e, "cannot send an event to the other gateways");
         }
     }
+}
+
+fn encode(envelope: &Envelope) -> Option<String> {
+    serde_json::to_string(envelope)
+        .map_err(|e| tracing::error!(error = %e, "cannot encode an event for the cluster"))
+        .ok()
 }
 
 async fn receive(db: Db, events: EventBus, node: String, supervisor: Supervisor) {

@@ -46,6 +46,24 @@ pub async fn leave(db: &Db, id: &str, before: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// Most bytes of items in one notification: items waiting together share one.
+const BATCH_BYTES: usize = 6_000;
+
+/// One notification's body, `{"from": from, "<field>": [items]}`, of `first` (encoded JSON)
+/// and then what `next` yields while the body is under a few kilobytes.
+pub fn batch(from: &str, field: &str, first: String, mut next: impl FnMut() -> Option<String>) -> String {
+    let mut size = first.len();
+    let mut items = vec![first];
+    while size < BATCH_BYTES {
+        let Some(item) = next() else { break };
+        size += item.len() + 1;
+        items.push(item);
+    }
+    let from = serde_json::Value::from(from);
+    let field = serde_json::Value::from(field);
+    format!(r#"{{"from":{from},{field}:[{}]}}"#, items.join(","))
+}
+
 /// Sends `body` to every gateway listening on `channel` (this one included).
 pub async fn notify(db: &Db, channel: &str, body: &str, now: i64) -> StoreResult<()> {
     let payload = if body.len() <= MAX_INLINE_BYTES {
